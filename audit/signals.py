@@ -1,0 +1,1 @@
+"""Signal receivers that feed the access log (filled in below)."""
