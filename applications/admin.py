@@ -1,0 +1,106 @@
+"""Admin for loan applications: a read-mostly view of the evidence.
+
+Adding goes through ``services.submit_application`` (validated by the same
+form, scored, audited); once stored, the inputs and the outcome are read-only,
+and a scored application cannot be deleted, one by one or in bulk.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from scoring import schema
+
+from applications import selectors
+from applications.forms import LoanApplicationForm, schema_formfield
+from applications.models import LoanApplication
+from applications.services import PENDING_MESSAGE, submit_application
+
+OUTCOME_FIELDS = (
+    "status", "probability_of_default", "decision", "final_decision", "risk_label", "reasons",
+    "model_version", "model_sha256", "scoring_error", "loan_percent_income", "interest_burden",
+    "officer", "created_at", "scored_at",
+)
+
+
+@admin.register(LoanApplication)
+class LoanApplicationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id", "applicant_reference", "created_at", "officer", "final_decision", "decision",
+        "risk_label", "pd_percent", "model_version", "status",
+    )
+    list_display_links = ("id", "applicant_reference")
+    list_filter = ("status", "final_decision", "decision", "risk_label", "model_version", "created_at")
+    search_fields = ("applicant_reference", "=id", "officer__username")
+    date_hierarchy = "created_at"
+    list_select_related = ("officer",)
+    list_per_page = 50
+    form = LoanApplicationForm
+    ordering = ("-created_at", "-id")
+
+    @admin.display(description="PD", ordering="probability_of_default")
+    def pd_percent(self, obj: LoanApplication) -> str:
+        value = obj.probability_percent
+        return "—" if value is None else f"{value:.2f}%"
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs: Any):
+        # The admin's own callback would replace the form's schema-aware
+        # fields; keep them, so admin and page show the same messages.
+        if db_field.name in schema.INPUT_NAMES:
+            return schema_formfield(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    # --- What each user sees ----------------------------------------------------
+    def get_queryset(self, request: HttpRequest):
+        # The same rule as the pages: officers see only their own.
+        return selectors.visible_applications(user=request.user).order_by(*self.ordering)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: LoanApplication | None = None):
+        if obj is None:
+            return ()
+        # Stored inputs are the evidence a decision rests on: never edited.
+        return (*schema.INPUT_NAMES, "applicant_reference", *OUTCOME_FIELDS)
+
+    def get_fieldsets(self, request: HttpRequest, obj: LoanApplication | None = None):
+        inputs = (None, {"fields": ("applicant_reference", *schema.INPUT_NAMES)})
+        if obj is None:
+            return (inputs,)
+        return (inputs, ("Outcome", {"fields": OUTCOME_FIELDS}))
+
+    def has_delete_permission(self, request: HttpRequest, obj: LoanApplication | None = None) -> bool:
+        if obj is not None and obj.is_scored:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        # Bulk delete would skip the per-object check above.
+        actions.pop("delete_selected", None)
+        return actions
+
+    # --- Adding goes through the service ------------------------------------
+    def save_form(self, request: HttpRequest, form: LoanApplicationForm, change: bool) -> Any:
+        if change:
+            return super().save_form(request, form, change)
+        try:
+            application = submit_application(officer=request.user, data=form.data)
+        except ValidationError as error:
+            # The form already passed the same validation; this is the scorer
+            # disagreeing, which must not be swallowed.
+            raise ValueError(f"Application refused after validation: {error}") from error
+        if application.status == LoanApplication.Status.PENDING:
+            self.message_user(request, PENDING_MESSAGE, messages.WARNING)
+        return application
+
+    def save_model(self, request: HttpRequest, obj: LoanApplication, form: Any, change: bool) -> None:
+        if change:
+            # Nothing on the change page is editable; refuse rather than write.
+            return
+        # Already stored (and scored) by submit_application in save_form.
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)

@@ -1,0 +1,163 @@
+"""Forms: the one place an application's inputs are validated.
+
+``LoanApplicationForm`` is used by the officer's page, by the admin's add
+page and by ``services.submit_application`` for every other caller, so all of
+them accept and refuse exactly the same input with the same messages.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
+
+from scoring import schema
+
+from applications.models import LoanApplication
+from applications.validators import SchemaRangeValidator, format_bound
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+class _SchemaRangeMixin:
+    """Check the schema range before the digit-count validators.
+
+    Without this, ``1e309`` would be reported as "no more than 8 digits
+    before the decimal point" instead of the range an officer can act on.
+    """
+
+    schema_name: str = ""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)  # type: ignore[misc]
+        if value not in EMPTY_VALUES:
+            SchemaRangeValidator(self.schema_name)(value)
+
+
+class SchemaDecimalField(_SchemaRangeMixin, forms.DecimalField):
+    default_error_messages = {"invalid": "Enter a number."}
+
+
+class SchemaIntegerField(_SchemaRangeMixin, forms.IntegerField):
+    default_error_messages = {"invalid": "Enter a whole number."}
+
+
+def schema_formfield(db_field, **kwargs):
+    """Build form fields for the schema inputs with units and schema ranges."""
+    name = db_field.name
+    field = schema.FIELDS_BY_NAME.get(name)
+    if isinstance(field, schema.NumericField):
+        form_class = SchemaIntegerField if field.integer else SchemaDecimalField
+        formfield = db_field.formfield(form_class=form_class, **kwargs)
+        formfield.schema_name = name
+        formfield.widget.attrs.update({
+            "inputmode": "numeric" if field.integer else "decimal",
+            "data-unit": field.unit,
+            "min": format_bound(field.min_value).replace(",", ""),
+            "max": format_bound(field.max_value).replace(",", ""),
+            "step": "1" if field.integer else f"{10 ** -field.decimal_places:.{field.decimal_places}f}",
+        })
+        formfield.unit = field.unit
+        return formfield
+    if isinstance(field, schema.CategoricalField):
+        formfield = db_field.formfield(**kwargs)
+        # No pre-selected value: an officer must choose, never inherit a default.
+        formfield.choices = [("", "— choose —"), *field.choices]
+        formfield.unit = ""
+        return formfield
+    formfield = db_field.formfield(**kwargs)
+    if formfield is not None:
+        formfield.unit = ""
+    return formfield
+
+
+class LoanApplicationForm(forms.ModelForm):
+    """The ten inputs and the optional reference, validated once, here."""
+
+    class Meta:
+        model = LoanApplication
+        fields = (*schema.INPUT_NAMES, "applicant_reference")
+        formfield_callback = schema_formfield
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        reference = self.fields["applicant_reference"]
+        # Django adds this for CharField already; kept explicit because a NUL
+        # in a reference would otherwise reach the database driver.
+        if not any(isinstance(v, ProhibitNullCharactersValidator) for v in reference.validators):
+            reference.validators.append(ProhibitNullCharactersValidator())
+        reference.widget.attrs.setdefault("autocomplete", "off")
+
+    def derived_preview(self) -> tuple[float | None, float | None]:
+        """``(loan_percent_income, interest_burden)`` for a re-shown form, if computable."""
+        from scoring.features import derived_values
+
+        data = getattr(self, "cleaned_data", {}) or {}
+        try:
+            return derived_values(
+                loan_amnt=float(data["loan_amnt"]), loan_int_rate=float(data["loan_int_rate"]),
+                person_income=float(data["person_income"]),
+            )
+        except (KeyError, TypeError, ValueError, ZeroDivisionError):
+            return None, None
+
+
+class HistoryFilterForm(forms.Form):
+    """Query-string filters for the decision history and its CSV export."""
+
+    SORTS = {
+        "newest": ("-created_at", "-id"),
+        "oldest": ("created_at", "id"),
+        "pd_high": ("-probability_of_default", "-id"),
+        "pd_low": ("probability_of_default", "id"),
+        "amount_high": ("-loan_amnt", "-id"),
+        "amount_low": ("loan_amnt", "id"),
+        "reference": ("applicant_reference", "id"),
+    }
+    SORT_CHOICES = [
+        ("newest", "Newest first"), ("oldest", "Oldest first"),
+        ("pd_high", "Highest risk first"), ("pd_low", "Lowest risk first"),
+        ("amount_high", "Largest loan first"), ("amount_low", "Smallest loan first"),
+        ("reference", "Reference A–Z"),
+    ]
+
+    q = forms.CharField(label="Reference", required=False, max_length=64,
+                        widget=forms.TextInput(attrs={"placeholder": "Search reference", "type": "search"}))
+    decision = forms.ChoiceField(
+        required=False, choices=[("", "Any decision"), *LoanApplication.Decision.choices, ("PENDING", "Pending")],
+    )
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    officer = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False, empty_label="Any officer")
+    model_version = forms.ChoiceField(required=False, choices=[("", "Any model")])
+    overridden = forms.ChoiceField(
+        label="Overridden", required=False, choices=[("", "Either"), ("yes", "Overridden"), ("no", "Not overridden")],
+    )
+    sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
+
+    def __init__(self, *args: Any, officers=None, model_versions=(), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if officers is None:
+            del self.fields["officer"]
+        else:
+            self.fields["officer"].queryset = officers
+        self.fields["model_version"].choices = [("", "Any model"), *((v, v) for v in model_versions)]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start: dt.date | None = data.get("date_from")
+        end: dt.date | None = data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters only: a bad value in one box never hides all rows."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {key: value for key, value in cleaned.items() if value not in (None, "")}

@@ -1,0 +1,39 @@
+"""``manage.py score_pending``: score applications stored while the model was down."""
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from scoring.exceptions import ModelUnavailable
+
+from applications.selectors import pending_applications
+from applications.services import record_scoring_failure, score_pending_application
+
+
+class Command(BaseCommand):
+    help = "Score every PENDING application with the active model (each with its audit record)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--limit", type=int, default=None, help="Score at most this many.")
+
+    def handle(self, *args, limit: int | None = None, **options) -> None:
+        queryset = pending_applications()
+        if limit is not None:
+            queryset = queryset[:limit]
+        scored = failed = 0
+        for application in queryset.iterator(chunk_size=500):
+            try:
+                score_pending_application(application=application)
+            except ModelUnavailable as error:
+                # The model is still down: stop, every further row would fail the same way.
+                record_scoring_failure(application=application, error=error)
+                raise CommandError(f"Model unavailable after scoring {scored}: {error}") from None
+            except ValueError as error:
+                # Inputs the current schema refuses: keep it pending, say why, go on.
+                record_scoring_failure(application=application, error=error)
+                failed += 1
+                self.stderr.write(f"Application {application.pk}: {error}")
+                continue
+            scored += 1
+        self.stdout.write(f"Scored {scored} pending application(s); {failed} could not be scored.")
+        if failed:
+            raise CommandError(f"{failed} pending application(s) could not be scored.")

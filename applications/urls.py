@@ -1,0 +1,12 @@
+from django.urls import path
+
+from applications import views
+
+app_name = "applications"
+
+urlpatterns = [
+    path("", views.application_list, name="list"),
+    path("new/", views.application_new, name="new"),
+    path("export.csv", views.application_export, name="export"),
+    path("<int:pk>/", views.application_detail, name="detail"),
+]

@@ -1,0 +1,168 @@
+"""Pages of the workbench. Thin: permissions, forms, one service or selector call.
+
+Every refusal goes through ``_deny`` so it is logged for auditors and shown
+as the 403 page.
+"""
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from audit.services import log_access
+from scoring import schema
+
+from applications import roles, selectors
+from applications.forms import LoanApplicationForm
+from applications.models import LoanApplication
+from applications.services import PENDING_MESSAGE, new_idempotency_key, submit_application
+
+PAGE_SIZE = 25
+# Optional panel the audit app may provide (overrides on the application page).
+AUDIT_PANEL_TEMPLATE = "audit/_application_panel.html"
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+def _deny(request: HttpRequest, what: str) -> None:
+    """Log a refused request for the auditors, then refuse it (403 page)."""
+    log_access(user=request.user, action="permission_denied", target=what, request=request)
+    raise PermissionDenied(what)
+
+
+@lru_cache(maxsize=1)
+def _audit_panel_available() -> bool:
+    try:
+        get_template(AUDIT_PANEL_TEMPLATE)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """``/``: officers start at the form; read-only roles at the history."""
+    if roles.can_create(request.user):
+        return redirect("applications:new")
+    return redirect("applications:list")
+
+
+def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, Any]:
+    rows = []
+    for name in (*schema.INPUT_NAMES, "applicant_reference"):
+        field = schema.FIELDS_BY_NAME.get(name)
+        rows.append({"bound": form[name], "unit": getattr(field, "unit", ""), "schema": field})
+    loan_percent_income, interest_burden = form.derived_preview() if form.is_bound else (None, None)
+    return {
+        "form": form,
+        "rows": rows,
+        "idempotency_key": idempotency_key,
+        "preview_loan_percent_income": loan_percent_income,
+        "preview_interest_burden": interest_burden,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def application_new(request: HttpRequest) -> HttpResponse:
+    if not roles.can_create(request.user):
+        _deny(request, "applications:new")
+    if request.method == "GET":
+        return render(request, "applications/new.html", _form_context(LoanApplicationForm(), new_idempotency_key()))
+
+    key = request.POST.get("idempotency_key") or None
+    try:
+        application = submit_application(officer=request.user, data=request.POST, idempotency_key=key)
+    except ValidationError as error:
+        form = LoanApplicationForm(data=request.POST)
+        if form.is_valid():
+            # Refused after the form (token or engine): put the messages on the form.
+            for field, messages_ in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages_)
+        # A fresh token: this rendering is a new form as far as retries go.
+        return render(request, "applications/new.html", _form_context(form, new_idempotency_key()), status=200)
+    if application.status == LoanApplication.Status.PENDING:
+        messages.warning(request, PENDING_MESSAGE)
+    return HttpResponseSeeOther(reverse("applications:detail", args=[application.pk]))
+
+
+@login_required
+@require_GET
+def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    if not roles.can_view_any(request.user):
+        _deny(request, f"application:{pk}")
+    try:
+        application = selectors.application_get(user=request.user, pk=pk)
+    except Http404:
+        if selectors.application_exists(pk=pk):
+            _deny(request, f"application:{pk}")
+        raise
+    log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
+    return render(request, "applications/detail.html", {
+        "application": application,
+        "audit_panel": AUDIT_PANEL_TEMPLATE if _audit_panel_available() else None,
+    })
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming CSV."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
+    log_access(user=request.user, action="export_applications",
+               target=request.GET.urlencode()[:500], request=request)
+    writer = csv.writer(_Echo())
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response = StreamingHttpResponse((writer.writerow(row) for row in selectors.csv_rows(queryset)),
+                                     content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="applications-{stamp}.csv"'
+    return response
+
+
+@login_required
+@require_GET
+def application_list(request: HttpRequest) -> HttpResponse:
+    if not roles.can_view_any(request.user):
+        _deny(request, "applications:list")
+    form = selectors.history_filter_form(user=request.user, data=request.GET)
+    filters = form.filters()
+    queryset = selectors.application_list(user=request.user, filters=filters)
+    if request.GET.get("format") == "csv":
+        return _export_csv(request, queryset)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("format", None)
+    return render(request, "applications/list.html", {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "can_view_all": roles.can_view_all(request.user),
+    })
+
+
+@login_required
+@require_GET
+def application_export(request: HttpRequest) -> HttpResponse:
+    """``/applications/export.csv``: exactly the rows the same query lists."""
+    if not roles.can_view_any(request.user):
+        _deny(request, "applications:export")
+    form = selectors.history_filter_form(user=request.user, data=request.GET)
+    return _export_csv(request, selectors.application_list(user=request.user, filters=form.filters()))

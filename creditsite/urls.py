@@ -1,0 +1,15 @@
+"""URL map. Every page except login needs a signed-in user (see each view)."""
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from applications import views as application_views
+
+urlpatterns = [
+    path("", application_views.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Django 5 logs out on POST only, so a link (or a prefetch) cannot sign anyone out.
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("applications/", include("applications.urls")),
+    path("admin/", admin.site.urls),
+]
