@@ -194,3 +194,48 @@ def validate_inputs(inputs: Mapping[str, Any]) -> dict[str, float | str | None]:
     for name, message in cross_field_errors(clean).items():
         raise ValueError(f"{name}: {message}")
     return clean
+
+
+def frame_rejections(frame) -> "pd.Series":
+    """Vectorised ``validate_inputs`` for a whole table of rows.
+
+    Returns a Series aligned with ``frame`` holding, for each row the schema
+    refuses, the first reason (``"<field>: ..."``), and ``None`` for rows it
+    accepts. Used to clean training data and to count rejected rows when a
+    labelled file is evaluated, with the same rules as single applications.
+    """
+    import numpy as np
+    import pandas as pd
+
+    reasons = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+    def blame(mask, message):
+        mask = mask & reasons.isna()
+        reasons[mask] = message
+
+    for field in INPUT_FIELDS:
+        if field.name not in frame.columns:
+            blame(pd.Series(True, index=frame.index), f"{field.name}: this field is missing")
+            continue
+        column = frame[field.name]
+        if isinstance(field, CategoricalField):
+            blame(~column.isin(field.values), f"{field.name}: not one of {', '.join(field.values)}")
+            continue
+        numbers = pd.to_numeric(column, errors="coerce").astype("float64")
+        blank = column.isna() | column.astype(str).str.strip().eq("")
+        blame(~blank & numbers.isna(), f"{field.name}: not a number")
+        if not field.nullable:
+            blame(blank, f"{field.name}: this field is required")
+        present = numbers.notna()
+        blame(present & ~np.isfinite(numbers.fillna(0)), f"{field.name}: must be a finite number")
+        if field.integer:
+            blame(present & (numbers != np.floor(numbers)), f"{field.name}: must be a whole number")
+        low = numbers <= field.min_value if field.min_exclusive else numbers < field.min_value
+        blame(present & low, f"{field.name}: below the allowed range")
+        blame(present & (numbers > field.max_value), f"{field.name}: above the allowed range")
+    if {"person_age", "person_emp_length", "cb_person_cred_hist_length"} <= set(frame.columns):
+        age = pd.to_numeric(frame["person_age"], errors="coerce")
+        for name in ("person_emp_length", "cb_person_cred_hist_length"):
+            years = pd.to_numeric(frame[name], errors="coerce")
+            blame(years > age - EARLIEST_WORKING_AGE, f"{name}: longer than the applicant could have worked")
+    return reasons

@@ -1,0 +1,116 @@
+"""Which model serves, loaded once per process, lazily and thread-safely.
+
+The active version is named by ``settings.SCORING_MODEL_VERSION`` or, if
+that is empty, by the ``ACTIVE`` file in the model store. Nothing is loaded
+at import time. Each use re-checks the artifact's file stamp (one ``stat``):
+a file removed or rewritten under a running server is re-verified, so a
+damaged model stops scoring at once and a repaired one resumes without a
+restart.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+from scoring.engine import CompiledModel
+from scoring.exceptions import ModelUnavailable
+from scoring.store import ACTIVE_POINTER, StoredModel, active_version, file_stamp, load_verified
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    stored: StoredModel
+    compiled: CompiledModel
+    approve_below: float
+    decline_from: float
+    risky_above: float
+
+    @property
+    def version(self) -> str:
+        return self.stored.version
+
+    @property
+    def sha256(self) -> str:
+        return self.stored.sha256
+
+    @property
+    def pipeline(self):
+        return self.stored.pipeline
+
+
+_lock = threading.Lock()
+_models: dict[tuple[str, str], LoadedModel] = {}
+_active: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def store_dir() -> Path:
+    return Path(settings.MODELS_STORE_DIR)
+
+
+def _active_version(directory: Path) -> str:
+    configured = getattr(settings, "SCORING_MODEL_VERSION", None)
+    if configured:
+        return configured
+    pointer = directory / ACTIVE_POINTER
+    try:
+        stamp = file_stamp(pointer)
+    except OSError:
+        raise ModelUnavailable(f"No active model: {pointer} is missing. Train one with 'make model'.") from None
+    cached = _active.get(str(directory))
+    if cached and cached[0] == stamp:
+        return cached[1]
+    version = active_version(directory)
+    _active[str(directory)] = (stamp, version)
+    return version
+
+
+def get_model(version: str | None = None) -> LoadedModel:
+    """The verified model ``version`` (default: the active one).
+
+    Raises ModelUnavailable if it is missing, damaged or version-skewed.
+    """
+    directory = store_dir()
+    version = version or _active_version(directory)
+    key = (str(directory), version)
+    model = _models.get(key)
+    if model is not None and _unchanged(model):
+        return model
+    with _lock:
+        model = _models.get(key)
+        if model is not None and _unchanged(model):
+            return model
+        _models.pop(key, None)
+        stored = load_verified(directory, version)
+        try:
+            compiled = CompiledModel(stored.pipeline)
+        except (TypeError, AttributeError, KeyError) as error:
+            raise ModelUnavailable(f"Model {version} is not a model this product can serve ({error}).") from None
+        thresholds = stored.manifest.get("thresholds") or {}
+        try:
+            model = LoadedModel(
+                stored=stored, compiled=compiled,
+                approve_below=float(thresholds["approve_below"]),
+                decline_from=float(thresholds["decline_from"]),
+                risky_above=float(thresholds.get("risky_above", 0.5)),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ModelUnavailable(f"Model {version}: its manifest has no valid decision thresholds.") from None
+        _models[key] = model
+        return model
+
+
+def _unchanged(model: LoadedModel) -> bool:
+    try:
+        return file_stamp(model.stored.artifact_path) == model.stored.file_stamp
+    except OSError:
+        return False
+
+
+def forget_loaded_models() -> None:
+    """Drop every loaded model (tests, and after retraining in-process)."""
+    with _lock:
+        _models.clear()
+        _active.clear()

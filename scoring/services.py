@@ -1,0 +1,122 @@
+"""The scoring engine's public API.
+
+``score_application`` scores one application on the fast compiled path;
+``score_batch`` scores a table; ``replay_probabilities`` re-scores stored
+feature vectors for the audit. All three compute exactly (bit for bit) what
+``joblib.load(artifact).predict_proba(frame)[:, 1]`` computes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from scoring import schema
+from scoring.explain import principal_reasons
+from scoring.features import derived_values
+from scoring.registry import LoadedModel, get_model
+from scoring.results import APPROVE, DECLINE, REVIEW, RISKY, SAFE, ScoreResult
+
+
+def decide(probability_of_default: float, *, approve_below: float, decline_from: float) -> str:
+    """The policy recorded with the model: APPROVE / REVIEW / DECLINE."""
+    if probability_of_default < approve_below:
+        return APPROVE
+    if probability_of_default >= decline_from:
+        return DECLINE
+    return REVIEW
+
+
+def model_features(clean: Mapping[str, float | str | None]) -> dict[str, float | str | None]:
+    """The validated inputs plus the derived features, in model column order."""
+    loan_percent_income, interest_burden = derived_values(
+        loan_amnt=clean["loan_amnt"], loan_int_rate=clean["loan_int_rate"], person_income=clean["person_income"],
+    )
+    features = {name: clean[name] for name in schema.INPUT_NAMES}
+    features["loan_percent_income"] = loan_percent_income
+    features["interest_burden"] = interest_burden
+    return features
+
+
+def score_application(inputs: Mapping, *, model_version: str | None = None) -> ScoreResult:
+    """Validate and score one application.
+
+    Raises ``ValueError`` naming the field for input outside the schema and
+    ``ModelUnavailable`` when the model cannot be used. ``person_emp_length``
+    and ``loan_int_rate`` may be ``None`` (unknown); the model then treats
+    them as missing, as it did in training.
+    """
+    clean = schema.validate_inputs(inputs)
+    model = get_model(model_version)
+    features = model_features(clean)
+    compiled = model.compiled
+    row = compiled.score_row(compiled.encode(features))
+    probability = float(row.probability_of_default)
+    contributions = dict(zip(compiled.columns, row.contributions.tolist()))
+    return ScoreResult(
+        probability_of_default=probability,
+        decision=decide(probability, approve_below=model.approve_below, decline_from=model.decline_from),
+        risk_label=RISKY if probability > model.risky_above else SAFE,
+        interest_burden=features["interest_burden"],
+        loan_percent_income=features["loan_percent_income"],
+        reasons=principal_reasons(contributions, features),
+        features=features,
+        model_version=model.version,
+        model_sha256=model.sha256,
+        approve_below=model.approve_below,
+        decline_from=model.decline_from,
+        raw_score=row.raw_score,
+        base_value=compiled.base_value,
+        contributions=contributions,
+    )
+
+
+@dataclass(frozen=True)
+class BatchScores:
+    """Scores for a table: ``probability_of_default`` is NaN where rejected."""
+
+    probability_of_default: np.ndarray
+    rejected: pd.Series  # reason per row, None where scored
+    model_version: str
+    decisions: np.ndarray
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return self.rejected.isna().to_numpy()
+
+
+def score_batch(frame: pd.DataFrame, *, model_version: str | None = None) -> BatchScores:
+    """Score every row the schema accepts; count the others as rejected.
+
+    Blank ``loan_int_rate`` / ``person_emp_length`` are scored as missing.
+    """
+    model = get_model(model_version)
+    frame = frame.reset_index(drop=True)
+    rejected = schema.frame_rejections(frame)
+    accepted = rejected.isna().to_numpy()
+    probability = np.full(len(frame), np.nan)
+    if accepted.any():
+        rows = model.pipeline[:-1].transform(frame.loc[accepted, list(schema.INPUT_NAMES)])
+        probability[accepted] = model.compiled.calibrate(model.compiled.raw_scores(rows))
+    decisions = np.full(len(frame), "", dtype=object)
+    decisions[accepted] = np.where(
+        probability[accepted] < model.approve_below, APPROVE,
+        np.where(probability[accepted] >= model.decline_from, DECLINE, REVIEW),
+    )
+    return BatchScores(probability_of_default=probability, rejected=rejected, model_version=model.version, decisions=decisions)
+
+
+def replay_probabilities(*, model_version: str, feature_rows: Iterable[Mapping]) -> np.ndarray:
+    """Re-score stored feature vectors (``ScoreResult.features``) with a recorded model.
+
+    The stored derived features are used as stored, so a record whose inputs
+    and features disagree shows up as a mismatch rather than being repaired.
+    """
+    model: LoadedModel = get_model(model_version)
+    compiled = model.compiled
+    rows = [compiled.encode(features) for features in feature_rows]
+    if not rows:
+        return np.empty(0)
+    return np.asarray(compiled.calibrate(compiled.raw_scores(np.vstack(rows))), dtype=np.float64)
