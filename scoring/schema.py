@@ -221,8 +221,12 @@ def frame_rejections(frame) -> "pd.Series":
         if isinstance(field, CategoricalField):
             blame(~column.isin(field.values), f"{field.name}: not one of {', '.join(field.values)}")
             continue
-        numbers = pd.to_numeric(column, errors="coerce").astype("float64")
-        blank = column.isna() | column.astype(str).str.strip().eq("")
+        if pd.api.types.is_numeric_dtype(column):
+            numbers = column.astype("float64")
+            blank = numbers.isna()
+        else:
+            numbers = pd.to_numeric(column, errors="coerce").astype("float64")
+            blank = column.isna() | column.astype(str).str.strip().eq("")
         blame(~blank & numbers.isna(), f"{field.name}: not a number")
         if not field.nullable:
             blame(blank, f"{field.name}: this field is required")
