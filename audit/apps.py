@@ -10,4 +10,8 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         # Login / failed-login signal receivers live in audit.signals.
-        from audit import signals  # noqa: F401
+        from django.db.models.signals import post_migrate
+
+        from audit import signals
+
+        post_migrate.connect(signals.grant_role_permissions, sender=self)

@@ -1,24 +1,212 @@
 """Write side of the audit trail (HackSoft style: keyword-only services).
 
-Skeleton: real signatures first so the workbench can integrate; bodies follow.
+Every function here appends; nothing in the audit app ever updates or
+deletes a record.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
+
+from audit import canonical
+from audit.models import AccessEvent, ChainedRecord, ChainHead, DecisionRecord, OverrideRecord
+from scoring import schema
+from scoring.results import DECISIONS
+
+logger = logging.getLogger(__name__)
+
+OVERRIDE_PERMISSION = "audit.override_decision"
+REASON_MAX_LENGTH = 2000
 
 
-def append_decision_record(*, application: Any, result: Any, officer: Any) -> Any:
+def _lock_head(name: str, model: type[ChainedRecord]) -> ChainHead:
+    """Lock and return the chain head; every appender queues here.
+
+    The head row is created by migration; a database emptied by a test flush
+    gets it back from the last record (or the genesis values).
+    """
+    head = ChainHead.objects.select_for_update().filter(name=name).first()
+    if head is not None:
+        return head
+    last = model.objects.order_by("-sequence").values_list("sequence", "record_hash").first()
+    sequence, record_hash = last or (0, canonical.GENESIS_HASH)
+    head, _ = ChainHead.objects.select_for_update().get_or_create(
+        name=name, defaults={"sequence": sequence, "record_hash": record_hash},
+    )
+    return head
+
+
+def _append(model: type[ChainedRecord], head_name: str, document: dict[str, Any], **columns: Any) -> ChainedRecord:
+    """Link ``document`` to the chain head, hash it, insert the record, move the head."""
+    with transaction.atomic():
+        head = _lock_head(head_name, model)
+        sequence = head.sequence + 1
+        document = {**document, "sequence": sequence, "previous_hash": head.record_hash}
+        payload = canonical.dumps(document)
+        digest = canonical.record_hash(payload)
+        record = model(
+            sequence=sequence, previous_hash=head.record_hash, record_hash=digest, payload=payload, **columns,
+        )
+        record.save()
+        ChainHead.objects.filter(name=head_name).update(sequence=sequence, record_hash=digest)
+        return record
+
+
+def _application_inputs(application: Any) -> dict[str, Any]:
+    """The ten inputs exactly as stored on the application (Decimals kept exact)."""
+    return {name: getattr(application, name) for name in schema.INPUT_NAMES}
+
+
+def append_decision_record(*, application: Any, result: Any, officer: Any) -> DecisionRecord:
     """Append one chained, immutable DecisionRecord for a scored application.
 
-    Must be called inside the caller's ``transaction.atomic()`` so that the
-    application row and its audit record commit or roll back together.
-    Returns the new ``audit.models.DecisionRecord``.
+    Call it inside the caller's ``transaction.atomic()`` after the
+    application is saved, so the application row and its audit record commit
+    or roll back together (a decision shown to an officer always has its
+    record). ``result`` is the ``scoring.results.ScoreResult`` the decision
+    came from; ``result.features`` is what the model was fed.
     """
-    return None
+    if application.pk is None:
+        raise ValueError("save the application before recording its decision")
+    created_at = timezone.now()
+    probability = float(result.probability_of_default)
+    document = {
+        "kind": "decision",
+        "application_id": application.pk,
+        "applicant_reference": getattr(application, "applicant_reference", "") or "",
+        "officer_id": officer.pk,
+        "officer_username": officer.get_username(),
+        "created_at": canonical.utc_iso(created_at),
+        "inputs": canonical.canonical_value(_application_inputs(application)),
+        "features": canonical.canonical_value(dict(result.features)),
+        "probability_of_default": canonical.canonical_value(probability),
+        "decision": result.decision,
+        "risk_label": result.risk_label,
+        "approve_below": canonical.canonical_value(float(result.approve_below)),
+        "decline_from": canonical.canonical_value(float(result.decline_from)),
+        "reasons": canonical.canonical_value([reason.as_dict() for reason in result.reasons]),
+        "model_version": result.model_version,
+        "model_sha256": result.model_sha256,
+    }
+    return _append(
+        DecisionRecord, ChainHead.DECISIONS, document,
+        application_id=application.pk, officer_id=officer.pk, created_at=created_at,
+        probability_of_default=probability, decision=result.decision,
+        approve_below=float(result.approve_below), decline_from=float(result.decline_from),
+        model_version=result.model_version, model_sha256=result.model_sha256,
+    )
 
 
-def log_access(*, user: Any, action: str, target: str = "", request: HttpRequest | None = None) -> Any:
-    """Append one AccessEvent (who, when, what, IP, path). Never raises on a bad request."""
-    return None
+def clean_override_reason(reason: Any) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError({"reason": "Write why the decision is overridden."})
+    reason = reason.strip()
+    if "\x00" in reason:
+        raise ValidationError({"reason": "The reason contains a NUL character."})
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationError({"reason": f"Keep the reason to at most {REASON_MAX_LENGTH} characters."})
+    return reason
+
+
+def override_decision(*, application: Any, reviewer: Any, final_decision: str, reason: str) -> OverrideRecord:
+    """Set an application's final decision against the model's, with a reason, four eyes.
+
+    Refuses (``PermissionDenied``) anyone without the reviewer's override
+    permission and any reviewer on an application they entered themselves;
+    refuses (``ValidationError``) a blank or oversized reason, an unknown
+    decision, one equal to the decision in force, or an unscored application.
+    The override record and the application's ``final_decision`` are written
+    in one transaction.
+    """
+    from applications.models import LoanApplication
+
+    if not getattr(reviewer, "is_authenticated", False) or not reviewer.is_active or not reviewer.has_perm(OVERRIDE_PERMISSION):
+        raise PermissionDenied("Only reviewers may override a decision.")
+    reason = clean_override_reason(reason)
+    if final_decision not in DECISIONS:
+        raise ValidationError({"final_decision": f"Choose one of {', '.join(DECISIONS)}."})
+    with transaction.atomic():
+        # Lock the application: two reviewers overriding at once are ordered.
+        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
+        if current.officer_id == reviewer.pk:
+            raise PermissionDenied("Four eyes: you cannot override an application you entered.")
+        if current.status != LoanApplication.Status.SCORED:
+            raise ValidationError({"final_decision": "This application has not been scored; there is nothing to override."})
+        if final_decision == current.final_decision:
+            raise ValidationError({"final_decision": f"The decision is already {final_decision}."})
+        decision_record = DecisionRecord.objects.filter(application_id=current.pk).order_by("-sequence").first()
+        if decision_record is None:
+            raise ValidationError({"final_decision": "This application has no decision record to override."})
+        created_at = timezone.now()
+        document = {
+            "kind": "override",
+            "application_id": current.pk,
+            "decision_record_sequence": decision_record.sequence,
+            "decision_record_hash": decision_record.record_hash,
+            "reviewer_id": reviewer.pk,
+            "reviewer_username": reviewer.get_username(),
+            "created_at": canonical.utc_iso(created_at),
+            "from_decision": current.final_decision,
+            "to_decision": final_decision,
+            "reason": reason,
+        }
+        record = _append(
+            OverrideRecord, ChainHead.OVERRIDES, document,
+            application_id=current.pk, decision_record=decision_record, reviewer_id=reviewer.pk,
+            created_at=created_at, from_decision=current.final_decision, to_decision=final_decision, reason=reason,
+        )
+        current.final_decision = final_decision
+        current.save(update_fields=["final_decision"])
+    application.final_decision = final_decision
+    return record
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The peer address Django saw (no X-Forwarded-For: a client could forge it)."""
+    if request is None:
+        return None
+    address = request.META.get("REMOTE_ADDR") or None
+    if address:
+        from django.core.validators import validate_ipv46_address
+
+        try:
+            validate_ipv46_address(address)
+        except ValidationError:
+            return None
+    return address
+
+
+def log_access(*, user: Any, action: str, target: str = "", request: HttpRequest | None = None, username: str = "") -> AccessEvent | None:
+    """Append one AccessEvent: who, when, what (action, target), IP, method, path.
+
+    Never raises: a failure to log is logged loudly but must not turn an
+    officer's page view into an error. (Callers that must not proceed
+    without a log entry should write through ``AccessEvent`` themselves.)
+    """
+    authenticated = bool(getattr(user, "is_authenticated", False))
+
+    def text(value: str, limit: int) -> str:
+        return str(value).replace("\x00", "")[:limit]
+
+    if request is not None and action == AccessEvent.PERMISSION_DENIED:
+        request._audit_denial_logged = True  # read by audit.middleware
+    try:
+        with transaction.atomic():  # a savepoint: a failed insert leaves the caller's transaction usable
+            return AccessEvent.objects.create(
+                created_at=timezone.now(),
+                user=user if authenticated else None,
+                username=text(user.get_username() if authenticated else username, 150),
+                action=text(action, 32),
+                target=text(target, 255),
+                ip=client_ip(request),
+                method=text(request.method or "", 8) if request is not None else "",
+                path=text(request.get_full_path(), 500) if request is not None else "",
+            )
+    except Exception:  # noqa: BLE001 - see docstring
+        logger.exception("could not write access event %s %s", action, target)
+        return None

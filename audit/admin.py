@@ -1,0 +1,55 @@
+"""Admin for the audit records: read-only evidence, nothing can be added, changed or deleted.
+
+Thin: every permission hook says no to writes; viewing follows the normal
+``view_*`` permissions (auditors and admins hold them).
+"""
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from audit.models import AccessEvent, DecisionRecord, OverrideRecord
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    actions = None  # no "delete selected"
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+
+@admin.register(DecisionRecord)
+class DecisionRecordAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "created_at", "application", "officer", "decision", "probability_of_default", "model_version")
+    list_filter = ("decision", "model_version", "created_at")
+    search_fields = ("=sequence", "=application__id", "application__applicant_reference", "officer__username", "record_hash")
+    date_hierarchy = "created_at"
+    list_select_related = ("application", "officer")
+    show_full_result_count = False
+
+
+@admin.register(OverrideRecord)
+class OverrideRecordAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "created_at", "application", "reviewer", "from_decision", "to_decision", "reason")
+    list_filter = ("to_decision", "from_decision", "created_at")
+    search_fields = ("=sequence", "=application__id", "reviewer__username", "reason")
+    date_hierarchy = "created_at"
+    list_select_related = ("application", "reviewer")
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "username", "action", "target", "ip", "method", "path")
+    list_filter = ("action", "created_at")
+    search_fields = ("username", "target", "path", "ip")
+    date_hierarchy = "created_at"
+    show_full_result_count = False

@@ -1,0 +1,75 @@
+"""Canonical serialisation of audit records, and the hash chain over it.
+
+A record's hash must come out identical on any machine, database and Python
+version years from now, so the serialisation is deliberately boring: JSON with
+sorted keys, no whitespace, ASCII only, and every float written as
+``float.hex()`` — the exact IEEE-754 bits, immune to how a database or JSON
+library would round or re-print a decimal (PostgreSQL's jsonb, for instance,
+turns ``-0.0`` into ``0``). Decimals are written as their exact string and
+datetimes as ISO-8601 in UTC with microseconds.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from decimal import Decimal
+from typing import Any, Mapping
+
+# ``previous_hash`` of the first record of a chain.
+GENESIS_HASH = "0" * 64
+
+
+def canonical_value(value: Any) -> Any:
+    """``value`` as plain JSON types, floats as hex strings."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):  # also numpy.float64
+        if not math.isfinite(value):
+            raise ValueError(f"cannot record a non-finite number ({value!r})")
+        return float(value).hex()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"cannot record a non-finite number ({value!r})")
+        return str(value)
+    if isinstance(value, dt.datetime):
+        return utc_iso(value)
+    if isinstance(value, Mapping):
+        return {str(key): canonical_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical_value(item) for item in value]
+    if hasattr(value, "item"):  # numpy scalar of another kind
+        return canonical_value(value.item())
+    raise TypeError(f"cannot record a {type(value).__name__} in the audit trail")
+
+
+def utc_iso(moment: dt.datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("audit times must be timezone-aware")
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def dumps(document: Mapping[str, Any]) -> str:
+    """The canonical text of an already canonical document."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def record_hash(payload: str) -> str:
+    """SHA-256 of the canonical payload (which itself holds ``previous_hash``)."""
+    return hashlib.sha256(payload.encode("ascii")).hexdigest()
+
+
+def is_float_hex(text: Any) -> bool:
+    return isinstance(text, str) and (text.startswith("0x") or text.startswith("-0x"))
+
+
+def decode_float(text: str | None) -> float | None:
+    return None if text is None else float.fromhex(text)
+
+
+def decode_features(features: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored feature vector back to what the model was fed (hex -> float, bit-exact)."""
+    return {name: float.fromhex(value) if is_float_hex(value) else value for name, value in features.items()}

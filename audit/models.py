@@ -1,0 +1,222 @@
+"""Append-only audit records: decisions, overrides, access events.
+
+Each record's full content lives in ``payload``, the canonical JSON that its
+``record_hash`` is computed from (see ``audit.canonical``); the other columns
+are copies for querying and display, and ``audit.verification`` checks that
+they still agree with the payload. Records are never changed or deleted: the
+ORM guard below raises, the admin is read-only, and database triggers
+(``audit.db_triggers``, installed by migration) refuse UPDATE and DELETE.
+"""
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from audit import canonical
+from audit.exceptions import ImmutableRecordError
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """A QuerySet on which every bulk write path refuses."""
+
+    def _refuse(self, what: str):
+        raise ImmutableRecordError(f"{self.model._meta.label} is append-only: {what} is refused.")
+
+    def update(self, **kwargs):
+        self._refuse("QuerySet.update()")
+
+    def _update(self, values):
+        self._refuse("an UPDATE")
+
+    def delete(self):
+        self._refuse("QuerySet.delete()")
+
+    delete.alters_data = True
+    delete.queryset_only = True
+
+    def _raw_delete(self, using):
+        self._refuse("a DELETE")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        self._refuse("bulk_update()")
+
+    def update_or_create(self, *args, **kwargs):
+        self._refuse("update_or_create()")
+
+    async def aupdate(self, **kwargs):
+        self._refuse("QuerySet.aupdate()")
+
+    async def adelete(self):
+        self._refuse("QuerySet.adelete()")
+
+
+AppendOnlyManager = models.Manager.from_queryset(AppendOnlyQuerySet)
+
+
+class AppendOnlyModel(models.Model):
+    """Rows are inserted once and never updated or deleted through the ORM."""
+
+    objects = AppendOnlyManager()
+
+    class Meta:
+        abstract = True
+        base_manager_name = "objects"
+        default_manager_name = "objects"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecordError(f"{self._meta.label} is append-only: an existing record cannot be saved.")
+        kwargs["force_insert"] = True
+        kwargs.pop("force_update", None)
+        kwargs.pop("update_fields", None)
+        return super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError(f"{self._meta.label} is append-only: records cannot be deleted.")
+
+
+class ChainHead(models.Model):
+    """The tip of one hash chain: locked to append, compared to the last record to verify.
+
+    Appending takes this row with ``SELECT ... FOR UPDATE`` inside the
+    caller's transaction, so concurrent writers — processes or servers on one
+    PostgreSQL — queue here and each reads the head its predecessor wrote:
+    no forks, no gaps. (SQLite's BEGIN IMMEDIATE serialises writers anyway.)
+    Keeping the head also exposes a truncated tail, which the links alone
+    cannot: the last record no longer matches the head.
+    """
+
+    DECISIONS = "decisions"
+    OVERRIDES = "overrides"
+
+    name = models.CharField(primary_key=True, max_length=32)
+    sequence = models.BigIntegerField(default=0)
+    record_hash = models.CharField(max_length=64, default=canonical.GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"{self.name} head #{self.sequence}"
+
+
+class ChainedRecord(AppendOnlyModel):
+    """Fields every chained record shares."""
+
+    sequence = models.BigIntegerField(unique=True, editable=False)
+    previous_hash = models.CharField(max_length=64, unique=True, editable=False)
+    record_hash = models.CharField(max_length=64, unique=True, editable=False)
+    payload = models.TextField(editable=False, help_text="Canonical JSON the record hash is computed from.")
+    created_at = models.DateTimeField(editable=False, db_index=True)
+
+    class Meta(AppendOnlyModel.Meta):
+        abstract = True
+        ordering = ("sequence",)
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        return json.loads(self.payload)
+
+
+class DecisionRecord(ChainedRecord):
+    """What the model said for one application, under which model and policy, for whom."""
+
+    application = models.ForeignKey(
+        "applications.LoanApplication", on_delete=models.PROTECT, related_name="decision_records", editable=False,
+    )
+    officer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False,
+    )
+    probability_of_default = models.FloatField(editable=False)
+    decision = models.CharField(max_length=8, editable=False, db_index=True)
+    approve_below = models.FloatField(editable=False)
+    decline_from = models.FloatField(editable=False)
+    model_version = models.CharField(max_length=64, editable=False, db_index=True)
+    model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
+
+    class Meta(ChainedRecord.Meta):
+        permissions = [
+            ("view_audit", "Can open the audit pages, verify the chain and export"),
+            ("override_decision", "Can override a model decision (never on own applications)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Decision #{self.sequence} ({self.decision}, application {self.application_id})"
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return self.document["inputs"]
+
+    @property
+    def features(self) -> dict[str, Any]:
+        return canonical.decode_features(self.document["features"])
+
+    @property
+    def reasons(self) -> list[dict[str, Any]]:
+        return [
+            {**reason, "contribution": canonical.decode_float(reason.get("contribution"))}
+            for reason in self.document["reasons"]
+        ]
+
+    @property
+    def probability_hex(self) -> str:
+        return self.document["probability_of_default"]
+
+
+class OverrideRecord(ChainedRecord):
+    """A reviewer's change of an application's final decision: who, when, from, to, why.
+
+    Its own chain (not interleaved with decisions): the two record kinds
+    have different fields and writers, an override never waits behind the
+    officers' submissions for the chain lock, and each chain verifies on its
+    own. The payload binds each override to the decision record it overrides
+    (its hash), so the two chains cannot be re-paired silently.
+    """
+
+    application = models.ForeignKey(
+        "applications.LoanApplication", on_delete=models.PROTECT, related_name="override_records", editable=False,
+    )
+    decision_record = models.ForeignKey(
+        DecisionRecord, on_delete=models.PROTECT, related_name="overrides", editable=False,
+    )
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
+    from_decision = models.CharField(max_length=8, editable=False)
+    to_decision = models.CharField(max_length=8, editable=False)
+    reason = models.TextField(editable=False)
+
+    def __str__(self) -> str:
+        return f"Override #{self.sequence}: {self.from_decision} → {self.to_decision} (application {self.application_id})"
+
+
+class AccessEvent(AppendOnlyModel):
+    """Who did what, when, from where: logins, failures, denials, views, exports.
+
+    Not hash-chained (it is written on every application page view and must
+    stay cheap), but append-only with the same ORM guard and triggers.
+    """
+
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    PERMISSION_DENIED = "permission_denied"
+    VIEW_APPLICATION = "view_application"
+    EXPORT = "export"
+
+    created_at = models.DateTimeField(editable=False, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False,
+    )
+    # Kept as typed: a failed login names a user who may not exist.
+    username = models.CharField(max_length=150, blank=True, editable=False)
+    action = models.CharField(max_length=32, db_index=True, editable=False)
+    target = models.CharField(max_length=255, blank=True, editable=False)
+    ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    method = models.CharField(max_length=8, blank=True, editable=False)
+    path = models.CharField(max_length=500, blank=True, editable=False)
+
+    class Meta(AppendOnlyModel.Meta):
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.target}"

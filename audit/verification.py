@@ -1,0 +1,278 @@
+"""Verify the audit trail: the hash chains, and (optionally) replay every decision.
+
+One plain function, ``verify_audit_trail``, shared by ``manage.py
+verify_decisions`` and the auditor's page. It streams the records in
+sequence order and checks, for each one: that its sequence follows its
+predecessor's, that it links to its predecessor's hash, that its hash is the
+SHA-256 of its payload, and that the queryable columns still say what the
+payload says. The chain head must match the last record (a truncated tail).
+With ``replay`` it re-scores every stored feature vector with the recorded
+model version — loaded by ``scoring`` only after its SHA-256 check — and
+compares the probability bit for bit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from audit import canonical
+from audit.models import ChainHead, DecisionRecord, OverrideRecord
+
+CHUNK_SIZE = 5000
+REPLAY_BATCH = 20000
+MAX_LISTED = 20
+
+
+@dataclass
+class ChainReport:
+    checked: int = 0
+    ok: bool = True
+    first_bad_id: int | None = None
+    first_bad_sequence: int | None = None
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+    head_sequence: int = 0
+    head_hash: str = canonical.GENESIS_HASH
+
+    def fail(self, record_id: int | None, sequence: int | None, message: str) -> None:
+        if self.ok:
+            self.first_bad_id, self.first_bad_sequence = record_id, sequence
+        self.ok = False
+        self.problem_count += 1
+        if len(self.problems) < MAX_LISTED:
+            self.problems.append(message)
+
+
+@dataclass
+class VerificationSummary:
+    decisions: ChainReport
+    overrides: ChainReport
+    replay_requested: bool = False
+    replayed: int = 0
+    mismatches: int = 0
+    mismatch_ids: list[int] = field(default_factory=list)
+    model_errors: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.decisions.ok and self.overrides.ok and self.mismatches == 0 and not self.model_errors
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON summary (first five keys fixed by issue 4)."""
+        return {
+            "checked": self.decisions.checked,
+            "chain_ok": self.decisions.ok,
+            "first_bad_id": self.decisions.first_bad_id,
+            "replayed": self.replayed,
+            "mismatches": self.mismatches,
+            "overrides_checked": self.overrides.checked,
+            "overrides_chain_ok": self.overrides.ok,
+            "first_bad_override_id": self.overrides.first_bad_id,
+            "model_errors": self.model_errors,
+            "ok": self.ok,
+        }
+
+    def problems(self) -> list[str]:
+        lines = [f"decision chain: {p}" for p in self.decisions.problems]
+        lines += [f"override chain: {p}" for p in self.overrides.problems]
+        lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
+        if self.mismatches:
+            shown = ", ".join(str(i) for i in self.mismatch_ids)
+            lines.append(f"replay: {self.mismatches} probabilities differ from the recorded ones (ids {shown}"
+                         f"{', …' if self.mismatches > len(self.mismatch_ids) else ''})")
+        return lines
+
+
+def _float_hex(value: Any) -> str | None:
+    return None if value is None else float(value).hex()
+
+
+def _walk(
+    queryset, columns: tuple[str, ...], report: ChainReport, check_columns: Callable[[dict, tuple], str | None],
+    on_record: Callable[[tuple, dict], None] | None = None,
+) -> None:
+    """Stream records in sequence order and check sequence, link, hash and columns."""
+    sha256 = hashlib.sha256
+    loads = json.loads
+    expected_sequence = 1
+    previous = canonical.GENESIS_HASH
+    rows = queryset.order_by("sequence").values_list(
+        "id", "sequence", "previous_hash", "record_hash", "payload", *columns,
+    ).iterator(chunk_size=CHUNK_SIZE)
+    for row in rows:
+        record_id, sequence, previous_hash, record_hash, payload = row[:5]
+        report.checked += 1
+        if sequence != expected_sequence:
+            if sequence > expected_sequence:
+                what = f"records #{expected_sequence}..#{sequence - 1} are missing (deleted)"
+            else:
+                what = "its sequence number repeats or goes backwards (inserted)"
+            report.fail(record_id, sequence, f"record id={record_id} #{sequence}: {what}")
+        elif previous_hash != previous:
+            report.fail(record_id, sequence, f"record id={record_id} #{sequence}: does not link to the previous record's hash (a record before it was deleted, inserted or edited)")
+        if sha256(payload.encode("utf-8")).hexdigest() != record_hash:
+            report.fail(record_id, sequence, f"record id={record_id} #{sequence}: its hash does not match its content (edited)")
+            document = None
+        else:
+            try:
+                document = loads(payload)
+            except ValueError:
+                document = None
+                report.fail(record_id, sequence, f"record id={record_id} #{sequence}: its payload is not valid JSON")
+        if document is not None:
+            if document.get("sequence") != sequence or document.get("previous_hash") != previous_hash:
+                report.fail(record_id, sequence, f"record id={record_id} #{sequence}: sequence or link columns differ from the hashed content (edited)")
+            else:
+                wrong = check_columns(document, row[5:])
+                if wrong:
+                    report.fail(record_id, sequence, f"record id={record_id} #{sequence}: column {wrong} differs from the hashed content (edited)")
+            if on_record is not None:
+                on_record(row, document)
+        expected_sequence = sequence + 1
+        previous = record_hash
+    report.head_sequence, report.head_hash = expected_sequence - 1, previous
+
+
+def _check_head(name: str, report: ChainReport) -> None:
+    head = ChainHead.objects.filter(name=name).values_list("sequence", "record_hash").first()
+    if head is None:
+        if report.checked:
+            report.fail(None, None, f"the {name} chain head is missing")
+        return
+    if head != (report.head_sequence, report.head_hash):
+        report.fail(
+            None, None,
+            f"chain head says #{head[0]} ({head[1][:12]}…) but the last record is #{report.head_sequence} "
+            f"({report.head_hash[:12]}…): records were deleted from or added to the end",
+        )
+
+
+DECISION_COLUMNS = (
+    "probability_of_default", "decision", "approve_below", "decline_from", "model_version", "model_sha256",
+    "application_id", "officer_id", "created_at",
+)
+
+
+def _check_decision_columns(document: dict, values: tuple) -> str | None:
+    probability, decision, approve_below, decline_from, version, sha, application_id, officer_id, created_at = values
+    if document.get("probability_of_default") != _float_hex(probability):
+        return "probability_of_default"
+    if document.get("decision") != decision:
+        return "decision"
+    if document.get("approve_below") != _float_hex(approve_below) or document.get("decline_from") != _float_hex(decline_from):
+        return "thresholds"
+    if document.get("model_version") != version or document.get("model_sha256") != sha:
+        return "model"
+    if document.get("application_id") != application_id:
+        return "application"
+    if document.get("officer_id") != officer_id:
+        return "officer"
+    if document.get("created_at") != canonical.utc_iso(created_at):
+        return "created_at"
+    return None
+
+
+OVERRIDE_COLUMNS = ("application_id", "decision_record_id", "reviewer_id", "from_decision", "to_decision", "reason", "created_at")
+
+
+def _check_override_columns(document: dict, values: tuple) -> str | None:
+    application_id, decision_record_id, reviewer_id, from_decision, to_decision, reason, created_at = values
+    if document.get("application_id") != application_id:
+        return "application"
+    if document.get("reviewer_id") != reviewer_id:
+        return "reviewer"
+    if document.get("from_decision") != from_decision or document.get("to_decision") != to_decision:
+        return "decision"
+    if document.get("reason") != reason:
+        return "reason"
+    if document.get("created_at") != canonical.utc_iso(created_at):
+        return "created_at"
+    return None
+
+
+def verify_audit_trail(*, replay: bool = False) -> VerificationSummary:
+    """Check both chains (and with ``replay`` every probability); never raises on bad data."""
+    summary = VerificationSummary(decisions=ChainReport(), overrides=ChainReport(), replay_requested=replay)
+
+    # Per model version: record ids, stored probabilities, stored feature vectors.
+    by_version: dict[str, tuple[list, list, list, set]] = defaultdict(lambda: ([], [], [], set()))
+    decode = canonical.decode_features
+
+    def collect(row: tuple, document: dict) -> None:
+        ids, probabilities, features, shas = by_version[row[9]]
+        ids.append(row[0])
+        probabilities.append(row[5])
+        features.append(decode(document["features"]))
+        shas.add(row[10])
+
+    def count(row: tuple, document: dict) -> None:
+        summary.versions[row[9]] = summary.versions.get(row[9], 0) + 1
+
+    _walk(DecisionRecord.objects.all(), DECISION_COLUMNS, summary.decisions, _check_decision_columns,
+          collect if replay else count)
+    _check_head(ChainHead.DECISIONS, summary.decisions)
+
+    decision_hashes: dict[int, str] = {}
+    override_rows: list[tuple[int, int, int, str]] = []
+
+    def remember(row: tuple, document: dict) -> None:
+        override_rows.append((row[0], row[1], row[6], document.get("decision_record_hash")))
+
+    _walk(OverrideRecord.objects.all(), OVERRIDE_COLUMNS, summary.overrides, _check_override_columns, remember)
+    _check_head(ChainHead.OVERRIDES, summary.overrides)
+    if override_rows:
+        decision_hashes = dict(
+            DecisionRecord.objects.filter(id__in={r[2] for r in override_rows}).values_list("id", "record_hash")
+        )
+        for record_id, sequence, decision_record_id, bound_hash in override_rows:
+            if decision_hashes.get(decision_record_id) != bound_hash:
+                summary.overrides.fail(record_id, sequence, f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to")
+
+    if replay:
+        for version, (ids, probabilities, features, shas) in by_version.items():
+            summary.versions[version] = len(ids)
+            _replay_version(summary, version, ids, probabilities, features, shas)
+    return summary
+
+
+def _replay_version(summary: VerificationSummary, version: str, ids: list, probabilities: list, features: list, shas: set) -> None:
+    from scoring.exceptions import ModelUnavailable
+    from scoring.registry import get_model
+    from scoring.services import replay_probabilities
+
+    try:
+        model = get_model(version)
+    except ModelUnavailable as error:
+        summary.model_errors[version] = f"cannot replay {len(ids)} decisions: {error}"
+        return
+    foreign = shas - {model.sha256}
+    if foreign:
+        summary.model_errors[version] = (
+            f"the store's artifact (SHA-256 {model.sha256[:16]}…) is not the one the decisions recorded "
+            f"({', '.join(sorted(s[:16] + '…' for s in foreign))})"
+        )
+        return
+    stored = np.asarray(probabilities, dtype=np.float64)
+    for start in range(0, len(ids), REPLAY_BATCH):
+        try:
+            replayed = replay_probabilities(model_version=version, feature_rows=features[start:start + REPLAY_BATCH])
+        except ModelUnavailable as error:
+            summary.model_errors[version] = f"cannot replay: {error}"
+            return
+        replayed = np.ascontiguousarray(replayed, dtype=np.float64)
+        expected = stored[start:start + len(replayed)]
+        differ = np.flatnonzero(replayed.view(np.uint64) != expected.view(np.uint64))
+        summary.replayed += len(replayed)
+        summary.mismatches += int(differ.size)
+        for index in differ[: MAX_LISTED - len(summary.mismatch_ids)]:
+            summary.mismatch_ids.append(ids[start + int(index)])
+
+
+def summary_json(summary: VerificationSummary) -> str:
+    return json.dumps(summary.as_dict(), sort_keys=False)
