@@ -23,18 +23,24 @@ setup: $(VENV)/.installed
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
+# Local development server: DEBUG on, a demo officer login printed.
+run: export DJANGO_DEBUG = 1
 run: migrate
 	$(PY) manage.py ensure_model
-	DJANGO_DEBUG=1 $(PY) manage.py create_demo_officer
-	DJANGO_DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(PY) manage.py create_demo_officer
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# Tests run with production settings (DEBUG off) and a throwaway key.
+test: export DJANGO_SECRET_KEY ?= make-test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789
 test: setup
 	$(PY) manage.py ensure_model
 	$(PY) -m pytest
 
 # Retrain the committed default model from the shared data.
+model: export DJANGO_DEBUG = 1
 model: setup
 	$(PY) manage.py train_model --data $(DATA) --activate
 
+bench: export DJANGO_DEBUG = 1
 bench: setup
 	$(PY) bench/scoring_bench.py
