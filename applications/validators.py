@@ -19,9 +19,13 @@ def format_bound(value: float) -> str:
 
 
 def unit_suffix(field: schema.NumericField) -> str:
-    # "% per year" reads badly after a number ("100 % per year" is fine,
-    # "10,000,000 per year" is fine); only whole-word units get a space.
-    return f" {field.unit}" if field.unit else ""
+    """The unit as it reads after a bound: "18 years", "100%"; rates like
+    "per year" on money are left out ("above 0 per year" reads as nonsense)."""
+    if field.unit.startswith("%"):
+        return "%"
+    if field.unit and not field.unit.startswith("per "):
+        return f" {field.unit}"
+    return ""
 
 
 @deconstructible
@@ -48,17 +52,14 @@ class SchemaRangeValidator:
         if field.min_exclusive and number <= field.min_value:
             raise ValidationError(
                 f"Must be above {format_bound(field.min_value)}{suffix}.", code="min_value",
-                params={"limit_value": field.min_value},
             )
         if not field.min_exclusive and number < field.min_value:
             raise ValidationError(
                 f"Must be at least {format_bound(field.min_value)}{suffix}.", code="min_value",
-                params={"limit_value": field.min_value},
             )
         if number > field.max_value:
             raise ValidationError(
                 f"Must be at most {format_bound(field.max_value)}{suffix}.", code="max_value",
-                params={"limit_value": field.max_value},
             )
 
     def __eq__(self, other: object) -> bool:

@@ -1,0 +1,94 @@
+"""submit_application: validated, scored by the real engine, stored once with its audit record."""
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from applications.models import LoanApplication
+from applications.services import submit_application
+from scoring.services import score_application
+from tests.builders import scoring_inputs, valid_inputs
+
+pytestmark = pytest.mark.django_db
+
+
+def test_stores_application_with_exact_engine_outcome(officer):
+    data = valid_inputs(applicant_reference="REF-001")
+    application = submit_application(officer=officer, data=data)
+
+    expected = score_application(scoring_inputs(data))
+    stored = LoanApplication.objects.get(pk=application.pk)
+    assert stored.status == LoanApplication.Status.SCORED
+    # Full float64 precision, bit for bit.
+    assert stored.probability_of_default == expected.probability_of_default
+    assert stored.decision == expected.decision
+    assert stored.final_decision == expected.decision
+    assert stored.risk_label == expected.risk_label
+    assert stored.loan_percent_income == expected.loan_percent_income
+    assert stored.interest_burden == expected.interest_burden
+    assert stored.model_version == expected.model_version
+    assert stored.model_sha256 == expected.model_sha256
+    assert stored.reasons == [r.as_dict() for r in expected.reasons]
+    assert stored.officer == officer
+    assert stored.applicant_reference == "REF-001"
+    assert stored.scored_at is not None and stored.scored_at.utcoffset().total_seconds() == 0
+    assert stored.scoring_error == ""
+
+
+def test_decimal_inputs_are_stored_as_entered(officer):
+    application = submit_application(officer=officer, data=valid_inputs(person_income="52000.55", loan_int_rate="7.9"))
+    stored = LoanApplication.objects.get(pk=application.pk)
+    assert str(stored.person_income) == "52000.55"
+    assert str(stored.loan_int_rate) == "7.90"
+    assert stored.probability_of_default == score_application(
+        scoring_inputs(valid_inputs(person_income="52000.55", loan_int_rate="7.9"))
+    ).probability_of_default
+
+
+def test_invalid_input_raises_validation_error_and_stores_nothing(officer):
+    with pytest.raises(ValidationError) as caught:
+        submit_application(officer=officer, data=valid_inputs(person_age="12"))
+    assert "person_age" in caught.value.message_dict
+    assert LoanApplication.objects.count() == 0
+
+
+def test_same_idempotency_key_stores_one_application(officer):
+    key = "form-token-0123456789"
+    first = submit_application(officer=officer, data=valid_inputs(), idempotency_key=key)
+    second = submit_application(officer=officer, data=valid_inputs(), idempotency_key=key)
+    assert first.pk == second.pk
+    assert LoanApplication.objects.count() == 1
+
+
+def test_without_idempotency_key_each_submission_is_stored(officer):
+    submit_application(officer=officer, data=valid_inputs())
+    submit_application(officer=officer, data=valid_inputs())
+    assert LoanApplication.objects.count() == 2
+
+
+def test_malformed_idempotency_key_is_refused(officer):
+    with pytest.raises(ValidationError):
+        submit_application(officer=officer, data=valid_inputs(), idempotency_key="bad key with spaces")
+    assert LoanApplication.objects.count() == 0
+
+
+def test_another_users_token_is_refused(officer, client_for):
+    from django.core.exceptions import PermissionDenied
+
+    key = "form-token-abcdefghij"
+    submit_application(officer=officer, data=valid_inputs(), idempotency_key=key)
+    other = client_for("officer").user
+    with pytest.raises(PermissionDenied):
+        submit_application(officer=other, data=valid_inputs(), idempotency_key=key)
+    assert LoanApplication.objects.count() == 1
+
+
+def test_database_refuses_out_of_range_values_written_around_the_form(officer):
+    """The CHECK constraints hold even for code that skips validation."""
+    from django.db import IntegrityError, transaction
+
+    application = submit_application(officer=officer, data=valid_inputs())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LoanApplication.objects.filter(pk=application.pk).update(person_age=12)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LoanApplication.objects.filter(pk=application.pk).update(loan_grade="Z")
