@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from audit.models import AccessEvent
@@ -46,12 +45,14 @@ def grant_role_permissions(sender, using: str = "default", apps=None, **kwargs: 
 
     Runs after Django has created the permissions (auth's own post_migrate
     handler comes first) and after the test framework's flush, so the
-    grants are always present. Groups are created if missing (same names as
-    ``applications.roles``); permissions are only ever added.
+    grants are always present. The groups themselves come from the
+    applications app's data migration; permissions are only ever added.
     """
     from django.contrib.auth.models import Group, Permission
 
     for group_name, codenames in ROLE_AUDIT_PERMISSIONS.items():
-        group, _ = Group.objects.using(using).get_or_create(name=group_name)
+        group = Group.objects.using(using).filter(name=group_name).first()
+        if group is None:  # roles are created by applications' data migration
+            continue
         permissions = Permission.objects.using(using).filter(content_type__app_label="audit", codename__in=codenames)
         group.permissions.add(*permissions)
