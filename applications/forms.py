@@ -84,12 +84,13 @@ class LoanApplicationForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        reference = self.fields["applicant_reference"]
-        # Django adds this for CharField already; kept explicit because a NUL
-        # in a reference would otherwise reach the database driver.
-        if not any(isinstance(v, ProhibitNullCharactersValidator) for v in reference.validators):
-            reference.validators.append(ProhibitNullCharactersValidator())
-        reference.widget.attrs.setdefault("autocomplete", "off")
+        reference = self.fields.get("applicant_reference")  # absent on the admin's read-only page
+        if reference is not None:
+            # Django adds this for CharField already; kept explicit because a
+            # NUL in a reference would otherwise reach the database driver.
+            if not any(isinstance(v, ProhibitNullCharactersValidator) for v in reference.validators):
+                reference.validators.append(ProhibitNullCharactersValidator())
+            reference.widget.attrs.setdefault("autocomplete", "off")
 
     def derived_preview(self) -> tuple[float | None, float | None]:
         """``(loan_percent_income, interest_burden)`` for a re-shown form, if computable."""

@@ -126,7 +126,7 @@ class _Echo:
 
 
 def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
-    log_access(user=request.user, action="export_applications",
+    log_access(user=request.user, action="export",
                target=request.GET.urlencode()[:500], request=request)
     writer = csv.writer(_Echo())
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
