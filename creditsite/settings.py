@@ -5,6 +5,7 @@ One settings module for every environment: production behaviour follows from
 to select. Everything environment-specific is read from environment variables
 (see README.md, "Configuration").
 """
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -36,11 +37,17 @@ INSTALLED_APPS = [
     "scoring",
     "applications",
     "audit",
+    "operations",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Header middleware sit outside everything that can fail, so error pages
+    # (500/503, CSRF 403, lockout 429) carry the same headers as any page.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -48,7 +55,12 @@ MIDDLEWARE = [
     # Logs every 403 (CSRF, admin, PermissionDenied) a view did not log itself.
     "audit.middleware.AccessDeniedLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Idle and absolute session timeouts (writes the session at most once a minute).
+    "operations.sessions.SessionTimeoutMiddleware",
+    # A database that is down gives the 503 page, not a stack trace.
+    "operations.faults.DatabaseUnavailableMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "creditsite.urls"
@@ -104,6 +116,43 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses sign-in attempts while locked out, before any
+# password is checked. The model backend refuses demo accounts when DEBUG is off.
+AUTHENTICATION_BACKENDS = [
+    "operations.auth_backends.LoginThrottleBackend",
+    "operations.auth_backends.ProductionModelBackend",
+]
+# Login throttling (django-axes): 5 failures for one username from one
+# address lock that pair for 15 minutes. Locking by the pair (not by username
+# alone) keeps an attacker from locking a known officer out from elsewhere;
+# a successful sign-in clears the count.
+AXES_FAILURE_LIMIT = env.int("DJANGO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("DJANGO_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "errors/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_CLIENT_IP_CALLABLE = "operations.client_ip.client_ip"
+# Failed logins are in the audit access log already; axes keeps its own
+# attempt rows, and its per-success access log is not needed.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# Number of trusted proxies (load balancers) that append to X-Forwarded-For.
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
+# Demo accounts (make run) cannot sign in and fail the deploy check when DEBUG is off.
+DEMO_ACCOUNT_USERNAMES = ["demo-officer"]
+
+# --- Sessions -----------------------------------------------------------------
+# Database-backed sessions: shared by every worker and server. Idle and
+# absolute timeouts are enforced by operations.sessions.SessionTimeoutMiddleware.
+SESSION_IDLE_TIMEOUT = env.int("DJANGO_SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_ABSOLUTE_TIMEOUT = env.int("DJANGO_SESSION_ABSOLUTE_SECONDS", default=10 * 60 * 60)
+SESSION_ACTIVITY_RESOLUTION = 60
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_TIMEOUT
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "applications:new"
 LOGOUT_REDIRECT_URL = "login"
@@ -125,12 +174,71 @@ MODELS_STORE_DIR = Path(env.str("SCORING_MODELS_STORE", default=str(BASE_DIR / "
 SCORING_MODEL_VERSION = env.str("SCORING_MODEL_VERSION", default="") or None
 
 # --- Logging ----------------------------------------------------------------
+# Production logs JSON lines to stdout (one record per line, for a log
+# shipper); development logs readable lines. DJANGO_LOG_FORMAT overrides.
+LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "operations.logging.JsonLinesFormatter"},
     },
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json" if LOG_FORMAT == "json" else "line",
+        },
+    },
     "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
 }
+
+# --- Transport security and headers ------------------------------------------
+# Production (DEBUG off) is secure by default; each toggle exists for a real
+# deployment shape and `manage.py check --deploy` flags any that is weakened.
+# See docs/deploy-checks.md.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+# The load balancer answers /healthz probes over plain HTTP on the private network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Behind a load balancer that terminates TLS: trust its X-Forwarded-Proto.
+# Only turn on when the app is reachable through that balancer alone.
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): everything from this origin only, no
+# inline script or style, no plugins, no framing, forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}
+# Preloading HSTS is a decision for the owner of the bank's domain (see
+# docs/deploy-checks.md); until it is made, the preload check is silenced.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# --- Static files in production -----------------------------------------------
+# Production serves compressed files under content-hashed names that browsers
+# cache forever (whitenoise; `make serve` runs collectstatic first). The test
+# suite switches back to plain storage (conftest.py) so it needs no collectstatic.
+if not DEBUG and env.bool("DJANGO_MANIFEST_STATIC", default=True):
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }

@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from applications import views as application_views
+from operations import health
 
 urlpatterns = [
     path("", application_views.home, name="home"),
@@ -14,4 +15,10 @@ urlpatterns = [
     # Audit trail: /applications/<id>/override/, /audit/, /audit/decisions.csv, /audit/access/.
     path("", include("audit.urls")),
     path("admin/", admin.site.urls),
+    # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.
+    path("healthz", health.healthz, name="healthz"),
 ]
+
+# A database fault raised outside a view (e.g. loading the session) is shown
+# as the 503 page; anything else as 500.html.
+handler500 = "operations.faults.server_error"

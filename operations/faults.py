@@ -1,0 +1,70 @@
+"""Operational faults shown to people as a page, not a stack trace.
+
+A database that is down or unreachable raises ``OperationalError`` or
+``InterfaceError`` somewhere in a request. The officer gets the 503 page
+(``errors/503.html``) saying plainly what happened and that what they were
+submitting was not stored (the submission's transaction never committed, so
+nothing half-written exists); the log gets one line. With
+``CONN_HEALTH_CHECKS`` on, the next request after the database comes back
+opens a fresh connection, so the site recovers without a restart.
+
+Two entry points catch the error wherever it is raised:
+``DatabaseUnavailableMiddleware.process_exception`` for views, and
+``server_error`` (``handler500``) for errors raised in middleware (e.g.
+loading the session), which Django turns into a 500 before any outer
+middleware could see the exception.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.template import loader
+
+logger = logging.getLogger("operations.faults")
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = "30"
+
+
+def database_unavailable_response(request: HttpRequest, error: BaseException) -> HttpResponse:
+    """The 503 page for a database fault; logs one line, never the traceback."""
+    detail = (str(error).strip().splitlines() or [""])[0][:200]
+    logger.error(
+        "database unavailable: %s %s -> 503 (%s: %s)",
+        request.method, request.path, error.__class__.__name__, detail,
+    )
+    body = loader.render_to_string("errors/503.html", {"method": request.method})
+    response = HttpResponse(body, status=503)
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Turns a database fault in a view into the 503 page."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DATABASE_ERRORS):
+            return database_unavailable_response(request, exception)
+        return None
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: the 503 page for database faults, the 500 page otherwise.
+
+    Renders without a RequestContext so that the page itself cannot need
+    the database that may have just failed.
+    """
+    error = sys.exc_info()[1]
+    if isinstance(error, DATABASE_ERRORS):
+        return database_unavailable_response(request, error)
+    return HttpResponseServerError(loader.render_to_string("500.html"))

@@ -1,0 +1,11 @@
+"""Operations tables."""
+from django.db import models
+
+
+class Heartbeat(models.Model):
+    """Target of the health check's probe write (always rolled back: stays empty)."""
+
+    at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "health-check heartbeat"

@@ -1,0 +1,95 @@
+"""Idle and absolute session timeouts, with a cheap write path.
+
+``SESSION_SAVE_EVERY_REQUEST`` would rewrite the session row on every
+request, a database write per page view that the submission path (hundreds
+per second) cannot afford. Instead the session stores two timestamps:
+
+* ``LOGIN_AT_KEY``: when the user signed in; after
+  ``SESSION_ABSOLUTE_TIMEOUT`` seconds the session ends however busy it is,
+  so a stolen session cookie stops working within a working day;
+* ``ACTIVITY_KEY``: the last activity, rewritten only when it is more than
+  ``SESSION_ACTIVITY_RESOLUTION`` seconds old (default 60), so an officer
+  submitting every few seconds costs one session write a minute. After
+  ``SESSION_IDLE_TIMEOUT`` seconds without a request the session ends.
+
+Signing in stamps both (``user_logged_in``); Django's ``login()`` also
+rotates the session key, so a session fixed before sign-in is worthless.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
+
+LOGIN_AT_KEY = "_ops_login_at"
+ACTIVITY_KEY = "_ops_last_activity"
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+@receiver(user_logged_in, dispatch_uid="operations.sessions.stamp_login")
+def stamp_login(sender, request: HttpRequest | None, user, **kwargs) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    now = _now()
+    request.session[LOGIN_AT_KEY] = now
+    request.session[ACTIVITY_KEY] = now
+
+
+class SessionTimeoutMiddleware:
+    """Ends sessions that are idle too long or older than the absolute limit.
+
+    Goes after ``AuthenticationMiddleware`` and ``MessageMiddleware``.
+    Anonymous requests (login page, health checks) are not touched, so they
+    never create a session row.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            expired = self._check(request)
+            if expired:
+                return expired
+        return self.get_response(request)
+
+    def _check(self, request: HttpRequest) -> HttpResponse | None:
+        session = request.session
+        now = _now()
+        login_at = session.get(LOGIN_AT_KEY)
+        last = session.get(ACTIVITY_KEY)
+        if not isinstance(login_at, int) or not isinstance(last, int):
+            # A session from before this middleware (or force_login): start the clocks now.
+            session[LOGIN_AT_KEY] = login_at if isinstance(login_at, int) else now
+            session[ACTIVITY_KEY] = now
+            return None
+        if now - login_at >= settings.SESSION_ABSOLUTE_TIMEOUT:
+            return self._expire(request, "Your session reached its maximum length. Please sign in again.")
+        if now - last >= settings.SESSION_IDLE_TIMEOUT:
+            minutes = max(1, settings.SESSION_IDLE_TIMEOUT // 60)
+            return self._expire(request, f"You were signed out after {minutes} minutes without activity. Please sign in again.")
+        if now - last >= getattr(settings, "SESSION_ACTIVITY_RESOLUTION", 60):
+            session[ACTIVITY_KEY] = now
+        return None
+
+    @staticmethod
+    def _expire(request: HttpRequest, text: str) -> HttpResponse:
+        logout(request)  # flushes the session row and rotates the key
+        messages.info(request, text)
+        login_url = resolve_url(settings.LOGIN_URL)
+        next_path = request.get_full_path() if request.method == "GET" else ""
+        if next_path:
+            login_url = f"{login_url}?next={quote(next_path)}"
+        return HttpResponseRedirect(login_url)
