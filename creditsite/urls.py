@@ -16,7 +16,8 @@ urlpatterns = [
     path("", include("audit.urls")),
     path("admin/", admin.site.urls),
     # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.
-    path("healthz", health.healthz, name="healthz"),
+    # Unnamed on purpose: it is a fixed address for balancers, not a page to link.
+    path("healthz", health.healthz),
 ]
 
 # A database fault raised outside a view (e.g. loading the session) is shown
