@@ -48,5 +48,19 @@ def make_user(role: str | None = roles.OFFICER, *, username: str | None = None, 
         is_staff=(role == roles.ADMIN) if staff is None else staff, **extra,
     )
     if role is not None:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(role_group(role))
     return user
+
+
+def role_group(role: str) -> Group:
+    """The role's group; recreated as the data migration does if a
+    transactional test's flush removed it (flush keeps no migration data)."""
+    group = Group.objects.filter(name=role).first()
+    if group is None:
+        from django.contrib.auth.models import Permission
+
+        group = Group.objects.create(name=role)
+        for perm in roles.ROLE_PERMISSIONS[role]:
+            app_label, codename = perm.split(".")
+            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return group
