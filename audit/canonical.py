@@ -47,6 +47,8 @@ def canonical_value(value: Any) -> Any:
 
 
 def utc_iso(moment: dt.datetime) -> str:
+    if moment.tzinfo is dt.timezone.utc:  # as the database hands them back: skip the conversion
+        return moment.isoformat(timespec="microseconds")
     if moment.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
     return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
@@ -71,5 +73,13 @@ def decode_float(text: str | None) -> float | None:
 
 
 def decode_features(features: Mapping[str, Any]) -> dict[str, Any]:
-    """Stored feature vector back to what the model was fed (hex -> float, bit-exact)."""
-    return {name: float.fromhex(value) if is_float_hex(value) else value for name, value in features.items()}
+    """Stored feature vector back to what the model was fed (hex -> float, bit-exact).
+
+    Hot path of replay (once per record): numbers are recognised by their
+    leading ``0x`` / ``-0x``, which no categorical value in the schema has.
+    """
+    fromhex = float.fromhex
+    return {
+        name: fromhex(value) if value.__class__ is str and (value[:2] == "0x" or value[:3] == "-0x") else value
+        for name, value in features.items()
+    }
