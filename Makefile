@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run test setup model bench migrate
+.PHONY: run test setup model bench migrate serve
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,19 @@ run: migrate
 	$(PY) manage.py ensure_model
 	$(PY) manage.py create_demo_officer
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Production server (gunicorn, gunicorn.conf.py): DEBUG off unless set, and
+# refuses to start without DJANGO_SECRET_KEY or with a failing deploy check
+# (e.g. a demo account present). PORT, WEB_CONCURRENCY, DATABASE_URL,
+# DJANGO_ALLOWED_HOSTS: see docs/deploy-checks.md.
+serve: export DJANGO_DEBUG ?= 0
+serve: setup
+	@test -n "$$DJANGO_SECRET_KEY" || { echo "make serve: set DJANGO_SECRET_KEY (50+ random characters) first" >&2; exit 1; }
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py ensure_model
+	$(PY) manage.py check --deploy --fail-level ERROR
+	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py creditsite.wsgi
 
 # Tests run with production settings (DEBUG off) and a throwaway key.
 test: export DJANGO_SECRET_KEY ?= make-test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789

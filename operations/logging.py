@@ -15,6 +15,20 @@ from typing import Any
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
+def _access_fields(atoms: dict) -> dict[str, Any]:
+    """gunicorn's access-log atoms as fields (``M``: request time in ms)."""
+    def atom(key: str) -> Any:
+        value = atoms.get(key)
+        return None if value in (None, "-") else value
+
+    status = atom("s")
+    return {
+        "remote": atom("h"), "method": atom("m"), "path": atom("U"), "query": atom("q") or None,
+        "status": int(status) if str(status or "").isdigit() else status,
+        "bytes": atom("B"), "duration_ms": atom("M"), "duration_us": atom("D"), "user_agent": atom("a"),
+    }
+
+
 class JsonLinesFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -27,6 +41,8 @@ class JsonLinesFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+        if record.name == "gunicorn.access" and isinstance(record.args, dict):
+            entry.update(_access_fields(record.args))
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:
