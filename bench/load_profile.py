@@ -1,0 +1,119 @@
+"""Where a submit request spends its time: in-process, no network, production settings.
+
+    .venv/bin/python bench/load_profile.py [--requests 2000] [--db sqlite|postgres] [--top 35]
+
+A fresh database (temporary SQLite file, or a throwaway PostgreSQL database
+on 127.0.0.1:5432), one officer, Django's test ``Client`` with CSRF checks
+enforced, POSTing complete forms over "HTTPS" (as behind the load balancer)
+to ``/applications/new/``. Prints: the SQL queries of one submit (with
+``CaptureQueriesContext``), the wall time per request without a profiler, the
+cProfile top functions over ``--requests`` POSTs (by own time and by
+cumulative time), and the time per middleware/view layer.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import load_common  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--top", type=int, default=60)
+    args = parser.parse_args()
+
+    workdir = load_common.make_workdir("profile")
+    database_url = load_common.create_database(args.db, f"bench_profile_{os.getpid()}", workdir)
+    os.environ.update(load_common.app_env(database_url))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "creditsite.settings"
+    sys.path.insert(0, str(load_common.ROOT))
+    os.chdir(load_common.ROOT)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext, setup_test_environment
+
+    from applications import roles
+    from applications.models import LoanApplication
+
+    setup_test_environment()  # the test client needs it (templates signal); DEBUG stays off
+    call_command("migrate", verbosity=0, interactive=False)
+    user = get_user_model().objects.create_user(username="profile-officer", password=secrets.token_urlsafe(16))
+    user.groups.add(Group.objects.get(name=roles.OFFICER))
+
+    client = Client(enforce_csrf_checks=True, HTTP_X_FORWARDED_PROTO="https")
+    client.force_login(user)
+    page = client.get("/applications/new/", secure=True)
+    assert page.status_code == 200, page.status_code
+    csrf = load_common.CSRF_INPUT_RE.search(page.content.decode()).group(1)
+    origin = "https://testserver"
+    counter = iter(range(10**9))
+
+    def submit():
+        n = next(counter)
+        data = {**load_common.FORM, "applicant_reference": f"prof-{n}", "csrfmiddlewaretoken": csrf,
+                "idempotency_key": f"proftoken{n:08d}"}
+        # url-encoded, as a browser posts this form (the test client would send multipart)
+        response = client.post("/applications/new/", urlencode(data), content_type="application/x-www-form-urlencoded",
+                               secure=True, HTTP_ORIGIN=origin,
+                               HTTP_REFERER=origin + "/applications/new/")
+        if response.status_code not in (302, 303):
+            raise RuntimeError(f"submit {n}: {response.status_code} {response.content[:500]!r}")
+        return response
+
+    for _ in range(100):
+        submit()
+
+    with CaptureQueriesContext(connection) as queries:
+        submit()
+    print(f"== SQL for one submit ({len(queries.captured_queries)} queries, {settings.DATABASES['default']['ENGINE']}):")
+    for query in queries.captured_queries:
+        print(f"  {query['time']}s  {query['sql'][:220]}")
+
+    started = time.perf_counter()
+    for _ in range(args.requests):
+        submit()
+    plain = (time.perf_counter() - started) / args.requests
+    print(f"\n== {args.requests} submits without a profiler: {plain * 1e3:.3f} ms per request "
+          f"(in-process, one thread; load average {load_common.loadavg()})")
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(args.requests):
+        submit()
+    profiler.disable()
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order)
+        stats.print_stats(args.top)
+        print(f"\n== cProfile over {args.requests} submits, by {order}:")
+        print("\n".join(out.getvalue().splitlines()[4:]))
+    print(f"rows stored: {LoanApplication.objects.count()}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    finally:
+        load_common.REAPER.stop_all()
