@@ -167,12 +167,16 @@ def test_triggers_guard_overrides_and_access_events_too(record):
 
 
 def test_triggers_exist_after_migrations():
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
+    tables = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'audit_%'")
-            names = {row[0] for row in cursor.fetchall()}
-        assert {f"{t}_no_{op}" for t in ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
-                for op in ("update", "delete")} <= names
+            expected = {f"{t}_no_{op}" for t in tables for op in ("update", "delete")}
+        else:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+            expected = {f"{t}_{kind}" for t in tables for kind in ("no_change", "no_truncate")}
+        names = {row[0] for row in cursor.fetchall()}
+    assert expected <= names
 
 
 # --- Admin: read-only -----------------------------------------------------------
