@@ -14,6 +14,12 @@ def overrides_for_application(*, application: Any) -> QuerySet[OverrideRecord]:
     return OverrideRecord.objects.filter(application_id=application.pk).select_related("reviewer").order_by("sequence")
 
 
+def decision_records_for_application(*, application: Any) -> QuerySet[DecisionRecord]:
+    return DecisionRecord.objects.filter(application_id=application.pk).order_by("sequence").only(
+        "id", "sequence", "record_hash", "created_at", "model_version", "decision", "application_id",
+    )
+
+
 def chain_heads() -> dict[str, ChainHead]:
     return {head.name: head for head in ChainHead.objects.all()}
 

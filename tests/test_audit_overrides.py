@@ -110,6 +110,8 @@ def test_override_page_flow(application):
     detail = client.get(f"/applications/{application.pk}/").content.decode()
     assert 'data-testid="overrides"' in detail and "Guarantor signed." in detail
     assert detail.count('data-testid="override-row"') == 1
+    record = DecisionRecord.objects.get(application=application)
+    assert 'data-testid="decision-record"' in detail and record.record_hash in detail
 
 
 def test_override_needs_a_csrf_token(application):

@@ -21,3 +21,11 @@ def overrides_for(application: Any):
 @register.simple_tag
 def may_override(user: Any, application: Any) -> bool:
     return application is not None and can_override(user, application)
+
+
+@register.simple_tag
+def decision_records_for(application: Any):
+    """The application's decision records (one per scoring), oldest first."""
+    if application is None or getattr(application, "pk", None) is None:
+        return []
+    return list(selectors.decision_records_for_application(application=application))
