@@ -192,6 +192,9 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+    # Sign-ins and failures are in the audit access log; axes would add four
+    # INFO lines per sign-in. Lockouts (WARNING) still show.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 # --- Transport security and headers ------------------------------------------

@@ -29,6 +29,8 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 
+from operations.faults import DATABASE_ERRORS, database_unavailable_response
+
 LOGIN_AT_KEY = "_ops_login_at"
 ACTIVITY_KEY = "_ops_last_activity"
 
@@ -58,11 +60,15 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated:
-            expired = self._check(request)
-            if expired:
-                return expired
+        try:
+            # First touch of request.user: loads the session and the user.
+            user = getattr(request, "user", None)
+            expired = self._check(request) if user is not None and user.is_authenticated else None
+        except DATABASE_ERRORS as error:
+            # Here rather than in handler500: one log line, no traceback.
+            return database_unavailable_response(request, error)
+        if expired:
+            return expired
         return self.get_response(request)
 
     def _check(self, request: HttpRequest) -> HttpResponse | None:
