@@ -214,19 +214,14 @@ def verify_audit_trail(*, replay: bool = False) -> VerificationSummary:
 def _verify(*, replay: bool) -> VerificationSummary:
     summary = VerificationSummary(decisions=ChainReport(), overrides=ChainReport(), replay_requested=replay)
 
-    # Per model version: record ids, stored probabilities, stored feature vectors.
-    by_version: dict[str, tuple[list, list, list, set]] = defaultdict(lambda: ([], [], [], set()))
-    decode = canonical.decode_features
-
-    def collect(row: tuple, document: dict) -> None:
-        ids, probabilities, features, shas = by_version[row[9]]
-        ids.append(row[0])
-        probabilities.append(row[5])
-        features.append(decode(document["features"]))
-        shas.add(row[10])
+    replayer = _Replayer(summary)
 
     def count(row: tuple, document: dict) -> None:
         summary.versions[row[9]] = summary.versions.get(row[9], 0) + 1
+
+    def collect(row: tuple, document: dict) -> None:
+        count(row, document)
+        replayer.add(row[9], row[0], row[5], row[10], document["features"])
 
     _walk(DecisionRecord.objects.all(), DECISION_COLUMNS, summary.decisions, _check_decision_columns,
           collect if replay else count)
@@ -249,43 +244,79 @@ def _verify(*, replay: bool) -> VerificationSummary:
                 summary.overrides.fail(record_id, sequence, f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to")
 
     if replay:
-        for version, (ids, probabilities, features, shas) in by_version.items():
-            summary.versions[version] = len(ids)
-            _replay_version(summary, version, ids, probabilities, features, shas)
+        replayer.flush_all()
     return summary
 
 
-def _replay_version(summary: VerificationSummary, version: str, ids: list, probabilities: list, features: list, shas: set) -> None:
-    from scoring.exceptions import ModelUnavailable
-    from scoring.registry import get_model
-    from scoring.services import replay_probabilities
+class _Replayer:
+    """Re-scores decisions in batches per model version while the chain is walked.
 
-    try:
-        model = get_model(version)
-    except ModelUnavailable as error:
-        summary.model_errors[version] = f"cannot replay {len(ids)} decisions: {error}"
-        return
-    foreign = shas - {model.sha256}
-    if foreign:
-        summary.model_errors[version] = (
-            f"the store's artifact (SHA-256 {model.sha256[:16]}…) is not the one the decisions recorded "
-            f"({', '.join(sorted(s[:16] + '…' for s in foreign))})"
-        )
-        return
-    stored = np.asarray(probabilities, dtype=np.float64)
-    for start in range(0, len(ids), REPLAY_BATCH):
-        try:
-            replayed = replay_probabilities(model_version=version, feature_rows=features[start:start + REPLAY_BATCH])
-        except ModelUnavailable as error:
-            summary.model_errors[version] = f"cannot replay: {error}"
+    Streaming keeps memory flat however long the trail is (one batch of
+    feature vectors per model version at a time); each batch is one
+    vectorised ``replay_probabilities`` call. The model comes from
+    ``scoring.registry.get_model``, which loads an artifact only after its
+    SHA-256 matches the manifest; the manifest's SHA-256 must also be the one
+    each decision recorded.
+    """
+
+    def __init__(self, summary: VerificationSummary) -> None:
+        self.summary = summary
+        self.buffers: dict[str, tuple[list, list, list, set]] = defaultdict(lambda: ([], [], [], set()))
+        self.unreplayable: dict[str, int] = {}
+        self.decode = canonical.decode_features
+
+    def add(self, version: str, record_id: int, probability: float, sha256: str, features: dict) -> None:
+        ids, probabilities, vectors, shas = self.buffers[version]
+        ids.append(record_id)
+        probabilities.append(probability)
+        vectors.append(self.decode(features))
+        shas.add(sha256)
+        if len(ids) >= REPLAY_BATCH:
+            self.flush(version)
+
+    def flush_all(self) -> None:
+        for version in list(self.buffers):
+            self.flush(version)
+        for version, count in self.unreplayable.items():
+            self.summary.model_errors[version] = f"{count} decisions could not be replayed: {self.summary.model_errors[version]}"
+
+    def flush(self, version: str) -> None:
+        ids, probabilities, vectors, shas = self.buffers.pop(version)
+        if not ids:
             return
+        if version in self.unreplayable:
+            self.unreplayable[version] += len(ids)
+            return
+        error = self._replay(version, ids, probabilities, vectors, shas)
+        if error:
+            self.summary.model_errors[version] = error
+            self.unreplayable[version] = len(ids)
+
+    def _replay(self, version: str, ids: list, probabilities: list, vectors: list, shas: set) -> str | None:
+        from scoring.exceptions import ModelUnavailable
+        from scoring.registry import get_model
+        from scoring.services import replay_probabilities
+
+        try:
+            model = get_model(version)
+            foreign = shas - {model.sha256}
+            if foreign:
+                return (
+                    f"the store's artifact (SHA-256 {model.sha256[:16]}…) is not the one the decisions recorded "
+                    f"({', '.join(sorted(s[:16] + '…' for s in foreign))})"
+                )
+            replayed = replay_probabilities(model_version=version, feature_rows=vectors)
+        except ModelUnavailable as error:
+            return str(error)
         replayed = np.ascontiguousarray(replayed, dtype=np.float64)
-        expected = stored[start:start + len(replayed)]
-        differ = np.flatnonzero(replayed.view(np.uint64) != expected.view(np.uint64))
+        stored = np.asarray(probabilities, dtype=np.float64)
+        differ = np.flatnonzero(replayed.view(np.uint64) != stored.view(np.uint64))
+        summary = self.summary
         summary.replayed += len(replayed)
         summary.mismatches += int(differ.size)
-        for index in differ[: MAX_LISTED - len(summary.mismatch_ids)]:
-            summary.mismatch_ids.append(ids[start + int(index)])
+        for index in differ[: max(0, MAX_LISTED - len(summary.mismatch_ids))]:
+            summary.mismatch_ids.append(ids[int(index)])
+        return None
 
 
 def summary_json(summary: VerificationSummary) -> str:
