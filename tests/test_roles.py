@@ -143,3 +143,27 @@ def test_auditor_cannot_create_through_the_service_layer_of_the_page(client_for)
     response = client.post("/applications/new/", valid_inputs())
     assert response.status_code == 403
     assert LoanApplication.objects.count() == 0
+
+
+ALL_PERMS = (roles.ADD, roles.VIEW, roles.VIEW_ALL, roles.CHANGE, roles.DELETE, "auth.view_user")
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+@pytest.mark.parametrize("perm", ALL_PERMS)
+def test_fast_permission_check_agrees_with_django(db, role, perm):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(pk=make_user(role).pk)
+    assert roles.has_permission(user, perm) == user.has_perm(perm)
+
+
+def test_fast_permission_check_covers_direct_inactive_and_superuser(db):
+    from django.contrib.auth.models import Permission
+
+    direct = make_user(NO_ROLE)
+    direct.user_permissions.add(Permission.objects.get(codename="view_loanapplication"))
+    assert roles.has_permission(direct, roles.VIEW) and not roles.has_permission(direct, roles.VIEW_ALL)
+    inactive = make_user(roles.ADMIN, is_active=False)
+    assert not roles.has_permission(inactive, roles.VIEW)
+    superuser = make_user(NO_ROLE, is_superuser=True)
+    assert roles.has_permission(superuser, roles.DELETE)
