@@ -5,7 +5,8 @@ verify_decisions`` and the auditor's page. It streams the records in
 sequence order and checks, for each one: that its sequence follows its
 predecessor's, that it links to its predecessor's hash, that its hash is the
 SHA-256 of its payload, and that the queryable columns still say what the
-payload says. The chain head must match the last record (a truncated tail).
+payload says. The chain head must match the last record (a truncated tail),
+and every scored application must show the outcome its latest records say.
 With ``replay`` it re-scores every stored feature vector with the recorded
 model version — loaded by ``scoring`` only after its SHA-256 check — and
 compares the probability bit for bit.
@@ -59,10 +60,15 @@ class VerificationSummary:
     mismatch_ids: list[int] = field(default_factory=list)
     model_errors: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
+    # Scored applications whose shown outcome disagrees with their audit records.
+    applications_checked: int = 0
+    application_mismatches: int = 0
+    application_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.decisions.ok and self.overrides.ok and self.mismatches == 0 and not self.model_errors
+        return (self.decisions.ok and self.overrides.ok and self.mismatches == 0 and not self.model_errors
+                and self.application_mismatches == 0)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON summary (first five keys fixed by issue 4)."""
@@ -76,6 +82,8 @@ class VerificationSummary:
             "overrides_chain_ok": self.overrides.ok,
             "first_bad_override_id": self.overrides.first_bad_id,
             "model_errors": self.model_errors,
+            "applications_checked": self.applications_checked,
+            "application_mismatches": self.application_mismatches,
             "ok": self.ok,
         }
 
@@ -83,6 +91,7 @@ class VerificationSummary:
         lines = [f"decision chain: {p}" for p in self.decisions.problems]
         lines += [f"override chain: {p}" for p in self.overrides.problems]
         lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
+        lines += [f"application: {p}" for p in self.application_problems]
         if self.mismatches:
             shown = ", ".join(str(i) for i in self.mismatch_ids)
             lines.append(f"replay: {self.mismatches} probabilities differ from the recorded ones (ids {shown}"
@@ -216,8 +225,12 @@ def _verify(*, replay: bool) -> VerificationSummary:
 
     replayer = _Replayer(summary)
 
+    # Latest decision record per application: (probability, decision, model version, sha256).
+    latest: dict[int, tuple] = {}
+
     def count(row: tuple, document: dict) -> None:
         summary.versions[row[9]] = summary.versions.get(row[9], 0) + 1
+        latest[row[11]] = (row[5], row[6], row[9], row[10])
 
     def collect(row: tuple, document: dict) -> None:
         count(row, document)
@@ -228,10 +241,11 @@ def _verify(*, replay: bool) -> VerificationSummary:
     _check_head(ChainHead.DECISIONS, summary.decisions)
 
     decision_hashes: dict[int, str] = {}
-    override_rows: list[tuple[int, int, int, str]] = []
+    override_rows: list[tuple] = []
 
     def remember(row: tuple, document: dict) -> None:
-        override_rows.append((row[0], row[1], row[6], document.get("decision_record_hash")))
+        # (id, sequence, decision_record_id, bound hash, application_id, to_decision), in sequence order.
+        override_rows.append((row[0], row[1], row[6], document.get("decision_record_hash"), row[5], row[9]))
 
     _walk(OverrideRecord.objects.all(), OVERRIDE_COLUMNS, summary.overrides, _check_override_columns, remember)
     _check_head(ChainHead.OVERRIDES, summary.overrides)
@@ -239,13 +253,46 @@ def _verify(*, replay: bool) -> VerificationSummary:
         decision_hashes = dict(
             DecisionRecord.objects.filter(id__in={r[2] for r in override_rows}).values_list("id", "record_hash")
         )
-        for record_id, sequence, decision_record_id, bound_hash in override_rows:
+        for record_id, sequence, decision_record_id, bound_hash, _, _ in override_rows:
             if decision_hashes.get(decision_record_id) != bound_hash:
                 summary.overrides.fail(record_id, sequence, f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to")
 
+    _check_applications(summary, latest, {r[4]: r[5] for r in override_rows})
     if replay:
         replayer.flush_all()
     return summary
+
+
+def _check_applications(summary: VerificationSummary, latest: dict[int, tuple], final_by_application: dict[int, str]) -> None:
+    """Each scored application must show what its latest audit records say.
+
+    The application table is the workbench's working copy and is not
+    append-only; this catches an outcome edited there (the page and the
+    history would otherwise show a decision the model never made).
+    """
+    from applications.models import LoanApplication
+
+    rows = LoanApplication.objects.filter(status=LoanApplication.Status.SCORED).order_by("id").values_list(
+        "id", "probability_of_default", "decision", "final_decision", "model_version", "model_sha256",
+    ).iterator(chunk_size=CHUNK_SIZE)
+    for app_id, probability, decision, final_decision, version, sha in rows:
+        summary.applications_checked += 1
+        record = latest.get(app_id)
+        if record is None:
+            problem = "is scored but has no decision record"
+        elif probability is None or float(probability).hex() != float(record[0]).hex():
+            problem = "probability of default differs from its decision record"
+        elif decision != record[1]:
+            problem = "decision differs from its decision record"
+        elif (version, sha) != (record[2], record[3]):
+            problem = "model version or SHA-256 differs from its decision record"
+        elif final_decision != final_by_application.get(app_id, decision):
+            problem = "final decision differs from the last override record (or the model's decision)"
+        else:
+            continue
+        summary.application_mismatches += 1
+        if len(summary.application_problems) < MAX_LISTED:
+            summary.application_problems.append(f"application id={app_id}: {problem}")
 
 
 class _Replayer:

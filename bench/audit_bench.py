@@ -83,6 +83,9 @@ def build(records: int) -> None:
     for start in range(0, records, 20000):
         probabilities.extend(replay_probabilities(model_version=model.version, feature_rows=features[start:start + 20000]).tolist())
     now = dt.datetime.now(dt.timezone.utc)
+    pool_size = min(pool_size, records)
+    # Record i belongs to application i % pool_size; each application shows its latest record's outcome.
+    last = [k + pool_size * ((records - 1 - k) // pool_size) for k in range(pool_size)]
     applications = LoanApplication.objects.bulk_create([
         LoanApplication(
             **{name: inputs[i][name] for name in schema.INPUT_NAMES}, officer=officer,
@@ -92,7 +95,7 @@ def build(records: int) -> None:
             final_decision=decide(probabilities[i], approve_below=model.approve_below, decline_from=model.decline_from),
             risk_label="SAFE", model_version=model.version, model_sha256=model.sha256, scored_at=now,
         )
-        for i in range(pool_size)
+        for i in last
     ])
     prepared = time.perf_counter()
     rows = []

@@ -149,8 +149,10 @@ def test_replay_finds_a_probability_one_bit_off_even_in_a_reforged_chain(chain):
             (payload, previous, digest, nudged if record.pk == victim.pk else record.probability_of_default, record.pk))
         previous = digest
     raw("UPDATE audit_chainhead SET record_hash = %s WHERE name = 'decisions'", (previous,))
-    code, _, summary = run_verify()
-    assert code == 0 and summary["chain_ok"] is True  # the forgery is a valid chain...
+    raw("UPDATE applications_loanapplication SET probability_of_default = %s WHERE id = %s",
+        (nudged, victim.application_id))
+    code, out, summary = run_verify()
+    assert code == 0 and summary["chain_ok"] is True, out  # the forgery is a valid chain...
     code, out, summary = run_verify("--replay")
     assert code != 0 and summary["mismatches"] == 1  # ...but the model says otherwise
     assert str(victim.pk) in out
@@ -245,3 +247,30 @@ def test_summary_json_is_the_last_line(chain):
     code, out, summary = run_verify()
     last = out.strip().splitlines()[-1]
     assert set(json.loads(last)) >= {"checked", "chain_ok", "first_bad_id", "replayed", "mismatches"}
+
+
+# --- The workbench's copy of the outcome must agree with the audit records ---------
+
+@pytest.mark.parametrize("column, value", [
+    ("probability_of_default", 0.001), ("decision", "APPROVE"), ("final_decision", "DECLINE"), ("model_version", "v-forged"),
+])
+def test_application_outcome_edited_behind_the_trail_is_found(chain, column, value):
+    application = LoanApplication.objects.get(pk=chain[4].application_id)
+    if getattr(application, column) == value:
+        value = "REVIEW"
+    raw(f"UPDATE applications_loanapplication SET {column} = %s WHERE id = %s", (value, application.pk))
+    code, out, summary = run_verify()
+    assert code != 0 and summary["application_mismatches"] == 1
+    assert summary["chain_ok"] is True  # the trail itself is intact; the shown outcome is not
+    assert f"application id={application.pk}" in out
+
+
+def test_overridden_application_agrees_with_its_override(chain):
+    application = LoanApplication.objects.get(pk=chain[0].application_id)
+    new = "APPROVE" if application.final_decision != "APPROVE" else "DECLINE"
+    override_decision(application=application, reviewer=make_user(roles.REVIEWER), final_decision=new, reason="Seen.")
+    code, _, summary = run_verify()
+    assert code == 0 and summary["applications_checked"] == 6
+    raw("UPDATE applications_loanapplication SET final_decision = decision WHERE id = %s", (application.pk,))
+    code, out, summary = run_verify()
+    assert code != 0 and "final decision differs" in out

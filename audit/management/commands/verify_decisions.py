@@ -2,7 +2,8 @@
 
 Prints each problem found, then a JSON summary as the last line
 (``checked``, ``chain_ok``, ``first_bad_id``, ``replayed``, ``mismatches``,
-plus the override chain and model errors); exits 1 on any problem.
+plus the override chain, model errors and applications whose shown outcome
+disagrees with their records); exits 1 on any problem.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class Command(BaseCommand):
             self.stdout.write(f"PROBLEM {line}")
         self.stdout.write(
             f"{'OK' if summary.ok else 'FAILED'}: {summary.decisions.checked} decisions and "
-            f"{summary.overrides.checked} overrides checked"
+            f"{summary.overrides.checked} overrides checked, {summary.applications_checked} scored applications compared"
             + (f", {summary.replayed} replayed" if replay else "")
             + f" in {elapsed:.2f} s; decision chain head #{summary.decisions.head_sequence} {summary.decisions.head_hash}"
         )
