@@ -91,3 +91,24 @@ def test_score_pending_with_nothing_to_do(db):
     out = io.StringIO()
     call_command("score_pending", stdout=out)
     assert "Scored 0 pending application(s)" in out.getvalue()
+
+
+def test_score_pending_limit(officer, model_down):
+    for _ in range(3):
+        submit_application(officer=officer, data=valid_inputs())
+    model_down()
+    call_command("score_pending", "--limit", "2", stdout=io.StringIO())
+    assert LoanApplication.objects.filter(status="SCORED").count() == 2
+    assert LoanApplication.objects.filter(status="PENDING").count() == 1
+
+
+def test_pending_scoring_writes_one_audit_record(officer, model_down):
+    from audit.models import DecisionRecord
+
+    application = submit_application(officer=officer, data=valid_inputs())
+    assert not DecisionRecord.objects.filter(application_id=application.pk).exists()
+    model_down()
+    call_command("score_pending", stdout=io.StringIO())
+    call_command("score_pending", stdout=io.StringIO())
+    record = DecisionRecord.objects.get(application_id=application.pk)
+    assert record.probability_of_default == LoanApplication.objects.get(pk=application.pk).probability_of_default

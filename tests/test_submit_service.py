@@ -92,3 +92,34 @@ def test_database_refuses_out_of_range_values_written_around_the_form(officer):
         LoanApplication.objects.filter(pk=application.pk).update(person_age=12)
     with pytest.raises(IntegrityError), transaction.atomic():
         LoanApplication.objects.filter(pk=application.pk).update(loan_grade="Z")
+
+
+def test_each_scored_submission_writes_exactly_one_audit_record(officer):
+    from audit.models import DecisionRecord
+
+    key = "form-token-audit-0001"
+    application = submit_application(officer=officer, data=valid_inputs(), idempotency_key=key)
+    submit_application(officer=officer, data=valid_inputs(), idempotency_key=key)  # retried POST
+    record = DecisionRecord.objects.get()
+    assert record.application_id == application.pk
+    assert record.probability_of_default == application.probability_of_default
+
+
+def test_application_and_audit_record_commit_together(officer, monkeypatch):
+    """If the audit write fails, the application is not stored either."""
+    import applications.services as services
+
+    def broken(**kwargs):
+        raise RuntimeError("audit store down")
+
+    monkeypatch.setattr(services, "append_decision_record", broken)
+    with pytest.raises(RuntimeError):
+        submit_application(officer=officer, data=valid_inputs())
+    assert LoanApplication.objects.count() == 0
+
+
+def test_submit_path_query_budget(officer, django_assert_max_num_queries):
+    """Lean: the application insert plus the audit append, nothing per field."""
+    submit_application(officer=officer, data=valid_inputs())
+    with django_assert_max_num_queries(8):
+        submit_application(officer=officer, data=valid_inputs())

@@ -16,11 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=None, help="Score at most this many.")
 
     def handle(self, *args, limit: int | None = None, **options) -> None:
-        queryset = pending_applications()
-        if limit is not None:
-            queryset = queryset[:limit]
+        # Ids first: no read cursor stays open across the writes below.
+        ids = list(pending_applications().values_list("pk", flat=True)[:limit])
         scored = failed = 0
-        for application in queryset.iterator(chunk_size=500):
+        for pk in ids:
+            application = pending_applications().filter(pk=pk).first()
+            if application is None:  # scored meanwhile by another process
+                continue
             try:
                 score_pending_application(application=application)
             except ModelUnavailable as error:
