@@ -114,8 +114,23 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
     return render(request, "applications/detail.html", {
         "application": application,
+        "inputs": _inputs_as_entered(application),
         "audit_panel": AUDIT_PANEL_TEMPLATE if _audit_panel_available() else None,
     })
+
+
+def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
+    """(label, value with unit) for each schema input, in schema order."""
+    rows = []
+    for field in schema.INPUT_FIELDS:
+        if isinstance(field, schema.CategoricalField):
+            value = getattr(application, f"get_{field.name}_display")()
+        else:
+            value = f"{getattr(application, field.name)}"
+            if field.unit:
+                value += field.unit if field.unit.startswith("%") else f" {field.unit}"
+        rows.append((field.label, value))
+    return rows
 
 
 class _Echo:

@@ -78,6 +78,10 @@ def test_application_page_shows_the_decision_at_a_glance(officer_client):
     assert " UTC" in html
     for reason in expected.reasons:
         assert reason.text in html
+    # The inputs as entered, labelled and with units from the schema.
+    assert "<dt>Interest rate</dt><dd>11.25% per year</dd>" in html
+    assert "<dt>Home ownership</dt><dd>Rent</dd>" in html
+    assert "<dt>Employment length</dt><dd>6.5 years</dd>" in html
 
 
 def test_unknown_application_is_404(officer_client):
