@@ -137,6 +137,15 @@ class Reaper:
                 pass
             process.wait(timeout=10)
 
+    def stop_processes(self) -> None:
+        """Kill every process group started so far (cleanups stay registered)."""
+        for process in reversed(self.processes):
+            try:
+                self.kill(process)
+            except Exception as error:  # noqa: BLE001 - keep stopping the others
+                log(f"could not stop pid {process.pid}: {error}")
+        self.processes.clear()
+
     def stop_all(self) -> None:
         for process in reversed(self.processes):
             try:
@@ -418,14 +427,16 @@ def write_sessions_file(officers: list[Officer], path: Path) -> Path:
 
 # --- wrk ---------------------------------------------------------------------------------
 def run_wrk_submit(port: int, sessions_file: Path, prefix: str, workdir: Path, *, threads: int, connections: int,
-                   duration: int, dup_every: int = 0, use_tokens: bool = True, timeout: str = "10s",
-                   tag: str = "") -> dict[str, Any]:
+                   duration: int, dup_every: int = 0, no_token_every: int = 0, use_tokens: bool = True,
+                   timeout: str = "10s", tag: str = "") -> dict[str, Any]:
     """wrk + bench/lua/submit.lua against POST /applications/new/. Returns the script's JSON summary."""
     ids_path = workdir / f"acked-{prefix}{tag}.txt"
+    retried_path = workdir / f"retried-{prefix}{tag}.txt"
     env = {
         **os.environ, "BENCH_SESSIONS": str(sessions_file), "BENCH_PREFIX": prefix, "BENCH_IDS_OUT": str(ids_path),
         "BENCH_DUP_EVERY": str(dup_every), "BENCH_ORIGIN": f"https://127.0.0.1:{port}",
-        "BENCH_TOKENS": "1" if use_tokens else "0",
+        "BENCH_TOKENS": "1" if use_tokens else "0", "BENCH_NO_TOKEN_EVERY": str(no_token_every),
+        "BENCH_RETRIED_OUT": str(retried_path),
     }
     process = REAPER.spawn(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", timeout,
@@ -442,6 +453,7 @@ def run_wrk_submit(port: int, sessions_file: Path, prefix: str, workdir: Path, *
         raise RuntimeError(f"wrk printed no summary:\n{output[-3000:]}")
     summary = json.loads(lines[-1][len("BENCH_JSON "):])
     summary["ids_file"] = str(ids_path)
+    summary["retried_file"] = str(retried_path)
     summary["wrk_text"] = "\n".join(line for line in output.splitlines() if not line.startswith("BENCH_JSON "))
     return summary
 

@@ -6,6 +6,8 @@
 --   BENCH_IDS_OUT    file to write the acknowledged application ids to (one per line)
 --   BENCH_DUP_EVERY  N > 0: every Nth request re-sends the previous form (same token), as a retried POST
 --   BENCH_TOKENS     "1": each form carries its own idempotency token (as the page renders one)
+--   BENCH_NO_TOKEN_EVERY  N > 0: every Nth form carries no token (as from a script; never retried)
+--   BENCH_RETRIED_OUT     file to write the tokens of the retried forms to (one per line)
 --   BENCH_ORIGIN     https://127.0.0.1:<port>, sent as Origin and Referer (with X-Forwarded-Proto: https,
 --                    as from the TLS-terminating load balancer)
 -- Each request has a unique applicant_reference. A success is a 302/303 to
@@ -20,10 +22,11 @@ function setup(thread)
 end
 
 local sessions = {}
-local prefix, origin, dup_every, use_tokens
+local prefix, origin, dup_every, use_tokens, no_token_every
 counter, sent, dup_sent, bad_location = 0, 0, 0, 0  -- globals: done() reads them with thread:get()
 statuses = {}
 ids = {}
+retried = {}
 local last = nil
 local amounts = { "3000", "7500", "12000", "18000", "24000", "35000" }
 local rates = { "6.5", "9.75", "11.25", "14.1", "17.9", "21.3" }
@@ -33,6 +36,7 @@ function init(args)
   origin = os.getenv("BENCH_ORIGIN") or ""
   dup_every = tonumber(os.getenv("BENCH_DUP_EVERY") or "0") or 0
   use_tokens = os.getenv("BENCH_TOKENS") ~= "0"
+  no_token_every = tonumber(os.getenv("BENCH_NO_TOKEN_EVERY") or "0") or 0
   for line in io.lines(os.getenv("BENCH_SESSIONS")) do
     local cookie, csrf = line:match("^(.-)\t(.-)$")
     if cookie then sessions[#sessions + 1] = { cookie = cookie, csrf = csrf } end
@@ -56,8 +60,12 @@ local function form_for(n, session)
     "cb_person_cred_hist_length=4",
     "applicant_reference=" .. ref,
   }
-  if use_tokens then parts[#parts + 1] = "idempotency_key=" .. prefix .. "t" .. tid .. "n" .. n end
-  return table.concat(parts, "&")
+  local token = nil
+  if use_tokens and not (no_token_every > 0 and n % no_token_every == 0) then
+    token = prefix .. "t" .. tid .. "n" .. n
+    parts[#parts + 1] = "idempotency_key=" .. token
+  end
+  return table.concat(parts, "&"), token
 end
 
 function request()
@@ -67,11 +75,14 @@ function request()
     -- A retried POST: the very same form (same token, same reference) again.
     session, body = last.session, last.body
     dup_sent = dup_sent + 1
+    retried[#retried + 1] = last.token
     last = nil
   else
+    local token
     session = sessions[(counter * 7 + tid) % #sessions + 1]
-    body = form_for(counter, session)
-    last = { session = session, body = body }
+    body, token = form_for(counter, session)
+    -- Only a form with a token is retried: without one, a retry is a second application.
+    if token then last = { session = session, body = body, token = token } else last = nil end
   end
   sent = sent + 1
   local headers = {
@@ -114,6 +125,14 @@ function done(summary, latency, requests)
     total_bad = total_bad + thread:get("bad_location")
   end
   out:close()
+  local retried_path = os.getenv("BENCH_RETRIED_OUT")
+  if retried_path and retried_path ~= "" then
+    local rout = io.open(retried_path, "w")
+    for _, thread in ipairs(threads) do
+      for _, token in ipairs(thread:get("retried")) do rout:write(token, "\n") end
+    end
+    rout:close()
+  end
   local parts = {}
   for status, n in pairs(all_statuses) do parts[#parts + 1] = string.format('"%d": %d', status, n) end
   local seconds = summary.duration / 1e6
