@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any, Iterable, Mapping
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 

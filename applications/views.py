@@ -19,6 +19,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import log_access
@@ -77,6 +78,7 @@ def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, 
 
 
 @login_required
+@never_cache  # "Back" must fetch a fresh form (and token), not resubmit the old one
 @require_http_methods(["GET", "POST"])
 def application_new(request: HttpRequest) -> HttpResponse:
     if not roles.can_create(request.user):
