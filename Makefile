@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run test setup model bench migrate serve
+.PHONY: run test setup model bench migrate serve bench-load bench-faults bench-profile
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,20 @@ model: setup
 bench: export DJANGO_DEBUG = 1
 bench: setup
 	$(PY) bench/scoring_bench.py
+
+# HTTP load (wrk, needs `apt-get install wrk`): our submit path beside the original Flask app, one run.
+# Extra flags through ARGS, e.g. `make bench-load ARGS="--duration 30"`.
+bench-load: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/load_submit.py $(ARGS)
+
+# Load and fault tests on SQLite and PostgreSQL (127.0.0.1:5432, trust auth); about 12 minutes.
+# e.g. `make bench-faults ARGS="--db sqlite --duration 20"`. Exits non-zero if an invariant fails.
+bench-faults: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/load_faults.py $(ARGS)
+
+# Where a submit request spends its time (in-process, cProfile, SQL per request).
+bench-profile: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/load_profile.py $(ARGS)
