@@ -167,3 +167,16 @@ def test_fast_permission_check_covers_direct_inactive_and_superuser(db):
     assert not roles.has_permission(inactive, roles.VIEW)
     superuser = make_user(NO_ROLE, is_superuser=True)
     assert roles.has_permission(superuser, roles.DELETE)
+
+
+@pytest.mark.parametrize(("role", "links"), [
+    (roles.OFFICER, {"New application": True, "History": True, "Audit": False, "Admin": False}),
+    (roles.REVIEWER, {"New application": True, "History": True, "Audit": False, "Admin": False}),
+    (roles.AUDITOR, {"New application": False, "History": True, "Audit": True, "Admin": False}),
+    (roles.ADMIN, {"New application": True, "History": True, "Audit": True, "Admin": True}),
+])
+def test_navigation_offers_what_the_role_may_use(client_for, role, links):
+    html = client_for(role).get("/applications/").content.decode()
+    nav = html[html.index('<nav class="mainnav"'):html.index("</nav>")]
+    for label, shown in links.items():
+        assert (f">{label}</a>" in nav) == shown, (role, label)

@@ -32,3 +32,9 @@ def can_create(user: Any) -> bool:
 @register.simple_tag
 def can_view_any(user: Any) -> bool:
     return roles.can_view_any(user)
+
+
+@register.simple_tag
+def has_permission(user: Any, perm: str) -> bool:
+    """``{% has_permission user "app.codename" as allowed %}``: one cheap query."""
+    return roles.has_permission(user, perm)
