@@ -47,7 +47,8 @@ MIDDLEWARE = [
     # Header middleware sit outside everything that can fail, so error pages
     # (500/503, CSRF 403, lockout 429) carry the same headers as any page.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    # django-csp, with the policy string built once (operations/csp.py).
+    "operations.csp.CachedCSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

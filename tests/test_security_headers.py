@@ -203,3 +203,29 @@ def test_production_refuses_to_start_without_a_secret_key():
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_the_cached_policy_is_exactly_django_csp_s_policy(settings):
+    from csp.utils import build_policy
+
+    response = _client().get("/accounts/login/")
+    assert sorted(response["Content-Security-Policy"].split("; ")) == sorted(build_policy().split("; "))
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert _client().get("/accounts/login/")["Content-Security-Policy"] == "default-src 'none'"
+
+
+def test_per_view_policy_changes_still_apply(rf):
+    from csp.decorators import csp_update
+    from django.http import HttpResponse
+
+    from operations.csp import CachedCSPMiddleware
+
+    @csp_update({"img-src": "https://maps.bank.example"})
+    def view(request):
+        return HttpResponse("x")
+
+    middleware = CachedCSPMiddleware(view)
+    request = rf.get("/")
+    middleware.process_request(request)
+    response = middleware.process_response(request, view(request))
+    assert "img-src 'self' data: https://maps.bank.example" in response["Content-Security-Policy"]
