@@ -1,0 +1,74 @@
+"""A form posted several times at once (double click, client retry on several
+workers) is stored exactly once: separate processes race on the same tokens."""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.test_audit_concurrency import BASE_DIR, SETUP, child_env, run
+
+PROCESSES = 4
+TOKENS = 25
+
+RACER = textwrap.dedent("""
+    import json, os, sys, time
+    import django
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from applications.services import submit_application
+    from tests.builders import valid_inputs
+    number, tokens, start_file = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    officer = get_user_model().objects.get(username="writer")
+    open(start_file + f".ready{number}", "w").close()
+    while not os.path.exists(start_file):
+        time.sleep(0.01)
+    ids = {}
+    for i in range(tokens):
+        app = submit_application(officer=officer, data=valid_inputs(applicant_reference=f"T-{i}"),
+                                 idempotency_key=f"race-token-{i:04d}")
+        ids[i] = app.pk
+    print(json.dumps(ids))
+""")
+
+
+@pytest.mark.slow
+def test_racing_retries_store_each_form_once(tmp_path):
+    database = tmp_path / "idempotency.sqlite3"
+    env = child_env(f"sqlite:///{database}")
+    for args in ([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], [sys.executable, "-c", SETUP]):
+        done = run(args, env)
+        assert done.returncode == 0, done.stderr[-3000:]
+    start_file = str(tmp_path / f"go-{uuid.uuid4().hex}")
+    racers = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(n), str(TOKENS), start_file],
+                         cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for n in range(PROCESSES)
+    ]
+    deadline = time.monotonic() + 120
+    while not all(os.path.exists(f"{start_file}.ready{n}") for n in range(PROCESSES)):
+        assert time.monotonic() < deadline, "racers did not start"
+        assert all(r.poll() is None for r in racers), [r.communicate()[1][-2000:] for r in racers if r.poll() is not None]
+        time.sleep(0.05)
+    Path(start_file).touch()
+    answers = []
+    for racer in racers:
+        stdout, stderr = racer.communicate(timeout=300)
+        assert racer.returncode == 0, stderr[-3000:]
+        answers.append(json.loads(stdout.strip().splitlines()[-1]))
+    # Every process was told the same application for the same form...
+    assert all(answer == answers[0] for answer in answers)
+    with sqlite3.connect(database) as db:
+        applications, keys = db.execute(
+            "SELECT count(*), count(DISTINCT idempotency_key) FROM applications_loanapplication").fetchone()
+        records = db.execute("SELECT count(*) FROM audit_decisionrecord").fetchone()[0]
+    # ...and each form is stored once, with one decision record.
+    assert (applications, keys, records) == (TOKENS, TOKENS, TOKENS)
