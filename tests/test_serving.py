@@ -118,9 +118,17 @@ def test_gunicorn_serves_the_production_configuration(tmp_path):
         with pytest.raises(urllib.error.HTTPError) as redirect:
             opener.open(request, timeout=5)
         assert redirect.value.code == 301
+        # Both workers have started (a worker signalled while still booting
+        # would miss it and hold the shutdown for the graceful timeout).
+        while time.monotonic() < deadline and (tmp_path / "gunicorn.log").read_text().count("loaded and verified") < 3:
+            time.sleep(0.2)
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.terminate()  # the master stops its workers
+        try:
+            server.wait(timeout=45)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
         log.close()
     lines = [json.loads(line) for line in (tmp_path / "gunicorn.log").read_text().splitlines() if line.strip()]
     messages = [entry["message"] for entry in lines]
