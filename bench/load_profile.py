@@ -29,6 +29,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import load_common  # noqa: E402
 
 
+# (label, end of the file path, function): cumulative time of each layer of the submit request.
+LAYERS = [
+    ("whole request (test client -> response)", "django/test/client.py", "request"),
+    ("session: load the row (SessionStore.load)", "sessions/backends/db.py", "load"),
+    ("auth: user from the session (auth.get_user)", "django/contrib/auth/__init__.py", "get_user"),
+    ("CSRF check (CsrfViewMiddleware.process_view)", "django/middleware/csrf.py", "process_view"),
+    ("role check (roles.can_create)", "applications/roles.py", "can_create"),
+    ("view (application_new)", "applications/views.py", "application_new"),
+    ("  service (submit_application)", "applications/services.py", "submit_application"),
+    ("    form validation (BaseForm.is_valid)", "django/forms/forms.py", "is_valid"),
+    ("      model validation (Model.full_clean)", "django/db/models/base.py", "full_clean"),
+    ("    scoring (score_application)", "scoring/services.py", "score_application"),
+    ("    audit record (append_decision_record)", "audit/services.py", "append_decision_record"),
+    ("      canonical JSON + hash (canonical.dumps)", "audit/canonical.py", "dumps"),
+    ("    Model.save (application + record)", "django/db/models/base.py", "save"),
+    ("    COMMIT (sqlite3/psycopg commit, fsync)", "django/db/backends/base/base.py", "_commit"),
+    ("  redirect URL (reverse)", "django/urls/base.py", "reverse"),
+    ("CSP header (CSPMiddleware.process_response)", "csp/middleware.py", "process_response"),
+    ("session timeouts (SessionTimeoutMiddleware._check)", "operations/sessions.py", "_check"),
+    ("messages (MessageMiddleware.process_response)", "django/contrib/messages/middleware.py", "process_response"),
+    ("session save (SessionMiddleware.process_response)", "django/contrib/sessions/middleware.py", "process_response"),
+    ("request body parsing (HttpRequest._load_post_and_files)", "django/http/request.py", "_load_post_and_files"),
+]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
@@ -108,6 +133,13 @@ def main() -> int:
         stats.print_stats(args.top)
         print(f"\n== cProfile over {args.requests} submits, by {order}:")
         print("\n".join(out.getvalue().splitlines()[4:]))
+    print(f"\n== Layers (cumulative ms per request under cProfile, which inflates Python-heavy parts; "
+          f"{args.requests} requests):")
+    raw = pstats.Stats(profiler).stats
+    for label, path_part, function in LAYERS:
+        total = sum(v[3] for (filename, _, name), v in raw.items()
+                    if name == function and filename.replace(os.sep, "/").endswith(path_part))
+        print(f"  {label:58} {total / args.requests * 1e3:8.3f} ms")
     print(f"rows stored: {LoanApplication.objects.count()}")
     return 0
 
