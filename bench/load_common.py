@@ -109,14 +109,23 @@ class Reaper:
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen] = []
         self.cleanups: list[Any] = []
+        self._armed = False
+
+    def arm(self) -> None:
+        """Kill everything on exit and on SIGINT/SIGTERM (once something needs killing)."""
+        if self._armed:
+            return
+        self._armed = True
         atexit.register(self.stop_all)
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._on_signal)
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
         raise SystemExit(128 + signum)
 
     def spawn(self, args: list[str], **kwargs: Any) -> subprocess.Popen:
+        self.arm()
         process = subprocess.Popen(args, start_new_session=True, **kwargs)
         self.processes.append(process)
         return process
@@ -217,6 +226,7 @@ def verify_chain(env: dict[str, str]) -> dict[str, Any]:
 
 def make_workdir(label: str) -> Path:
     workdir = Path(tempfile.mkdtemp(prefix=f"scr-{label}-"))
+    REAPER.arm()
     if not os.environ.get("BENCH_KEEP"):
         REAPER.cleanups.insert(0, lambda: shutil.rmtree(workdir, ignore_errors=True))
     return workdir
@@ -234,6 +244,7 @@ def create_database(kind: str, name: str, workdir: Path, *, pg_port: str = PG_PO
         return f"sqlite:///{workdir / (name + '.sqlite3')}"
     pg_run("dropdb", "--if-exists", "--force", name, port=pg_port, check=False)
     pg_run("createdb", name, port=pg_port)
+    REAPER.arm()
     REAPER.cleanups.append(lambda: pg_run("dropdb", "--if-exists", "--force", name, port=pg_port, check=False))
     return f"postgres://{PG_USER}@{PG_HOST}:{pg_port}/{name}"
 

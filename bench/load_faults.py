@@ -474,6 +474,7 @@ class Cluster:
                                    "-U", "postgres", "--no-sync")
         if result.returncode:
             raise RuntimeError(f"initdb failed: {result.stderr[-1000:]}")
+        REAPER.arm()
         REAPER.cleanups.append(self.destroy)
         self.start()
 

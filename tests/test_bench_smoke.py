@@ -1,0 +1,75 @@
+"""The load/fault benchmarks' own logic, checked without servers or wrk.
+
+The scripts themselves (bench/load_submit.py, bench/load_faults.py) start
+gunicorn and drive wrk; here only the parts that decide pass or fail are
+tested: reading wrk's report and reconciling acknowledgements against rows.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import load_common  # noqa: E402
+
+from applications.services import submit_application  # noqa: E402
+from tests.builders import valid_inputs  # noqa: E402
+
+WRK_REPORT = """Running 15s test @ http://127.0.0.1:5000/predict
+  1 threads and 16 connections
+  Latency Distribution
+     50%  142.10ms
+     75%  150.00ms
+     90%  160.00ms
+     99%    1.20s
+  1650 requests in 15.02s, 3.10MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:    109.85
+Transfer/sec:    211.00KB
+"""
+
+
+def test_wrk_text_report_is_read():
+    result = load_common.parse_wrk_text(WRK_REPORT)
+    assert result["requests_per_s"] == pytest.approx(109.85)
+    assert result["p50_ms"] == pytest.approx(142.10)
+    assert result["p99_ms"] == pytest.approx(1200.0)
+    assert result["requests"] == 1650
+    assert result["errors"] == 4 + 3
+
+
+def test_submit_form_fields_are_the_forms_fields():
+    from applications.forms import LoanApplicationForm
+
+    assert set(load_common.FORM) | {"applicant_reference"} == set(LoanApplicationForm.base_fields)
+
+
+@pytest.mark.django_db
+def test_reconcile_counts_lost_unacknowledged_and_retried(officer, tmp_path):
+    stored = [
+        submit_application(officer=officer, data=valid_inputs(applicant_reference=f"smk-0-{n}"),
+                           idempotency_key=f"smoketoken{n:04d}")
+        for n in range(3)
+    ]
+    # The same form again (same token): the first application comes back, no second row.
+    again = submit_application(officer=officer, data=valid_inputs(applicant_reference="smk-0-0"),
+                               idempotency_key="smoketoken0000")
+    assert again.pk == stored[0].pk
+    acked = tmp_path / "acked.txt"
+    acked.write_text(f"{stored[0].pk}\n{stored[0].pk}\n{stored[1].pk}\n999999\n")
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("smoketoken0000\n")
+
+    result = load_common._reconcile("smk", str(acked), str(tokens))
+
+    assert result["rows"] == 3
+    assert result["acked_distinct"] == 3 and result["acked_repeated"] == 1
+    assert result["missing"] == 1 and result["missing_ids"] == [999999]
+    assert result["unacked_rows"] == 1 and result["unacked_row_ids"] == [stored[2].pk]
+    assert result["duplicate_references"] == 0 and result["half_written"] == 0
+    assert result["decision_records"] == 3
+    assert result["retried_tokens"] == 1 and result["retried_tokens_stored_once"] == 1
