@@ -15,12 +15,13 @@ from django.utils import timezone
 
 from audit import canonical
 from audit.models import AccessEvent, ChainedRecord, ChainHead, DecisionRecord, OverrideRecord
+from audit.permissions import OVERRIDE
 from scoring import schema
 from scoring.results import DECISIONS
 
 logger = logging.getLogger(__name__)
 
-OVERRIDE_PERMISSION = "audit.override_decision"
+OVERRIDE_PERMISSION = OVERRIDE
 REASON_MAX_LENGTH = 2000
 
 

@@ -6,12 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
-from django.db import connection
 
 from applications import roles
 from applications.models import LoanApplication
 from audit import canonical
-from audit.models import ChainHead, DecisionRecord, OverrideRecord
+from audit.models import DecisionRecord
 from audit.services import override_decision
 from audit.verification import verify_audit_trail
 from tests.builders import make_user
