@@ -234,7 +234,7 @@ def _verify(*, replay: bool) -> VerificationSummary:
 
     def collect(row: tuple, document: dict) -> None:
         count(row, document)
-        replayer.add(row[9], row[0], row[5], row[10], document["features"])
+        replayer.add(row[9], row[0], row[5], row[10], document.get("features") or {})
 
     _walk(DecisionRecord.objects.all(), DECISION_COLUMNS, summary.decisions, _check_decision_columns,
           collect if replay else count)
@@ -355,6 +355,8 @@ class _Replayer:
             replayed = replay_probabilities(model_version=version, feature_rows=vectors)
         except ModelUnavailable as error:
             return str(error)
+        except Exception as error:  # noqa: BLE001 - a stored vector the model cannot take is a finding, not a crash
+            return f"replay failed ({type(error).__name__}: {error}); a stored feature vector is not one the model can score"
         replayed = np.ascontiguousarray(replayed, dtype=np.float64)
         stored = np.asarray(probabilities, dtype=np.float64)
         differ = np.flatnonzero(replayed.view(np.uint64) != stored.view(np.uint64))
