@@ -5,7 +5,9 @@ and accepts a write (an insert into ``Heartbeat`` inside a savepoint that is
 rolled back, so health checks leave no rows and take the write lock only
 for an instant), and the scoring model is loaded and its SHA-256 verified.
 No login, no session, no redirect; a few milliseconds. The JSON names each
-check so an operator sees at once which one is red.
+check so an operator sees at once which one is red. The endpoint is public,
+so the response gives only the kind of failure; the full reason (which can
+name hosts and file paths) goes to the log.
 """
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def check_database() -> dict[str, Any]:
             pass
     except (DatabaseError, InterfaceError) as error:
         detail = (str(error).strip().splitlines() or [""])[0][:200]
-        return {"ok": False, "error": f"{error.__class__.__name__}: {detail}"}
+        return {"ok": False, "error": error.__class__.__name__, "_detail": f"{error.__class__.__name__}: {detail}"}
     return {"ok": True, "vendor": connection.vendor}
 
 
@@ -52,7 +54,7 @@ def check_model() -> dict[str, Any]:
     try:
         model = get_model()
     except ModelUnavailable as error:
-        return {"ok": False, "error": str(error)}
+        return {"ok": False, "error": "ModelUnavailable", "_detail": str(error)}
     return {"ok": True, "version": model.version, "sha256": model.sha256}
 
 
@@ -63,7 +65,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": check_database(), "model": check_model()}
     failed = [name for name, result in checks.items() if not result["ok"]]
     if failed:
-        logger.warning("healthz red: %s", "; ".join(f"{name}: {checks[name]['error']}" for name in failed))
+        logger.warning("healthz red: %s", "; ".join(f"{name}: {checks[name].pop('_detail')}" for name in failed))
     body = {
         "status": "ok" if not failed else "fail",
         "failed": failed,
