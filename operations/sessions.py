@@ -31,6 +31,7 @@ from django.shortcuts import resolve_url
 
 from operations.faults import DATABASE_ERRORS, database_unavailable_response
 
+HEALTH_PATH = "/healthz"
 LOGIN_AT_KEY = "_ops_login_at"
 ACTIVITY_KEY = "_ops_last_activity"
 
@@ -60,6 +61,10 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == HEALTH_PATH:
+            # The probe needs no user; with a session cookie (a browser) it
+            # must still answer JSON when the database is down.
+            return self.get_response(request)
         try:
             # First touch of request.user: loads the session and the user.
             user = getattr(request, "user", None)

@@ -100,3 +100,15 @@ def test_both_red_at_once(monkeypatch, private_store):
     monkeypatch.setattr(connection, "cursor", lambda *a, **k: (_ for _ in ()).throw(OperationalError("down")))
     status, body = _health()
     assert status == 503 and body["failed"] == ["database", "model"]
+
+
+def test_answers_json_when_the_database_is_down_even_with_a_session_cookie(monkeypatch):
+    from applications import roles
+    from tests.builders import make_user
+
+    client = Client()
+    client.force_login(make_user(roles.OFFICER))
+    monkeypatch.setattr(connection, "cursor", lambda *a, **k: (_ for _ in ()).throw(OperationalError("down")))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["failed"] == ["database"]
