@@ -293,6 +293,8 @@ class Driver:
             token = f"{self.prefix}t{index}n{number}"
             try:
                 response = officer.submit(reference, token)
+                if self.phase != phase:
+                    phase = "transition"  # the phase changed while this request was in flight
             except Exception as error:  # noqa: BLE001 - a refused/reset connection is a sample too
                 with self.lock:
                     self.samples.append(Sample(time.monotonic() - self.started, phase, 0, None, 0.0,
@@ -375,12 +377,16 @@ def scenario_model(kind: str, workdir: Path, phase_seconds: float) -> dict:
         threads = driver.run()
 
         def phase(name: str, action=None) -> None:
+            # Requests that start or end while the change is made are labelled "transition"
+            # and not held to either phase's expectation.
+            driver.phase = "transition"
             if action:
                 action()
+            changed_at = round(time.monotonic() - driver.started, 3)
             driver.phase = name
             time.sleep(phase_seconds / 2)
             health = healthz_both_workers(server.port)
-            events.append({"phase": name, "at_s": round(time.monotonic() - driver.started, 1), "healthz": health})
+            events.append({"phase": name, "changed_at_s": changed_at, "healthz": health})
             time.sleep(phase_seconds / 2)
 
         def restore() -> None:
@@ -414,21 +420,30 @@ def scenario_model(kind: str, workdir: Path, phase_seconds: float) -> dict:
     phases = driver.by_phase()
     for name, entry in phases.items():
         bad = {s: n for s, n in entry["statuses"].items() if s not in ("302", "303")}
+        if name == "transition":
+            continue
         check(failures, not bad, f"model/{kind}/{name}: responses other than a redirect: {bad} {entry['errors']}")
     pages = {name: Counter() for name in phases}
+    anomalies = []
     for sample in driver.samples:
         if sample.page:
             text = sample.page
             kind_of_page = ("pending" if "PENDING" in text and "Not scored yet" in text else
                             "scored" if any(d in text for d in ("APPROVE", "REVIEW", "DECLINE")) else "other")
             pages[sample.phase][kind_of_page] += 1
+            if sample.phase != "transition" and (kind_of_page == "scored") == (sample.phase in ("removed", "corrupted")):
+                anomalies.append({"phase": sample.phase, "page": kind_of_page, "id": sample.application_id,
+                                  "answered_at_s": round(sample.at, 3), "latency_s": round(sample.seconds, 3)})
     # While the artifact is gone or damaged, pages say PENDING; once fixed, decisions again.
     for name in ("removed", "corrupted"):
         check(failures, pages.get(name, Counter())["pending"] > 0, f"model/{kind}: no PENDING page seen while {name}")
-    for name in ("normal", "fixed"):
-        check(failures, pages.get(name, Counter())["scored"] > 0 and pages[name]["pending"] == 0
-              or name == "fixed" and pages.get(name, Counter())["scored"] > 0,
+    for name in ("normal", "restored", "fixed"):
+        check(failures, pages.get(name, Counter())["scored"] > 0 and pages[name]["pending"] == 0,
               f"model/{kind}: {name}: pages {dict(pages.get(name, {}))}")
+    for name in ("removed", "corrupted"):
+        check(failures, pages.get(name, Counter())["scored"] == 0,
+              f"model/{kind}: a decision was made while the model was {name}: {dict(pages.get(name, {}))}")
+    check(failures, not anomalies, f"model/{kind}: pages not matching the model's state: {anomalies[:5]}")
     health = {e["phase"]: e["healthz"] for e in events}
     check(failures, all(code == 503 for code in health["removed"] + health["corrupted"]),
           f"model/{kind}: /healthz not red while the model was broken: {health}")
@@ -442,7 +457,8 @@ def scenario_model(kind: str, workdir: Path, phase_seconds: float) -> dict:
     check(failures, after["pending"] == 0, f"model/{kind}: {after['pending']} still PENDING after score_pending")
     chain_checks(failures, chain, f"model/{kind}")
     return {"scenario": "model", "db": kind, "phases": phases, "pages": {k: dict(v) for k, v in pages.items()},
-            "healthz": health, "pending_before_score_pending": before["pending"],
+            "healthz": health, "phase_changes_s": {e["phase"]: e["changed_at_s"] for e in events},
+            "page_anomalies": anomalies[:20], "pending_before_score_pending": before["pending"],
             "score_pending": pending_run.stdout.strip()[-200:], "pending_after": after["pending"],
             "acked": before["acked"], "rows": after["rows"], "workers_restarted": workers_before != workers_after,
             "reconcile_after": after, "chain_ok": chain.get("chain_ok"), "chain_checked": chain.get("checked"),
@@ -552,11 +568,14 @@ def scenario_dbdown(workdir: Path, phase_seconds: float) -> dict:
     unacked = sum(1 for s in driver.samples if not s.application_id)
     # Before the stop (answered before it) and after recovery: every submission stored.
     before = Counter(str(s.status) for s in driver.samples if s.phase == "normal" and s.at < stopped_at)
-    straddling = Counter(str(s.status) for s in driver.samples if s.phase == "normal" and s.at >= stopped_at)
+    def in_flight(sample: Sample) -> bool:  # answered around a change (stop, start)
+        return sample.phase in ("transition", "stopping") or (sample.phase == "normal" and sample.at >= stopped_at)
+
+    straddling = Counter(str(s.status) for s in driver.samples if in_flight(s))
     for name, statuses in (("before the stop", before), ("back", Counter(phases.get("back", {}).get("statuses", {})))):
         bad = {s: n for s, n in statuses.items() if s not in ("302", "303")}
         check(failures, bool(statuses) and not bad, f"dbdown/{name}: {dict(statuses)}")
-    straddling_bad = [s for s in driver.samples if s.phase == "normal" and s.at >= stopped_at
+    straddling_bad = [s for s in driver.samples if in_flight(s)
                       and s.status not in (302, 303) and not (s.status == 503 and "not saved" in s.page)]
     check(failures, not straddling_bad, f"dbdown: in flight at the stop, unclear answers: {len(straddling_bad)}")
     check(failures, clear_503 > 0, "dbdown: no clear 503 page while the database was down")

@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -250,7 +251,7 @@ def main() -> int:
                 print(f"{'':6} {'ours/orig.':12} {ratio:7.2f}x {mine['p50_ms'] / theirs['p50_ms']:7.2f}x "
                       f"{mine['p99_ms'] / theirs['p99_ms']:7.2f}x")
     best = max((mine for mine, _ in pairs), key=lambda m: m["acked_per_s"])
-    median_ratio = sorted(ratios)[len(ratios) // 2] if ratios else None
+    median_ratio = statistics.median(ratios) if ratios else None
     measured = [mine for mine, _ in pairs]
     for mine in measured:
         rec = mine["reconcile"]
