@@ -168,13 +168,18 @@ def override_decision(*, application: Any, reviewer: Any, final_decision: str, r
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The peer address Django saw (no X-Forwarded-For: a client could forge it)."""
-    if request is None:
-        return None
-    address = request.META.get("REMOTE_ADDR") or None
-    if address:
-        from django.core.validators import validate_ipv46_address
+    """The client's address as the lockout sees it (trusted proxies only).
 
+    ``operations.client_ip`` follows ``DJANGO_TRUSTED_PROXY_COUNT`` so that
+    behind a load balancer the log names the officer's address, not the
+    balancer's; anything that is not an IP address is dropped.
+    """
+    from django.core.validators import validate_ipv46_address
+
+    from operations.client_ip import client_ip as request_client_ip
+
+    address = request_client_ip(request)
+    if address:
         try:
             validate_ipv46_address(address)
         except ValidationError:

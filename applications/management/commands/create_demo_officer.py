@@ -15,10 +15,10 @@ from applications import roles
 class Command(BaseCommand):
     help = "Create or update a demo officer with a fresh password, printed once. Development only."
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--username", default="demo-officer")
-
-    def handle(self, *args, username: str, **options) -> None:
+    def handle(self, *args, **options) -> None:
+        # Only the names in DEMO_ACCOUNT_USERNAMES: those are the accounts the
+        # production guards (operations.E001, the auth backend) refuse.
+        username = settings.DEMO_ACCOUNT_USERNAMES[0]
         if not settings.DEBUG:
             # A printed password on a production server is a published password.
             raise CommandError("create_demo_officer is for development only: refusing because DEBUG is off.")
