@@ -9,7 +9,6 @@ leaves a file that looks complete but is not.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from django.db import connections
+
+from scoring.store import sha256_of_file
 
 
 class BackupError(Exception):
@@ -32,14 +33,6 @@ class BackupResult:
     sha256: str
     size: int
     vendor: str
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_and_publish(tmp: Path, final: Path) -> None:
@@ -120,4 +113,4 @@ def make_backup(*, output_dir: Path, alias: str = "default", now: datetime | Non
         _fsync_and_publish(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    return BackupResult(path=final, sha256=sha256_of(final), size=final.stat().st_size, vendor=vendor)
+    return BackupResult(path=final, sha256=sha256_of_file(final), size=final.stat().st_size, vendor=vendor)
