@@ -93,8 +93,10 @@ def test_gunicorn_serves_the_production_configuration(tmp_path):
         "PORT": str(port), "WEB_CONCURRENCY": "2", "SCORING_MODELS_STORE": str(settings.MODELS_STORE_DIR),
         "DJANGO_SECURE_SSL_REDIRECT": "1",
     })
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=settings.BASE_DIR,
-                   env=env, check=True, timeout=300)
+    # As `make serve` does: migrate and collect static files (whitenoise
+    # warns on every worker start when STATIC_ROOT does not exist yet).
+    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, env=env, check=True, timeout=300)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = open(tmp_path / "gunicorn.log", "w")
     server = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py", "creditsite.wsgi"], cwd=settings.BASE_DIR,
