@@ -8,6 +8,9 @@ collected static tree:
   HTTP, so every request would be answered with a redirect to https://.
   ``tests/test_security_headers.py`` switches it back on to test it.
 * ``STORAGES``: the manifest storage needs ``collectstatic`` to have run.
+  For the same reason WhiteNoise serves straight from the app folders
+  (``WHITENOISE_USE_FINDERS``) instead of warning about a missing
+  ``STATIC_ROOT`` on a fresh clone.
 
 Set here, at import, before any request handler or live server is built
 (middleware reads these settings once, when it is instantiated).
@@ -19,3 +22,5 @@ settings.STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+settings.WHITENOISE_USE_FINDERS = True
+settings.WHITENOISE_AUTOREFRESH = True
