@@ -8,7 +8,10 @@ after that is still caught by the hash chain (``verify_decisions``).
 Installed by migration ``0002``; also used by the test-only flush and by
 tests that deliberately tamper with the tables.
 """
+
 from __future__ import annotations
+
+from django.db import NotSupportedError
 
 PROTECTED_TABLES: tuple[str, ...] = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
 
@@ -44,7 +47,7 @@ def install_sql(vendor: str, tables: tuple[str, ...] = PROTECTED_TABLES) -> list
                 f"FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change()",
             ]
         return statements
-    raise NotImplementedError(
+    raise NotSupportedError(
         f"The audit trail's append-only triggers exist for SQLite and PostgreSQL only, not {vendor!r}."
     )
 
@@ -56,7 +59,7 @@ def drop_sql(vendor: str, tables: tuple[str, ...] = PROTECTED_TABLES) -> list[st
         return [
             f"DROP TRIGGER IF EXISTS {table}_{kind} ON {table}" for table in tables for kind in ("no_change", "no_truncate")
         ]
-    raise NotImplementedError(vendor)
+    raise NotSupportedError(f"No append-only triggers for database vendor {vendor!r}.")
 
 
 def install(connection, tables: tuple[str, ...] = PROTECTED_TABLES) -> None:

@@ -60,7 +60,7 @@ def test_audit_page_reports_tampering(trail):
 
     drop_triggers()
     victim = DecisionRecord.objects.get(sequence=2)
-    raw("UPDATE audit_decisionrecord SET decision = 'XXX' WHERE id = %s", (victim.pk,))
+    raw("UPDATE audit_decisionrecord SET decision = 'BOGUS' WHERE id = %s", (victim.pk,))
     html = login(make_user(roles.AUDITOR)).get("/audit/").content.decode()
     assert "PROBLEM FOUND" in html and f"id={victim.pk}" in html
 
