@@ -9,6 +9,7 @@ a human; there is never a silent fallback to another model.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import warnings
@@ -91,11 +92,14 @@ def load_verified(store_dir: Path, version: str) -> StoredModel:
     artifact = store_dir / version / ARTIFACT_NAME
     try:
         stamp = file_stamp(artifact)
-        actual = sha256_of_file(artifact)
+        # Hash and unpickle the same bytes: reading the file twice would let a
+        # file swapped in between be unpickled (and its code run) unverified.
+        data = artifact.read_bytes()
     except FileNotFoundError:
         raise ModelUnavailable(f"Model {version}: artifact {artifact} is missing.") from None
     except OSError as error:
         raise ModelUnavailable(f"Model {version}: artifact {artifact} cannot be read ({error}).") from None
+    actual = hashlib.sha256(data).hexdigest()
     expected = manifest.get("artifact_sha256")
     if actual != expected:
         raise ModelUnavailable(
@@ -111,7 +115,7 @@ def load_verified(store_dir: Path, version: str) -> StoredModel:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", InconsistentVersionWarning)
-            pipeline = joblib.load(artifact)
+            pipeline = joblib.load(io.BytesIO(data))
     except InconsistentVersionWarning as warning:
         raise ModelUnavailable(f"Model {version}: {warning}") from None
     except Exception as error:  # a verified file that still fails to unpickle

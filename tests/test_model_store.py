@@ -149,3 +149,46 @@ def test_nothing_is_loaded_at_import_time():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"
+
+
+UNPICKLED_SWAPPED_FILE = []
+
+
+def _mark_unpickled():
+    UNPICKLED_SWAPPED_FILE.append(True)
+    return {"swapped": "after the hash"}
+
+
+class _Trap:
+    """Unpickling this runs code: it records that it happened."""
+
+    def __reduce__(self):
+        return (_mark_unpickled, ())
+
+
+def test_a_file_swapped_after_hashing_is_never_unpickled(private_store, monkeypatch):
+    """The bytes that were hashed are the bytes unpickled: no second read."""
+    import hashlib
+
+    import joblib
+
+    _, artifact = _artifact(private_store)
+    real_sha256 = hashlib.sha256
+
+    class SwapAfterDigest:
+        def __init__(self, *args):
+            self._digest = real_sha256(*args)
+
+        def update(self, data):
+            self._digest.update(data)
+
+        def hexdigest(self):
+            result = self._digest.hexdigest()
+            joblib.dump(_Trap(), artifact)  # an attacker swaps the file right after the check
+            return result
+
+    monkeypatch.setattr(store.hashlib, "sha256", SwapAfterDigest)
+    UNPICKLED_SWAPPED_FILE.clear()
+    model = get_model()
+    assert UNPICKLED_SWAPPED_FILE == []
+    assert hasattr(model.pipeline, "predict_proba")
