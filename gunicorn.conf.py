@@ -28,6 +28,8 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditsite.settings")
 
+from operations.logging import json_logs_from_env, stdout_logging  # noqa: E402
+
 
 def _bind() -> str:
     port = os.environ.get("PORT", "").strip()
@@ -62,28 +64,18 @@ else:
     control_socket_disable = True
 
 # --- Logging: stdout, JSON lines in production --------------------------------
-_json = os.environ.get("DJANGO_LOG_FORMAT", "json" if os.environ.get("DJANGO_DEBUG", "0") in ("0", "", "false", "False") else "text") == "json"
 _access = os.environ.get("GUNICORN_ACCESS_LOG", "1") not in ("0", "false", "False", "")
 # Request time in milliseconds (%(M)s) and microseconds (%(D)s).
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "json": {"()": "operations.logging.JsonLinesFormatter"},
-        "text": {"format": "%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json" if _json else "text"},
-    },
-    "root": {"handlers": ["stdout"], "level": "INFO"},
-    "loggers": {
+logconfig_dict = stdout_logging(
+    json_lines=json_logs_from_env(),
+    loggers={
         "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stdout"] if _access else [], "level": "INFO", "propagate": False},
+        "gunicorn.access": {
+            "handlers": ["stdout"] if _access else [], "level": "INFO" if _access else "CRITICAL", "propagate": False,
+        },
     },
-}
-if not _access:
-    logconfig_dict["loggers"]["gunicorn.access"]["level"] = "CRITICAL"
+)
 
 
 def _load_model(log) -> None:

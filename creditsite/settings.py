@@ -177,26 +177,16 @@ SCORING_MODEL_VERSION = env.str("SCORING_MODEL_VERSION", default="") or None
 # --- Logging ----------------------------------------------------------------
 # Production logs JSON lines to stdout (one record per line, for a log
 # shipper); development logs readable lines. DJANGO_LOG_FORMAT overrides.
-LOG_FORMAT = env.str("DJANGO_LOG_FORMAT", default="text" if DEBUG else "json")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-        "json": {"()": "operations.logging.JsonLinesFormatter"},
-    },
-    "handlers": {
-        "stdout": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": "json" if LOG_FORMAT == "json" else "line",
-        },
-    },
-    "root": {"handlers": ["stdout"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
+# The same builder configures gunicorn's own logs (gunicorn.conf.py).
+from operations.logging import json_logs_from_env, stdout_logging  # noqa: E402
+
+LOGGING = stdout_logging(
+    json_lines=json_logs_from_env(),
+    level=env.str("DJANGO_LOG_LEVEL", default="INFO"),
     # Sign-ins and failures are in the audit access log; axes would add four
     # INFO lines per sign-in. Lockouts (WARNING) still show.
-    "loggers": {"axes": {"level": "WARNING"}},
-}
+    loggers={"axes": {"level": "WARNING"}},
+)
 
 # --- Transport security and headers ------------------------------------------
 # Production (DEBUG off) is secure by default; each toggle exists for a real

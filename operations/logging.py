@@ -48,3 +48,38 @@ class JsonLinesFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack_info"] = self.formatStack(record.stack_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def json_logs_from_env() -> bool:
+    """Whether logs are JSON lines: ``DJANGO_LOG_FORMAT``, else JSON unless DEBUG.
+
+    Read the same way (django-environ) by the settings and by
+    ``gunicorn.conf.py``, which is loaded before Django: both must agree on
+    what ``DJANGO_DEBUG=no`` means.
+    """
+    import environ
+
+    env = environ.Env()
+    default = "text" if env.bool("DJANGO_DEBUG", default=False) else "json"
+    return env.str("DJANGO_LOG_FORMAT", default=default) == "json"
+
+
+def stdout_logging(*, json_lines: bool, level: str = "INFO", loggers: dict | None = None) -> dict:
+    """A ``dictConfig`` sending every record to stdout, as JSON lines or text."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": "operations.logging.JsonLinesFormatter"},
+            "text": {"format": "%(asctime)s [%(process)d] %(levelname)s %(name)s %(message)s"},
+        },
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "json" if json_lines else "text",
+            },
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": loggers or {},
+    }
