@@ -156,12 +156,7 @@ class Reaper:
         self.processes.clear()
 
     def stop_all(self) -> None:
-        for process in reversed(self.processes):
-            try:
-                self.kill(process)
-            except Exception as error:  # noqa: BLE001 - keep stopping the others
-                log(f"could not stop pid {process.pid}: {error}")
-        self.processes.clear()
+        self.stop_processes()
         for cleanup in reversed(self.cleanups):
             try:
                 cleanup()

@@ -74,24 +74,41 @@ def run(args: list[str], env: dict[str, str], timeout: float = 300) -> subproces
     return subprocess.run(args, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def hammer(database_url: str, tmp_path: Path) -> dict:
-    """Migrate, start WRITERS processes together, wait, verify; return the verify summary."""
+def migrated_env(database_url: str) -> dict[str, str]:
+    """Environment for child processes on ``database_url``, migrated and set up."""
     env = child_env(database_url)
     for args in ([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], [sys.executable, "-c", SETUP]):
         done = run(args, env)
         assert done.returncode == 0, done.stderr[-3000:]
+    return env
+
+
+def start_together(code: str, count: int, argument: int, env: dict[str, str], tmp_path: Path) -> list[subprocess.Popen]:
+    """Start ``count`` processes running ``code`` and release them at the same instant.
+
+    Each gets ``(its number, argument, start file)``; it touches
+    ``<start file>.ready<n>`` when set up and waits for the start file, so
+    the race begins only once every process is ready.
+    """
     start_file = str(tmp_path / f"go-{uuid.uuid4().hex}")
-    writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(n), str(PER_WRITER), start_file],
+    processes = [
+        subprocess.Popen([sys.executable, "-c", code, str(n), str(argument), start_file],
                          cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for n in range(WRITERS)
+        for n in range(count)
     ]
     deadline = time.monotonic() + 120
-    while not all(os.path.exists(f"{start_file}.ready{n}") for n in range(WRITERS)):
-        assert time.monotonic() < deadline, "writers did not start"
-        assert all(w.poll() is None for w in writers), [w.communicate()[1][-2000:] for w in writers if w.poll() is not None]
+    while not all(os.path.exists(f"{start_file}.ready{n}") for n in range(count)):
+        assert time.monotonic() < deadline, "processes did not start"
+        assert all(p.poll() is None for p in processes), [p.communicate()[1][-2000:] for p in processes if p.poll() is not None]
         time.sleep(0.05)
-    Path(start_file).touch()  # all writers go at once
+    Path(start_file).touch()  # all go at once
+    return processes
+
+
+def hammer(database_url: str, tmp_path: Path) -> dict:
+    """Migrate, start WRITERS processes together, wait, verify; return the verify summary."""
+    env = migrated_env(database_url)
+    writers = start_together(WRITER, WRITERS, PER_WRITER, env, tmp_path)
     errors = []
     for writer in writers:
         _, stderr = writer.communicate(timeout=600)

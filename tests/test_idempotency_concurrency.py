@@ -3,18 +3,12 @@ workers) is stored exactly once: separate processes race on the same tokens."""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 import textwrap
-import time
-import uuid
-from pathlib import Path
 
 import pytest
 
-from tests.test_audit_concurrency import BASE_DIR, SETUP, child_env, run
+from tests.test_audit_concurrency import migrated_env, start_together
 
 PROCESSES = 4
 TOKENS = 25
@@ -43,22 +37,8 @@ RACER = textwrap.dedent("""
 @pytest.mark.slow
 def test_racing_retries_store_each_form_once(tmp_path):
     database = tmp_path / "idempotency.sqlite3"
-    env = child_env(f"sqlite:///{database}")
-    for args in ([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], [sys.executable, "-c", SETUP]):
-        done = run(args, env)
-        assert done.returncode == 0, done.stderr[-3000:]
-    start_file = str(tmp_path / f"go-{uuid.uuid4().hex}")
-    racers = [
-        subprocess.Popen([sys.executable, "-c", RACER, str(n), str(TOKENS), start_file],
-                         cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for n in range(PROCESSES)
-    ]
-    deadline = time.monotonic() + 120
-    while not all(os.path.exists(f"{start_file}.ready{n}") for n in range(PROCESSES)):
-        assert time.monotonic() < deadline, "racers did not start"
-        assert all(r.poll() is None for r in racers), [r.communicate()[1][-2000:] for r in racers if r.poll() is not None]
-        time.sleep(0.05)
-    Path(start_file).touch()
+    env = migrated_env(f"sqlite:///{database}")
+    racers = start_together(RACER, PROCESSES, TOKENS, env, tmp_path)
     answers = []
     for racer in racers:
         stdout, stderr = racer.communicate(timeout=300)
