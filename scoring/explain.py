@@ -19,38 +19,34 @@ def _money(value: float) -> str:
     return f"{value:,.0f}"
 
 
+_HOMES = {"RENT": "Renting their home", "OWN": "Owns their home", "MORTGAGE": "Home with a mortgage"}
+
+# How an officer would say each feature's value.
+_PHRASES = {
+    "interest_burden": lambda v: f"Interest costs are {v * 100:.0f}% of income",
+    "loan_percent_income": lambda v: f"Loan is {v * 100:.0f}% of annual income",
+    "loan_grade": lambda v: f"Loan grade {v}",
+    "loan_int_rate": lambda v: f"Interest rate {v:.2f}%",
+    "person_income": lambda v: f"Annual income {_money(v)}",
+    "loan_amnt": lambda v: f"Loan amount {_money(v)}",
+    "person_age": lambda v: f"Age {v:.0f}",
+    "person_emp_length": lambda v: f"{v:g} years in employment",
+    "cb_person_cred_hist_length": lambda v: f"{v:.0f} years of credit history",
+    "cb_person_default_on_file": lambda v: (
+        "Previous default on credit file" if v == "Y" else "No previous default on credit file"
+    ),
+    "person_home_ownership": lambda v: _HOMES.get(v, "Other home situation"),
+    "loan_intent": lambda v: f"Loan purpose: {dict(FIELDS_BY_NAME['loan_intent'].choices)[v].lower()}",
+}
+
+
 def describe(feature: str, value) -> str:
     """How an officer would say what this feature's value is."""
     if value is None:
         label = FIELDS_BY_NAME[feature].label if feature in FIELDS_BY_NAME else feature
         return f"{label} not given"
-    if feature == "interest_burden":
-        return f"Interest costs are {value * 100:.0f}% of income"
-    if feature == "loan_percent_income":
-        return f"Loan is {value * 100:.0f}% of annual income"
-    if feature == "loan_grade":
-        return f"Loan grade {value}"
-    if feature == "loan_int_rate":
-        return f"Interest rate {value:.2f}%"
-    if feature == "person_income":
-        return f"Annual income {_money(value)}"
-    if feature == "loan_amnt":
-        return f"Loan amount {_money(value)}"
-    if feature == "person_age":
-        return f"Age {value:.0f}"
-    if feature == "person_emp_length":
-        return f"{value:g} years in employment"
-    if feature == "cb_person_cred_hist_length":
-        return f"{value:.0f} years of credit history"
-    if feature == "cb_person_default_on_file":
-        return "Previous default on credit file" if value == "Y" else "No previous default on credit file"
-    if feature == "person_home_ownership":
-        return {"RENT": "Renting their home", "OWN": "Owns their home", "MORTGAGE": "Home with a mortgage"}.get(
-            value, "Other home situation"
-        )
-    if feature == "loan_intent":
-        return f"Loan purpose: {dict(FIELDS_BY_NAME['loan_intent'].choices)[value].lower()}"
-    return f"{feature} = {value}"
+    phrase = _PHRASES.get(feature)
+    return phrase(value) if phrase else f"{feature} = {value}"
 
 
 def principal_reasons(contributions: Mapping[str, float], features: Mapping[str, object]) -> tuple[Reason, ...]:
