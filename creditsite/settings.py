@@ -88,6 +88,7 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "operations.durable_sqlite"
     DATABASES["default"]["OPTIONS"] = {
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers
         # queue on the busy timeout instead of failing with "database is
