@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit import canonical
 from audit.models import AccessEvent, ChainedRecord, ChainHead, DecisionRecord, OverrideRecord
 from audit.permissions import OVERRIDE
+from operations.rows import insert_row
 from scoring import schema
 from scoring.results import DECISIONS
 
@@ -25,36 +26,63 @@ OVERRIDE_PERMISSION = OVERRIDE
 REASON_MAX_LENGTH = 2000
 
 
-def _lock_head(name: str, model: type[ChainedRecord]) -> ChainHead:
-    """Lock and return the chain head; every appender queues here.
+def _lock_head(name: str, model: type[ChainedRecord]) -> tuple[int, str]:
+    """Lock the chain head and return its (sequence, record_hash); every appender queues here.
 
+    ``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time
+    anyway (BEGIN IMMEDIATE). The statement is plain SQL because it runs in
+    every submission while the write lock is held (see ``operations.rows``).
     The head row is created by migration; a database emptied by a test flush
     gets it back from the last record (or the genesis values).
     """
-    head = ChainHead.objects.select_for_update().filter(name=name).first()
-    if head is not None:
-        return head
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {quote('sequence')}, {quote('record_hash')} FROM {quote(ChainHead._meta.db_table)} "
+            f"WHERE {quote('name')} = %s{lock}", [name],
+        )
+        row = cursor.fetchone()
+    if row is not None:
+        return int(row[0]), row[1]
     last = model.objects.order_by("-sequence").values_list("sequence", "record_hash").first()
     sequence, record_hash = last or (0, canonical.GENESIS_HASH)
     head, _ = ChainHead.objects.select_for_update().get_or_create(
         name=name, defaults={"sequence": sequence, "record_hash": record_hash},
     )
-    return head
+    return head.sequence, head.record_hash
+
+
+def _move_head(name: str, sequence: int, record_hash: str) -> None:
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(ChainHead._meta.db_table)} SET {quote('sequence')} = %s, {quote('record_hash')} = %s "
+            f"WHERE {quote('name')} = %s", [sequence, record_hash, name],
+        )
+        if cursor.rowcount != 1:
+            raise RuntimeError(f"chain head {name!r} vanished while appending")
 
 
 def _append(model: type[ChainedRecord], head_name: str, document: dict[str, Any], **columns: Any) -> ChainedRecord:
-    """Link ``document`` to the chain head, hash it, insert the record, move the head."""
-    with transaction.atomic():
-        head = _lock_head(head_name, model)
-        sequence = head.sequence + 1
-        document = {**document, "sequence": sequence, "previous_hash": head.record_hash}
+    """Link ``document`` to the chain head, hash it, insert the record, move the head.
+
+    Part of the caller's transaction when there is one (no savepoint: a
+    failed append must roll the whole submission back), else its own.
+    """
+    with transaction.atomic(savepoint=False):
+        head_sequence, head_hash = _lock_head(head_name, model)
+        sequence = head_sequence + 1
+        document = {**document, "sequence": sequence, "previous_hash": head_hash}
         payload = canonical.dumps(document)
         digest = canonical.record_hash(payload)
         record = model(
-            sequence=sequence, previous_hash=head.record_hash, record_hash=digest, payload=payload, **columns,
+            sequence=sequence, previous_hash=head_hash, record_hash=digest, payload=payload, **columns,
         )
-        record.save()
-        ChainHead.objects.filter(name=head_name).update(sequence=sequence, record_hash=digest)
+        insert_row(record, using=transaction.get_connection().alias)
+        _move_head(head_name, sequence, digest)
         return record
 
 

@@ -147,6 +147,7 @@ DEMO_ACCOUNT_USERNAMES = ["demo-officer"]
 # --- Sessions -----------------------------------------------------------------
 # Database-backed sessions: shared by every worker and server. Idle and
 # absolute timeouts are enforced by operations.sessions.SessionTimeoutMiddleware.
+SESSION_ENGINE = "operations.sessions"
 SESSION_IDLE_TIMEOUT = env.int("DJANGO_SESSION_IDLE_SECONDS", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT = env.int("DJANGO_SESSION_ABSOLUTE_SECONDS", default=10 * 60 * 60)
 SESSION_ACTIVITY_RESOLUTION = 60

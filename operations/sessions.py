@@ -14,6 +14,10 @@ per second) cannot afford. Instead the session stores two timestamps:
 
 Signing in stamps both (``user_logged_in``); Django's ``login()`` also
 rotates the session key, so a session fixed before sign-in is worthless.
+
+``SessionStore`` (``SESSION_ENGINE = "operations.sessions"``) is Django's
+database store with the one read every request makes compiled once (see
+``operations.rows``); rows, expiry and invalidation are Django's.
 """
 from __future__ import annotations
 
@@ -25,15 +29,41 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
+from django.contrib.sessions.backends import db as db_sessions
+from django.db import router
+from django.utils import timezone
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 
 from operations.faults import DATABASE_ERRORS, database_unavailable_response
+from operations.rows import RowLookup
 
 HEALTH_PATH = "/healthz"
 LOGIN_AT_KEY = "_ops_login_at"
 ACTIVITY_KEY = "_ops_last_activity"
+
+
+class SessionStore(db_sessions.SessionStore):
+    """Django's database session store; loading a session costs one precompiled SELECT."""
+
+    _lookup: RowLookup | None = None
+
+    @classmethod
+    def _session_lookup(cls) -> RowLookup:
+        model = cls.get_model_class()
+        if cls._lookup is None or cls._lookup.model is not model:
+            cls._lookup = RowLookup(model, "session_key", extra=("expire_date__gt",))
+        return cls._lookup
+
+    def _get_session_from_db(self):
+        # As the parent: only a session that has not expired; otherwise forget the key.
+        session = self._session_lookup().get(
+            self.session_key, timezone.now(), using=router.db_for_read(self.model),
+        )
+        if session is None:
+            self._session_key = None
+        return session
 
 
 def _now() -> int:

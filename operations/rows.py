@@ -1,0 +1,118 @@
+"""Single-row SQL for the submit hot path, built once per model from the ORM's own metadata.
+
+An officer's submit writes two rows and reads one session and one user. Through
+the QuerySet API each of those statements is rebuilt and recompiled on every
+request: measured here at 200-350 µs apiece, more than scoring the application
+(50 µs) and most of the time SQLite's write lock was held. The statements
+themselves never change shape, so they are built once per (model, database)
+from ``_meta`` and run with the values Django's fields prepare
+(``Field.pre_save`` + ``get_db_prep_save`` on the way in, the compiler's own
+converters on the way out): the same values in the same columns as
+``Model.save()`` and ``QuerySet.get()``, which ``tests/test_rows.py`` checks
+on both databases.
+
+They send no ``pre_save``/``post_save`` signals; this project uses none for
+these models, by design (side effects go through services).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Any, TypeVar
+
+from django.db import connections, models
+
+ModelT = TypeVar("ModelT", bound=models.Model)
+
+
+@lru_cache(maxsize=None)
+def _insert_statement(model: type[models.Model], alias: str) -> tuple[str, tuple[models.Field, ...], bool]:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    opts = model._meta
+    fields = tuple(field for field in opts.concrete_fields if not field.primary_key)
+    returning = connection.features.can_return_columns_from_insert
+    sql = (f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    if returning:
+        sql += f" RETURNING {quote(opts.pk.column)}"
+    return sql, fields, returning
+
+
+def insert_row(instance: models.Model, *, using: str = "default") -> None:
+    """INSERT a new, unsaved ``instance`` (auto primary key) and set its ``pk``, like ``save(force_insert=True)``."""
+    if not instance._state.adding or instance.pk is not None:
+        raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
+    connection = connections[using]
+    sql, fields, returning = _insert_statement(type(instance), using)
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if returning:
+            pk = cursor.fetchone()[0]
+        else:
+            pk = connection.ops.last_insert_id(cursor, instance._meta.db_table, instance._meta.pk.column)
+    instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = using
+
+
+class RowLookup:
+    """``model.objects.get(<key>=value)``-alike, compiled once per database.
+
+    The SELECT and its result converters come from the ORM compiler of a
+    template query (so types come back exactly as the QuerySet API returns
+    them); each call only binds the value and builds the instance with
+    ``Model.from_db``. Returns ``None`` where ``get`` would raise
+    ``DoesNotExist``; ``extra`` conditions (e.g. ``expire_date__gt``) take
+    their values per call through ``params``.
+    """
+
+    def __init__(self, model: type[models.Model], key: str, *, extra: tuple[str, ...] = ()) -> None:
+        self.model, self.key, self.extra = model, key, extra
+        self._compiled: dict[str, tuple[Any, str, list[str]]] = {}
+
+    def _field(self, lookup: str) -> models.Field:
+        name = lookup.split("__")[0]
+        return self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
+
+    def _compile(self, alias: str) -> tuple[Any, str, list[str]]:
+        # One filter() per condition, so the parameters come in the order given
+        # (a single filter(**kwargs) sorts them by name). Placeholder values of
+        # the right type; the real ones are bound per call.
+        queryset = self.model._default_manager.using(alias)
+        for lookup in (self.key, *self.extra):
+            queryset = queryset.filter(**{lookup: _placeholder(self._field(lookup))})
+        compiler = queryset.query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        if len(params) != 1 + len(self.extra):
+            raise ValueError(f"unexpected parameters for {self.model.__name__} lookup: {params!r}")
+        attnames = [column.target.attname for column, _, _ in compiler.select]
+        self._compiled[alias] = (compiler, sql, attnames)
+        return self._compiled[alias]
+
+    def get(self, value: Any, *params: Any, using: str = "default") -> models.Model | None:
+        compiled = self._compiled.get(using) or self._compile(using)
+        compiler, sql, attnames = compiled
+        connection = connections[using]
+        if len(params) != len(self.extra):
+            raise TypeError(f"expected values for {self.extra!r}, got {len(params)}")
+        bound = [self._field(lookup).get_db_prep_value(given, connection, prepared=False)
+                 for lookup, given in zip((self.key, *self.extra), (value, *params))]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, bound)
+            rows = cursor.fetchmany(2)
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise self.model.MultipleObjectsReturned(f"more than one {self.model.__name__} for {self.key}={value!r}")
+        row = next(iter(compiler.results_iter(results=[rows])))
+        return self.model.from_db(using, attnames, row)
+
+
+def _placeholder(field: models.Field) -> Any:
+    if isinstance(field, models.DateTimeField):
+        return dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    if isinstance(field, (models.IntegerField, models.AutoField, models.ForeignKey)):
+        return 0
+    return "placeholder"
