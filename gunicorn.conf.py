@@ -53,6 +53,11 @@ limit_request_fields = 100
 # The load balancer's forwarded headers are trusted only from these addresses.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 proc_name = "creditrisk"
+# Each worker touches a heartbeat file on every request; on the disk that
+# holds the database it would queue behind the commits' fsyncs (gunicorn's
+# docs recommend a tmpfs). Falls back to the default where there is none.
+if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+    worker_tmp_dir = "/dev/shm"
 # Load Django and the model once in the master, then fork (copy-on-write).
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") not in ("0", "false", "False")
 # gunicorn's runtime control socket is off unless a path is given: one fixed
