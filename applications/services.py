@@ -16,8 +16,8 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from audit.services import append_decision_record
-from operations.rows import insert_row
+from audit.services import append_decision_record, prepare_decision_record
+from operations.rows import insert_row, prepare_insert
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
 from scoring.results import ScoreResult
@@ -114,14 +114,19 @@ def submit_application(
     except ValueError as error:
         raise _scorer_error(error) from None
 
+    # Everything that needs no database is done before the transaction:
+    # under SQLite the write lock is held from its first statement to the
+    # commit, and every other submission waits for it meanwhile.
+    prepared_decision = None
+    if result is not None:
+        _apply_score(application, result)
+        prepared_decision = prepare_decision_record(application=application, result=result, officer=officer)
+    prepared_insert = prepare_insert(application)
     try:
         with transaction.atomic():
-            if result is not None:
-                _apply_score(application, result)
-            # One precompiled INSERT (operations.rows): the write lock is held meanwhile.
-            insert_row(application)
-            if result is not None:
-                append_decision_record(application=application, result=result, officer=officer)
+            insert_row(application, prepared=prepared_insert)
+            if prepared_decision is not None:
+                append_decision_record(application=application, prepared=prepared_decision)
     except IntegrityError:
         if key is None:
             raise
@@ -152,7 +157,10 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
             "model_version", "model_sha256", "loan_percent_income", "interest_burden", "scored_at",
             "scoring_error",
         ])
-        append_decision_record(application=current, result=result, officer=current.officer)
+        append_decision_record(
+            application=current,
+            prepared=prepare_decision_record(application=current, result=result, officer=current.officer),
+        )
     return current
 
 

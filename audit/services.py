@@ -6,6 +6,7 @@ deletes a record.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -91,26 +92,32 @@ def _application_inputs(application: Any) -> dict[str, Any]:
     return {name: getattr(application, name) for name in schema.INPUT_NAMES}
 
 
-def append_decision_record(*, application: Any, result: Any, officer: Any) -> DecisionRecord:
-    """Append one chained, immutable DecisionRecord for a scored application.
+@dataclass(frozen=True)
+class PreparedDecision:
+    """A decision record's content, computed before the write lock is taken.
 
-    Call it inside the caller's ``transaction.atomic()`` after the
-    application is saved, so the application row and its audit record commit
-    or roll back together (a decision shown to an officer always has its
-    record). ``result`` is the ``scoring.results.ScoreResult`` the decision
-    came from; ``result.features`` is what the model was fed.
+    Everything but the links and the time: the application id (known once
+    the application is inserted), the chain position and ``created_at``
+    (stamped under the lock, so record times follow the chain's order).
     """
-    if application.pk is None:
-        raise ValueError("save the application before recording its decision")
-    created_at = timezone.now()
+
+    document: dict[str, Any]
+    columns: dict[str, Any]
+
+
+def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> PreparedDecision:
+    """What the DecisionRecord for ``result`` will say; no database access.
+
+    ``result`` is the ``scoring.results.ScoreResult`` the decision came from;
+    ``result.features`` is what the model was fed. Prepare once every input
+    field of ``application`` is final.
+    """
     probability = float(result.probability_of_default)
     document = {
         "kind": "decision",
-        "application_id": application.pk,
         "applicant_reference": getattr(application, "applicant_reference", "") or "",
         "officer_id": officer.pk,
         "officer_username": officer.get_username(),
-        "created_at": canonical.utc_iso(created_at),
         "inputs": canonical.canonical_value(_application_inputs(application)),
         "features": canonical.canonical_value(dict(result.features)),
         "probability_of_default": canonical.canonical_value(probability),
@@ -122,12 +129,31 @@ def append_decision_record(*, application: Any, result: Any, officer: Any) -> De
         "model_version": result.model_version,
         "model_sha256": result.model_sha256,
     }
+    columns = {
+        "officer_id": officer.pk, "probability_of_default": probability,
+        "decision": result.decision, "approve_below": float(result.approve_below),
+        "decline_from": float(result.decline_from), "model_version": result.model_version,
+        "model_sha256": result.model_sha256,
+    }
+    return PreparedDecision(document=document, columns=columns)
+
+
+def append_decision_record(*, application: Any, prepared: PreparedDecision) -> DecisionRecord:
+    """Append one chained, immutable DecisionRecord for a scored application.
+
+    Call it inside the caller's ``transaction.atomic()`` after the
+    application is saved, so the application row and its audit record commit
+    or roll back together (a decision shown to an officer always has its
+    record). ``prepared`` comes from ``prepare_decision_record``, called
+    before the transaction: under the write lock only the links are added.
+    """
+    if application.pk is None:
+        raise ValueError("save the application before recording its decision")
+    created_at = timezone.now()
+    document = {**prepared.document, "application_id": application.pk, "created_at": canonical.utc_iso(created_at)}
     return _append(
         DecisionRecord, ChainHead.DECISIONS, document,
-        application_id=application.pk, officer_id=officer.pk, created_at=created_at,
-        probability_of_default=probability, decision=result.decision,
-        approve_below=float(result.approve_below), decline_from=float(result.decline_from),
-        model_version=result.model_version, model_sha256=result.model_sha256,
+        application_id=application.pk, created_at=created_at, **prepared.columns,
     )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.db import connections, models
 
@@ -39,22 +39,48 @@ def _insert_statement(model: type[models.Model], alias: str) -> tuple[str, tuple
     return sql, fields, returning
 
 
-def insert_row(instance: models.Model, *, using: str = "default") -> None:
-    """INSERT a new, unsaved ``instance`` (auto primary key) and set its ``pk``, like ``save(force_insert=True)``."""
+class PreparedInsert(NamedTuple):
+    """An INSERT with its values bound: built before a transaction, run inside it."""
+
+    sql: str
+    values: list[Any]
+    returning: bool
+    using: str
+
+
+def prepare_insert(instance: models.Model, *, using: str = "default") -> PreparedInsert:
+    """Bind ``instance``'s current values (``pre_save`` + ``get_db_prep_save``, as ``Model.save``).
+
+    Later changes to ``instance`` are not in the prepared statement: prepare
+    once every field is set.
+    """
     if not instance._state.adding or instance.pk is not None:
         raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
     connection = connections[using]
     sql, fields, returning = _insert_statement(type(instance), using)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    return PreparedInsert(sql, values, returning, using)
+
+
+def insert_row(instance: models.Model, *, using: str = "default", prepared: PreparedInsert | None = None) -> None:
+    """INSERT a new, unsaved ``instance`` (auto primary key) and set its ``pk``, like ``save(force_insert=True)``.
+
+    ``prepared`` (from ``prepare_insert``) moves the binding out of the
+    transaction, where a write lock may be held.
+    """
+    if not instance._state.adding or instance.pk is not None:
+        raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
+    prepared = prepared or prepare_insert(instance, using=using)
+    connection = connections[prepared.using]
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        if returning:
+        cursor.execute(prepared.sql, prepared.values)
+        if prepared.returning:
             pk = cursor.fetchone()[0]
         else:
             pk = connection.ops.last_insert_id(cursor, instance._meta.db_table, instance._meta.pk.column)
     instance.pk = pk
     instance._state.adding = False
-    instance._state.db = using
+    instance._state.db = prepared.using
 
 
 class RowLookup:
