@@ -124,3 +124,14 @@ def test_session_store_loads_like_django_and_forgets_expired_keys():
 
     unknown = SessionStore("x" * 32)
     assert unknown.load() == {} and unknown.session_key is None
+
+
+def test_a_prepared_insert_stores_the_values_bound_when_it_was_prepared():
+    from operations.rows import prepare_insert
+
+    officer = make_user()
+    application = _scored_application(officer, "prepared", "prepared-key-01")
+    prepared = prepare_insert(application)
+    application.applicant_reference = "changed after prepare"
+    insert_row(application, prepared=prepared)
+    assert LoanApplication.objects.get(pk=application.pk).applicant_reference == "prepared"
