@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from django.db import connections, models
-
-ModelT = TypeVar("ModelT", bound=models.Model)
 
 
 @lru_cache(maxsize=None)

@@ -31,10 +31,10 @@ from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.backends import db as db_sessions
 from django.db import router
-from django.utils import timezone
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
+from django.utils import timezone
 
 from operations.faults import DATABASE_ERRORS, database_unavailable_response
 from operations.rows import RowLookup
