@@ -14,9 +14,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db import router
 
 from operations.demo import demo_accounts_allowed, is_demo_account
-from operations.rows import RowLookup
-
-_USER_BY_PK: RowLookup | None = None
+from operations.rows import row_lookup
 
 
 class ProductionModelBackend(ModelBackend):
@@ -25,11 +23,8 @@ class ProductionModelBackend(ModelBackend):
 
         This runs on every signed-in request; see ``operations.rows``.
         """
-        global _USER_BY_PK
         user_model = get_user_model()
-        if _USER_BY_PK is None or _USER_BY_PK.model is not user_model:
-            _USER_BY_PK = RowLookup(user_model, "pk")
-        user = _USER_BY_PK.get(user_id, using=router.db_for_read(user_model))
+        user = row_lookup(user_model, "pk").get(user_id, using=router.db_for_read(user_model))
         return user if user is not None and self.user_can_authenticate(user) else None
 
     def user_can_authenticate(self, user: Any) -> bool:

@@ -66,9 +66,10 @@ def insert_row(instance: models.Model, *, using: str = "default", prepared: Prep
     ``prepared`` (from ``prepare_insert``) moves the binding out of the
     transaction, where a write lock may be held.
     """
-    if not instance._state.adding or instance.pk is not None:
+    if prepared is None:
+        prepared = prepare_insert(instance, using=using)
+    elif not instance._state.adding or instance.pk is not None:
         raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
-    prepared = prepared or prepare_insert(instance, using=using)
     connection = connections[prepared.using]
     with connection.cursor() as cursor:
         cursor.execute(prepared.sql, prepared.values)
@@ -94,6 +95,7 @@ class RowLookup:
 
     def __init__(self, model: type[models.Model], key: str, *, extra: tuple[str, ...] = ()) -> None:
         self.model, self.key, self.extra = model, key, extra
+        self._fields = tuple(self._field(lookup) for lookup in (key, *extra))
         self._compiled: dict[str, tuple[Any, str, list[str]]] = {}
 
     def _field(self, lookup: str) -> models.Field:
@@ -105,8 +107,8 @@ class RowLookup:
         # (a single filter(**kwargs) sorts them by name). Placeholder values of
         # the right type; the real ones are bound per call.
         queryset = self.model._default_manager.using(alias)
-        for lookup in (self.key, *self.extra):
-            queryset = queryset.filter(**{lookup: _placeholder(self._field(lookup))})
+        for lookup, field in zip((self.key, *self.extra), self._fields):
+            queryset = queryset.filter(**{lookup: _placeholder(field)})
         compiler = queryset.query.get_compiler(using=alias)
         sql, params = compiler.as_sql()
         if len(params) != 1 + len(self.extra):
@@ -121,8 +123,8 @@ class RowLookup:
         connection = connections[using]
         if len(params) != len(self.extra):
             raise TypeError(f"expected values for {self.extra!r}, got {len(params)}")
-        bound = [self._field(lookup).get_db_prep_value(given, connection, prepared=False)
-                 for lookup, given in zip((self.key, *self.extra), (value, *params))]
+        bound = [field.get_db_prep_value(given, connection, prepared=False)
+                 for field, given in zip(self._fields, (value, *params))]
         with connection.cursor() as cursor:
             cursor.execute(sql, bound)
             rows = cursor.fetchmany(2)
@@ -132,6 +134,12 @@ class RowLookup:
             raise self.model.MultipleObjectsReturned(f"more than one {self.model.__name__} for {self.key}={value!r}")
         row = next(iter(compiler.results_iter(results=[rows])))
         return self.model.from_db(using, attnames, row)
+
+
+@lru_cache(maxsize=None)
+def row_lookup(model: type[models.Model], key: str, extra: tuple[str, ...] = ()) -> RowLookup:
+    """The shared ``RowLookup`` for (model, key, extra): compiled once per process and database."""
+    return RowLookup(model, key, extra=extra)
 
 
 def _placeholder(field: models.Field) -> Any:

@@ -37,7 +37,7 @@ from django.shortcuts import resolve_url
 from django.utils import timezone
 
 from operations.faults import DATABASE_ERRORS, database_unavailable_response
-from operations.rows import RowLookup
+from operations.rows import row_lookup
 
 HEALTH_PATH = "/healthz"
 LOGIN_AT_KEY = "_ops_login_at"
@@ -47,18 +47,9 @@ ACTIVITY_KEY = "_ops_last_activity"
 class SessionStore(db_sessions.SessionStore):
     """Django's database session store; loading a session costs one precompiled SELECT."""
 
-    _lookup: RowLookup | None = None
-
-    @classmethod
-    def _session_lookup(cls) -> RowLookup:
-        model = cls.get_model_class()
-        if cls._lookup is None or cls._lookup.model is not model:
-            cls._lookup = RowLookup(model, "session_key", extra=("expire_date__gt",))
-        return cls._lookup
-
     def _get_session_from_db(self):
         # As the parent: only a session that has not expired; otherwise forget the key.
-        session = self._session_lookup().get(
+        session = row_lookup(self.model, "session_key", ("expire_date__gt",)).get(
             self.session_key, timezone.now(), using=router.db_for_read(self.model),
         )
         if session is None:
