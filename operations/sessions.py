@@ -35,6 +35,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 
 from operations.faults import DATABASE_ERRORS, database_unavailable_response
 from operations.rows import row_lookup
@@ -95,6 +96,12 @@ class SessionTimeoutMiddleware:
             return database_unavailable_response(request, error)
         if expired:
             return expired
+        if isinstance(user, LazyObject) and user._wrapped is not empty:
+            # The user is loaded now; views get the object itself, as after
+            # login() or logout(). Through the lazy wrapper every attribute
+            # read (dozens per submission: roles, service, audit) took a
+            # proxy call, ~2 µs each.
+            request.user = user._wrapped
         return self.get_response(request)
 
     def _check(self, request: HttpRequest) -> HttpResponse | None:

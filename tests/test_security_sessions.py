@@ -135,3 +135,17 @@ def test_cookies_are_secure_in_production(settings):
     assert client.cookies["csrftoken"]["secure"] is True
     client.post("/accounts/login/", {"username": user.username, "password": PASSWORD}, secure=True)
     assert client.cookies["sessionid"]["secure"] is True
+
+
+def test_views_get_the_loaded_user_itself_not_the_lazy_wrapper(signed_in):
+    from django.contrib.auth import get_user_model
+    from django.utils.functional import LazyObject
+
+    response = signed_in.get("/applications/new/")
+    assert response.status_code == 200
+    user = response.wsgi_request.user
+    assert type(user) is get_user_model() and not isinstance(user, LazyObject)
+    assert user.pk == int(_row(signed_in).get_decoded()["_auth_user_id"])
+    # Anonymous requests are not touched: the user is never loaded for them.
+    anonymous = Client().get("/accounts/login/")
+    assert anonymous.status_code == 200 and not anonymous.wsgi_request.user.is_authenticated
