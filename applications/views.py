@@ -19,7 +19,7 @@ from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.services import log_access
@@ -77,14 +77,22 @@ def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, 
     }
 
 
+def _form_page(request: HttpRequest, form: LoanApplicationForm) -> HttpResponse:
+    # A fresh token each time: this rendering is a new form as far as retries go.
+    response = render(request, "applications/new.html", _form_context(form, new_idempotency_key()))
+    # "Back" must fetch a fresh form (and token), not resubmit the old one.
+    # Only the form pages: the 303 after a submission is never cached anyway.
+    add_never_cache_headers(response)
+    return response
+
+
 @login_required
-@never_cache  # "Back" must fetch a fresh form (and token), not resubmit the old one
 @require_http_methods(["GET", "POST"])
 def application_new(request: HttpRequest) -> HttpResponse:
     if not roles.can_create(request.user):
         _deny(request, "applications:new")
     if request.method == "GET":
-        return render(request, "applications/new.html", _form_context(LoanApplicationForm(), new_idempotency_key()))
+        return _form_page(request, LoanApplicationForm())
 
     key = request.POST.get("idempotency_key") or None
     try:
@@ -95,8 +103,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
             # Refused after the form (token or engine): put the messages on the form.
             for field, messages_ in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, messages_)
-        # A fresh token: this rendering is a new form as far as retries go.
-        return render(request, "applications/new.html", _form_context(form, new_idempotency_key()), status=200)
+        return _form_page(request, form)
     if application.status == LoanApplication.Status.PENDING:
         messages.warning(request, PENDING_MESSAGE)
     return HttpResponseSeeOther(reverse("applications:detail", args=[application.pk]))

@@ -96,13 +96,13 @@ class RowLookup:
     def __init__(self, model: type[models.Model], key: str, *, extra: tuple[str, ...] = ()) -> None:
         self.model, self.key, self.extra = model, key, extra
         self._fields = tuple(self._field(lookup) for lookup in (key, *extra))
-        self._compiled: dict[str, tuple[Any, str, list[str]]] = {}
+        self._compiled: dict[str, tuple[Any, str, list[str], Any]] = {}
 
     def _field(self, lookup: str) -> models.Field:
         name = lookup.split("__")[0]
         return self.model._meta.pk if name == "pk" else self.model._meta.get_field(name)
 
-    def _compile(self, alias: str) -> tuple[Any, str, list[str]]:
+    def _compile(self, alias: str) -> tuple[Any, str, list[str], Any]:
         # One filter() per condition, so the parameters come in the order given
         # (a single filter(**kwargs) sorts them by name). Placeholder values of
         # the right type; the real ones are bound per call.
@@ -114,12 +114,17 @@ class RowLookup:
         if len(params) != 1 + len(self.extra):
             raise ValueError(f"unexpected parameters for {self.model.__name__} lookup: {params!r}")
         attnames = [column.target.attname for column, _, _ in compiler.select]
-        self._compiled[alias] = (compiler, sql, attnames)
+        # As compiler.results_iter() would, but worked out once, not per row.
+        columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
+        if compiler.has_composite_fields(columns):
+            raise ValueError(f"{self.model.__name__}: composite fields are not supported here")
+        converters = compiler.get_converters(columns)
+        self._compiled[alias] = (compiler, sql, attnames, converters)
         return self._compiled[alias]
 
     def get(self, value: Any, *params: Any, using: str = "default") -> models.Model | None:
         compiled = self._compiled.get(using) or self._compile(using)
-        compiler, sql, attnames = compiled
+        compiler, sql, attnames, converters = compiled
         connection = connections[using]
         if len(params) != len(self.extra):
             raise TypeError(f"expected values for {self.extra!r}, got {len(params)}")
@@ -132,7 +137,9 @@ class RowLookup:
             return None
         if len(rows) > 1:
             raise self.model.MultipleObjectsReturned(f"more than one {self.model.__name__} for {self.key}={value!r}")
-        row = next(iter(compiler.results_iter(results=[rows])))
+        row = rows[0]
+        if converters:
+            row = next(compiler.apply_converters(rows, converters))
         return self.model.from_db(using, attnames, row)
 
 

@@ -45,6 +45,16 @@ def test_each_rendering_gets_a_new_idempotency_token(officer_client):
     assert first != second
 
 
+def test_form_pages_are_never_cached_so_back_fetches_a_fresh_token(officer_client):
+    for response in (officer_client.get("/applications/new/"),
+                     officer_client.post("/applications/new/", valid_inputs(person_age="17"))):
+        assert response.status_code == 200
+        directives = {part.strip() for part in response["Cache-Control"].split(",")}
+        assert {"no-cache", "no-store", "must-revalidate", "private", "max-age=0"} <= directives
+        assert "Expires" in response
+    assert LoanApplication.objects.count() == 0
+
+
 def test_submit_redirects_to_the_application_page(officer_client):
     response = officer_client.post("/applications/new/", valid_inputs(applicant_reference="A-17"))
     application = LoanApplication.objects.get()
