@@ -1,8 +1,11 @@
-"""operations.durable_sqlite: writers queue on an OS lock that every transaction end releases."""
+"""operations.durable_sqlite: writers queue on an OS lock that every transaction end releases;
+WAL checkpoints run after it is released."""
 from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
+import struct
 import threading
 import time
 from pathlib import Path
@@ -11,6 +14,7 @@ import pytest
 from django.db import connection
 from django.db.utils import IntegrityError
 
+from operations.durable_sqlite import base as durable_base
 from operations.durable_sqlite.base import DatabaseWrapper
 
 pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite backend only")
@@ -128,3 +132,89 @@ def test_in_memory_databases_take_no_lock(django_db_blocker):
         _begin(wrapper)
         wrapper.commit()
         wrapper.close()
+
+
+# --- Checkpoints after the lock --------------------------------------------------
+
+def _wal_frames(database: Path) -> tuple[int, int]:
+    """(frames in the WAL, frames already copied into the database), from the WAL index.
+
+    The layout is SQLite's documented wal-index format (sqlite.org/walformat.html):
+    ``mxFrame`` at byte 16 of the header, ``nBackfill`` at byte 96.
+    """
+    data = Path(f"{database}-shm").read_bytes()[:100]
+    return struct.unpack_from("=I", data, 16)[0], struct.unpack_from("=I", data, 96)[0]
+
+
+def _commit_one(wrapper: DatabaseWrapper, name: str) -> None:
+    _begin(wrapper)
+    with wrapper.cursor() as cursor:
+        cursor.execute("INSERT INTO item (name) VALUES (%s)", [name])
+    wrapper.commit()
+
+
+def test_checkpoints_run_after_the_lock_is_released(wrapper_factory, monkeypatch):
+    build, lock_path = wrapper_factory
+    database = Path(str(lock_path).removesuffix("-writer.lock"))
+    monkeypatch.setattr(durable_base, "CHECKPOINT_EVERY", 3)
+    wrapper = build()
+    wrapper.ensure_connection()
+    # SQLite's own checkpoint would run inside COMMIT, under the lock.
+    assert wrapper.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    lock_free_at_checkpoint: list[bool] = []
+    original = DatabaseWrapper._checkpoint_if_due
+
+    def spy(self) -> None:
+        lock_free_at_checkpoint.append(_lock_is_free(lock_path))
+        original(self)
+
+    monkeypatch.setattr(DatabaseWrapper, "_checkpoint_if_due", spy)
+    _commit_one(wrapper, "a")
+    _commit_one(wrapper, "b")
+    frames, copied = _wal_frames(database)
+    assert frames > 0 and copied == 0  # two commits: nothing copied yet
+    _commit_one(wrapper, "c")
+    frames, copied = _wal_frames(database)
+    assert frames > 0 and copied == frames  # the third commit checkpointed everything
+    assert lock_free_at_checkpoint == [True, True, True]
+
+
+def test_a_big_wal_is_checkpointed_whatever_the_count(wrapper_factory, monkeypatch):
+    build, lock_path = wrapper_factory
+    database = Path(str(lock_path).removesuffix("-writer.lock"))
+    monkeypatch.setattr(durable_base, "CHECKPOINT_WAL_PAGES", 2)
+    wrapper = build()
+    _commit_one(wrapper, "a")  # the first commit grows the WAL past two pages
+    frames, copied = _wal_frames(database)
+    assert frames > 2 and copied == frames
+
+
+class _FailingCheckpoints:
+    """The real connection, except that a checkpoint fails as on a full disk."""
+
+    def __init__(self, connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql, *args):
+        if "wal_checkpoint" in sql:
+            raise sqlite3.OperationalError("disk I/O error")
+        return self._connection.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+
+def test_a_failed_checkpoint_keeps_the_commit_and_is_logged(wrapper_factory, monkeypatch, caplog):
+    build, _ = wrapper_factory
+    monkeypatch.setattr(durable_base, "CHECKPOINT_EVERY", 1)
+    wrapper = build()
+    wrapper.ensure_connection()
+    wrapper.connection = _FailingCheckpoints(wrapper.connection)
+    with caplog.at_level("WARNING", logger="operations.durable_sqlite.base"):
+        _commit_one(wrapper, "kept")
+    assert "WAL checkpoint failed" in caplog.text
+    reader = build()
+    with reader.cursor() as cursor:
+        cursor.execute("SELECT name FROM item")
+        assert [row[0] for row in cursor.fetchall()] == ["kept"]
+    wrapper.connection = wrapper.connection._connection
