@@ -15,13 +15,14 @@ connection closes; if the process dies, the kernel releases it. In-memory
 databases (the test suite's default) have no file and take no lock.
 
 WAL checkpoints are taken out of the lock too. SQLite runs its automatic
-checkpoint inside the COMMIT that crosses 1,000 WAL pages, so the writer
-lock stayed held while the pages were copied and the database fsynced, and
-every other writer waited (tens of milliseconds when the disk is slow). Here
-SQLite's automatic checkpoint is off and the connection runs a PASSIVE
-checkpoint right after releasing the lock, every ``CHECKPOINT_EVERY``
-commits or when the WAL has grown too big. Durability is unchanged: each
-COMMIT still fsyncs the WAL (``synchronous=FULL``).
+checkpoint inside the COMMIT call that crosses 1,000 WAL pages; SQLite's own
+write lock is free by then, but this backend's lock is released only when
+the call returns, so every other writer waited for the page copy and the
+database fsync (tens of milliseconds on a slow disk). Here SQLite's
+automatic checkpoint is off and the connection runs a PASSIVE checkpoint
+right after releasing the lock, every ``CHECKPOINT_EVERY`` commits or when
+the WAL has grown too big. Durability is unchanged: each COMMIT still
+fsyncs the WAL (``synchronous=FULL``).
 """
 from __future__ import annotations
 
