@@ -48,18 +48,17 @@ class SchemaRangeValidator:
             return
         field = self.field
         number = float(value)
-        suffix = unit_suffix(field)
         if field.min_exclusive and number <= field.min_value:
             raise ValidationError(
-                f"Must be above {format_bound(field.min_value)}{suffix}.", code="min_value",
+                f"Must be above {format_bound(field.min_value)}{unit_suffix(field)}.", code="min_value",
             )
         if not field.min_exclusive and number < field.min_value:
             raise ValidationError(
-                f"Must be at least {format_bound(field.min_value)}{suffix}.", code="min_value",
+                f"Must be at least {format_bound(field.min_value)}{unit_suffix(field)}.", code="min_value",
             )
         if number > field.max_value:
             raise ValidationError(
-                f"Must be at most {format_bound(field.max_value)}{suffix}.", code="max_value",
+                f"Must be at most {format_bound(field.max_value)}{unit_suffix(field)}.", code="max_value",
             )
 
     def __eq__(self, other: object) -> bool:

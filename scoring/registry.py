@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from django.conf import settings
@@ -46,24 +47,26 @@ _models: dict[tuple[str, str], LoadedModel] = {}
 _active: dict[str, tuple[tuple[int, int, int], str]] = {}
 
 
-def store_dir() -> Path:
-    return Path(settings.MODELS_STORE_DIR)
+@lru_cache(maxsize=16)
+def _store_paths(configured: str | Path) -> tuple[Path, str, str]:
+    """(directory, its path as text, the ACTIVE pointer's path): built once per setting, not per score."""
+    directory = Path(configured)
+    return directory, str(directory), str(directory / ACTIVE_POINTER)
 
 
-def _active_version(directory: Path) -> str:
+def _active_version(directory: Path, directory_key: str, pointer: str) -> str:
     configured = getattr(settings, "SCORING_MODEL_VERSION", None)
     if configured:
         return configured
-    pointer = directory / ACTIVE_POINTER
     try:
         stamp = file_stamp(pointer)
     except OSError:
         raise ModelUnavailable(f"No active model: {pointer} is missing. Train one with 'make model'.") from None
-    cached = _active.get(str(directory))
+    cached = _active.get(directory_key)
     if cached and cached[0] == stamp:
         return cached[1]
     version = active_version(directory)
-    _active[str(directory)] = (stamp, version)
+    _active[directory_key] = (stamp, version)
     return version
 
 
@@ -72,9 +75,9 @@ def get_model(version: str | None = None) -> LoadedModel:
 
     Raises ModelUnavailable if it is missing, damaged or version-skewed.
     """
-    directory = store_dir()
-    version = version or _active_version(directory)
-    key = (str(directory), version)
+    directory, directory_key, pointer = _store_paths(settings.MODELS_STORE_DIR)
+    version = version or _active_version(directory, directory_key, pointer)
+    key = (directory_key, version)
     model = _models.get(key)
     if model is not None and _unchanged(model):
         return model

@@ -55,7 +55,7 @@ class StoredModel:
         return self.manifest["artifact_sha256"]
 
 
-def file_stamp(path: Path) -> tuple[int, int, int]:
+def file_stamp(path: str | Path) -> tuple[int, int, int]:
     st = os.stat(path)
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
