@@ -37,7 +37,8 @@ def add_field_index(schema_editor, model, *, field_name: str) -> None:
     """Index ``field_name`` again, as ``db_index=True`` would (reverse of ``drop_field_index``)."""
     column = model._meta.get_field(field_name).column
     if not _indexes_on(schema_editor, model._meta.db_table, column):
-        name = f"{model._meta.db_table[:40]}_{column[:20]}_idx"
+        # Within PostgreSQL's 63-character identifier limit.
+        name = f"{model._meta.db_table}_{column}"[:59] + "_idx"
         schema_editor.add_index(model, models.Index(fields=[field_name], name=name))
 
 
