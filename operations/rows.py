@@ -46,14 +46,18 @@ class PreparedInsert(NamedTuple):
     using: str
 
 
+def _require_new(instance: models.Model) -> None:
+    if not instance._state.adding or instance.pk is not None:
+        raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
+
+
 def prepare_insert(instance: models.Model, *, using: str = "default") -> PreparedInsert:
     """Bind ``instance``'s current values (``pre_save`` + ``get_db_prep_save``, as ``Model.save``).
 
     Later changes to ``instance`` are not in the prepared statement: prepare
     once every field is set.
     """
-    if not instance._state.adding or instance.pk is not None:
-        raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
+    _require_new(instance)
     connection = connections[using]
     sql, fields, returning = _insert_statement(type(instance), using)
     values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
@@ -68,8 +72,8 @@ def insert_row(instance: models.Model, *, using: str = "default", prepared: Prep
     """
     if prepared is None:
         prepared = prepare_insert(instance, using=using)
-    elif not instance._state.adding or instance.pk is not None:
-        raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
+    else:
+        _require_new(instance)
     connection = connections[prepared.using]
     with connection.cursor() as cursor:
         cursor.execute(prepared.sql, prepared.values)
@@ -113,11 +117,11 @@ class RowLookup:
         sql, params = compiler.as_sql()
         if len(params) != 1 + len(self.extra):
             raise ValueError(f"unexpected parameters for {self.model.__name__} lookup: {params!r}")
-        attnames = [column.target.attname for column, _, _ in compiler.select]
-        # As compiler.results_iter() would, but worked out once, not per row.
-        columns = [column for column, _, _ in compiler.select[:compiler.col_count]]
-        if compiler.has_composite_fields(columns):
-            raise ValueError(f"{self.model.__name__}: composite fields are not supported here")
+        columns = [column for column, _, _ in compiler.select]
+        attnames = [column.target.attname for column in columns]
+        # Converters as compiler.results_iter() would find them, but once, not per row.
+        if len(columns) != compiler.col_count or compiler.has_composite_fields(columns):
+            raise ValueError(f"{self.model.__name__}: only plain columns are supported here")
         converters = compiler.get_converters(columns)
         self._compiled[alias] = (compiler, sql, attnames, converters)
         return self._compiled[alias]
