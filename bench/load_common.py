@@ -68,6 +68,51 @@ def loadavg() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
 
 
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds so far: of some processes (user + system), and of the whole machine busy and idle."""
+
+    processes: dict[int, float]
+    machine_busy: float
+    machine_idle: float
+
+
+def _process_cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_sample(pids: list[int]) -> CpuSample:
+    """Where the CPU time has gone so far (Linux ``/proc``); compare two with ``cpu_share``."""
+    times = {pid: seconds for pid in pids if (seconds := _process_cpu_seconds(pid)) is not None}
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait: nothing ran
+    hertz = os.sysconf("SC_CLK_TCK")
+    return CpuSample(processes=times, machine_busy=(sum(ticks[:8]) - idle) / hertz, machine_idle=idle / hertz)
+
+
+def cpu_share(before: CpuSample, after: CpuSample, requests: int) -> dict[str, float]:
+    """CPU per request between two samples: the server's processes, the whole machine, and the idle share.
+
+    Only processes alive at both samples count (a worker that was replaced
+    in between would otherwise be counted from zero). The machine's busy time
+    includes the load generator and the kernel's own work (network, disk).
+    """
+    if requests <= 0:
+        return {}
+    common = before.processes.keys() & after.processes.keys()
+    busy = after.machine_busy - before.machine_busy
+    idle = after.machine_idle - before.machine_idle
+    return {
+        "server_cpu_ms_per_request": round(sum(after.processes[p] - before.processes[p] for p in common) / requests * 1000, 3),
+        "machine_busy_ms_per_request": round(busy / requests * 1000, 3),
+        "machine_idle_share": round(idle / (busy + idle), 4) if busy + idle > 0 else 0.0,
+    }
+
+
 def fsync_probe(directory: Path, commits: int = 200) -> dict[str, float]:
     """Commit latency of a bare one-row SQLite transaction (WAL, synchronous=FULL) in ``directory``.
 

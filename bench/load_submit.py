@@ -22,6 +22,12 @@ served by ``gunicorn -w 2 app:app`` from a venv cached in /tmp with the
 project's pinned scikit-learn/pandas/numpy/scipy/joblib, loaded with its
 own ``post.lua`` (``wrk -t1 -c16``).
 
+Each measurement also records CPU time from ``/proc``: the app's gunicorn
+workers per request, the whole machine's busy time per request (load
+generator and kernel included), and the share of the cores left idle, so
+the run shows how much of a throughput ratio is work per request and how
+much is waiting.
+
 Prints a side-by-side table and one JSON line (``LOAD_SUBMIT_JSON ...``);
 exits 1 if any reconciliation invariant fails (and, with
 ``--require-targets``, if a speed target is missed).
@@ -42,9 +48,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_common import (  # noqa: E402
-    REAPER, ROOT, app_env, create_database, free_port, fsync_probe, helper, log, loadavg, login_officers, make_workdir,
-    parse_wrk_text, prepare_database, run_wrk_submit, start_gunicorn, thread_env, verify_chain, wait_ready,
-    write_sessions_file,
+    REAPER, ROOT, app_env, cpu_sample, cpu_share, create_database, free_port, fsync_probe, helper, log, loadavg,
+    login_officers, make_workdir, parse_wrk_text, prepare_database, run_wrk_submit, start_gunicorn, thread_env,
+    verify_chain, wait_ready, write_sessions_file,
 )
 
 PEER = ROOT.parent / "shared" / "peers" / "seed_flask_app"
@@ -94,6 +100,13 @@ def seed_model(venv: Path, app_dir: Path) -> None:
         shutil.copy2(cached, app_dir / "credit_risk_model.pkl")
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 class Original:
     """The original Flask app, served from a temporary copy."""
 
@@ -119,11 +132,15 @@ class Original:
     def measure(self, *, duration: int, connections: int) -> dict:
         load = loadavg()
         log(f"original: wrk -t1 -c{connections} -d{duration}s --latency -s post.lua {self.url} (load {load})")
+        workers = _children(self.process.pid)
+        cpu_before = cpu_sample(workers)
         run = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
                               str(self.app_dir / "post.lua"), self.url], capture_output=True, text=True,
                              timeout=duration + 120)
+        cpu_after = cpu_sample(workers)
         result = parse_wrk_text(run.stdout)
-        result.update({"loadavg_before": load, "loadavg_after": loadavg(), "wrk_text": run.stdout})
+        result.update({"loadavg_before": load, "loadavg_after": loadavg(), "wrk_text": run.stdout,
+                       "cpu": cpu_share(cpu_before, cpu_after, result.get("requests", 0))})
         return result
 
 
@@ -156,8 +173,12 @@ class Ours:
         load = loadavg()
         log(f"ours: wrk -t{self.threads} -c{self.connections} -d{duration}s --latency -s bench/lua/submit.lua "
             f"http://127.0.0.1:{self.server.port}/applications/new/ (load {load})")
+        workers = self.server.worker_pids()
+        cpu_before = cpu_sample(workers)
         summary = self._wrk(f"r{round_number}", duration)
-        summary.update({"loadavg_before": load, "loadavg_after": loadavg(), "fsync_before": fsync})
+        cpu_after = cpu_sample(workers)
+        summary.update({"loadavg_before": load, "loadavg_after": loadavg(), "fsync_before": fsync,
+                        "cpu": cpu_share(cpu_before, cpu_after, summary["acked"])})
         self.runs.append(summary)
         return summary
 
@@ -169,6 +190,13 @@ class Ours:
                                           summary["ids_file"])
         self.chain = verify_chain(self.env)
         self.fsync_after = fsync_probe(self.workdir)
+
+
+def _cpu_columns(cpu: dict | None) -> str:
+    if not cpu:
+        return f"{'-':>11} {'-':>15} {'-':>6}"
+    return (f"{cpu['server_cpu_ms_per_request']:11.3f} {cpu['machine_busy_ms_per_request']:15.3f} "
+            f"{cpu['machine_idle_share'] * 100:5.1f}%")
 
 
 def invariants(runs: list[dict], chain: dict) -> list[str]:
@@ -235,16 +263,18 @@ def main() -> int:
     print(f"HTTP submit: POST /applications/new/ (ours, wrk -t{args.threads}) vs POST /predict (original, wrk -t1); "
           f"{args.connections} connections, {args.duration} s per measurement, 2 gunicorn sync workers each; "
           f"2 cores shared with other work (load average at start {started_load})")
-    print(f"{'round':6} {'':12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'load avg before':>18}")
+    print(f"{'round':6} {'':12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'load avg before':>18} "
+          f"{'cpu ms/req':>11} {'machine ms/req':>15} {'idle':>6}")
     ratios = []
     for number, (mine, theirs) in enumerate(pairs, start=1):
         errors = sum(mine["errors"].values()) + sum(n for st, n in mine["statuses"].items() if int(st) not in (302, 303))
         mine["errors_total"] = errors
         print(f"{number:<6} {'ours':12} {mine['acked_per_s']:8.1f} {mine['p50_ms']:8.2f} {mine['p99_ms']:8.2f} "
-              f"{errors:7d} {mine['loadavg_before']:>18}")
+              f"{errors:7d} {mine['loadavg_before']:>18} {_cpu_columns(mine.get('cpu'))}")
         if theirs:
             print(f"{'':6} {'original':12} {theirs.get('requests_per_s', 0):8.1f} {theirs.get('p50_ms', 0):8.2f} "
-                  f"{theirs.get('p99_ms', 0):8.2f} {theirs.get('errors', 0):7d} {theirs['loadavg_before']:>18}")
+                  f"{theirs.get('p99_ms', 0):8.2f} {theirs.get('errors', 0):7d} {theirs['loadavg_before']:>18} "
+                  f"{_cpu_columns(theirs.get('cpu'))}")
             if theirs.get("requests_per_s"):
                 ratio = mine["acked_per_s"] / theirs["requests_per_s"]
                 ratios.append(ratio)
@@ -265,6 +295,15 @@ def main() -> int:
           + f" before each round, {ours.fsync_after['commit_ms']} ms after; ceiling ~"
           + f"{min(m['fsync_before']['ceiling_per_s'] for m in measured)}-{max(m['fsync_before']['ceiling_per_s'] for m in measured)}"
           + " commits/s (SQLite fsyncs inside its one write lock)")
+    cpu_pairs = [(mine["cpu"], theirs["cpu"]) for mine, theirs in pairs if theirs and mine.get("cpu") and theirs.get("cpu")]
+    if cpu_pairs:
+        ours_ms = statistics.median(m["machine_busy_ms_per_request"] for m, _ in cpu_pairs)
+        theirs_ms = statistics.median(t["machine_busy_ms_per_request"] for _, t in cpu_pairs)
+        idle = statistics.median(m["machine_idle_share"] for m, _ in cpu_pairs)
+        print(f"machine time per request (median, all processes): ours {ours_ms:.3f} ms, original {theirs_ms:.3f} ms "
+              f"({theirs_ms / ours_ms:.2f}x); cores idle during ours {idle * 100:.1f}% (workers waiting, "
+              "e.g. for the commit's fsync), during the original "
+              f"{statistics.median(t['machine_idle_share'] for _, t in cpu_pairs) * 100:.1f}%")
     failures = invariants(ours.runs, ours.chain)
     targets = {
         "rps>=600": best["acked_per_s"] >= TARGET_RPS,

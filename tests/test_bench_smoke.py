@@ -73,3 +73,28 @@ def test_reconcile_counts_lost_unacknowledged_and_retried(officer, tmp_path):
     assert result["duplicate_references"] == 0 and result["half_written"] == 0
     assert result["decision_records"] == 3
     assert result["retried_tokens"] == 1 and result["retried_tokens_stored_once"] == 1
+
+
+def test_cpu_share_is_per_request_and_counts_only_processes_seen_twice():
+    before = load_common.CpuSample(processes={10: 1.0, 11: 2.0, 12: 5.0}, machine_busy=100.0, machine_idle=50.0)
+    # Worker 12 was replaced by 13 in between: neither counts.
+    after = load_common.CpuSample(processes={10: 2.5, 11: 3.5, 13: 0.2}, machine_busy=103.5, machine_idle=50.5)
+    share = load_common.cpu_share(before, after, requests=1000)
+    assert share == {
+        "server_cpu_ms_per_request": 3.0,
+        "machine_busy_ms_per_request": 3.5,
+        "machine_idle_share": 0.125,
+    }
+    assert load_common.cpu_share(before, after, requests=0) == {}
+
+
+def test_cpu_sample_reads_this_process_and_the_machine():
+    import os
+
+    first = load_common.cpu_sample([os.getpid(), 2**31 - 1])  # the second pid does not exist
+    sum(range(2_000_000))  # burn a little CPU
+    second = load_common.cpu_sample([os.getpid()])
+    assert set(first.processes) == {os.getpid()}
+    assert second.processes[os.getpid()] >= first.processes[os.getpid()]
+    assert second.machine_busy >= first.machine_busy > 0
+    assert second.machine_idle >= first.machine_idle
