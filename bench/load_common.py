@@ -77,6 +77,15 @@ class CpuSample:
     machine_idle: float
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of ``pid`` (e.g. a gunicorn master's workers); empty once it has exited."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
 def _process_cpu_seconds(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -104,10 +113,11 @@ def cpu_share(before: CpuSample, after: CpuSample, requests: int) -> dict[str, f
     if requests <= 0:
         return {}
     common = before.processes.keys() & after.processes.keys()
+    server = sum(after.processes[pid] - before.processes[pid] for pid in common)
     busy = after.machine_busy - before.machine_busy
     idle = after.machine_idle - before.machine_idle
     return {
-        "server_cpu_ms_per_request": round(sum(after.processes[p] - before.processes[p] for p in common) / requests * 1000, 3),
+        "server_cpu_ms_per_request": round(server / requests * 1000, 3),
         "machine_busy_ms_per_request": round(busy / requests * 1000, 3),
         "machine_idle_share": round(idle / (busy + idle), 4) if busy + idle > 0 else 0.0,
     }
@@ -309,11 +319,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def worker_pids(self) -> list[int]:
-        try:
-            text = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(pid) for pid in text.split()]
+        return child_pids(self.process.pid)
 
     def log_tail(self, chars: int = 3000) -> str:
         try:

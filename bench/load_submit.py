@@ -48,9 +48,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_common import (  # noqa: E402
-    REAPER, ROOT, app_env, cpu_sample, cpu_share, create_database, free_port, fsync_probe, helper, log, loadavg,
-    login_officers, make_workdir, parse_wrk_text, prepare_database, run_wrk_submit, start_gunicorn, thread_env,
-    verify_chain, wait_ready, write_sessions_file,
+    REAPER, ROOT, app_env, child_pids, cpu_sample, cpu_share, create_database, free_port, fsync_probe, helper, log,
+    loadavg, login_officers, make_workdir, parse_wrk_text, prepare_database, run_wrk_submit, start_gunicorn,
+    thread_env, verify_chain, wait_ready, write_sessions_file,
 )
 
 PEER = ROOT.parent / "shared" / "peers" / "seed_flask_app"
@@ -100,13 +100,6 @@ def seed_model(venv: Path, app_dir: Path) -> None:
         shutil.copy2(cached, app_dir / "credit_risk_model.pkl")
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 class Original:
     """The original Flask app, served from a temporary copy."""
 
@@ -132,7 +125,7 @@ class Original:
     def measure(self, *, duration: int, connections: int) -> dict:
         load = loadavg()
         log(f"original: wrk -t1 -c{connections} -d{duration}s --latency -s post.lua {self.url} (load {load})")
-        workers = _children(self.process.pid)
+        workers = child_pids(self.process.pid)
         cpu_before = cpu_sample(workers)
         run = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
                               str(self.app_dir / "post.lua"), self.url], capture_output=True, text=True,
@@ -295,7 +288,8 @@ def main() -> int:
           + f" before each round, {ours.fsync_after['commit_ms']} ms after; ceiling ~"
           + f"{min(m['fsync_before']['ceiling_per_s'] for m in measured)}-{max(m['fsync_before']['ceiling_per_s'] for m in measured)}"
           + " commits/s (SQLite fsyncs inside its one write lock)")
-    cpu_pairs = [(mine["cpu"], theirs["cpu"]) for mine, theirs in pairs if theirs and mine.get("cpu") and theirs.get("cpu")]
+    cpu_pairs = [(mine["cpu"], theirs["cpu"]) for mine, theirs in pairs
+                 if theirs and mine.get("cpu") and theirs.get("cpu")]
     if cpu_pairs:
         ours_ms = statistics.median(m["machine_busy_ms_per_request"] for m, _ in cpu_pairs)
         theirs_ms = statistics.median(t["machine_busy_ms_per_request"] for _, t in cpu_pairs)
