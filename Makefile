@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run test setup model bench migrate serve bench-load bench-faults bench-profile
+.PHONY: run test setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,3 +74,9 @@ bench-faults: setup
 bench-profile: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/load_profile.py $(ARGS)
+
+# Instructions per submission under callgrind (needs `apt-get install valgrind`): repeatable to ~0.5%,
+# unlike wall time on a shared machine. ARGS e.g. "--keep /tmp/submit.callgrind" for callgrind_annotate.
+bench-instructions: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/submit_instructions.py $(ARGS)

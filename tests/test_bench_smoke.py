@@ -98,3 +98,14 @@ def test_cpu_sample_reads_this_process_and_the_machine():
     assert second.processes[os.getpid()] >= first.processes[os.getpid()]
     assert second.machine_busy >= first.machine_busy > 0
     assert second.machine_idle >= first.machine_idle
+
+
+@pytest.mark.slow
+def test_submit_instructions_script_submits_through_the_whole_stack():
+    import subprocess
+
+    script = Path(__file__).resolve().parent.parent / "bench" / "submit_instructions.py"
+    result = subprocess.run([sys.executable, str(script), "--wall", "--submits", "3", "--warmup", "2"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "µs per submission (wall, in-process, synchronous=FULL)" in result.stdout
