@@ -282,6 +282,51 @@ def make_workdir(label: str) -> Path:
     return workdir
 
 
+@dataclass
+class InProcessOfficer:
+    """An officer signed in to an in-process Django (production settings), with the new form's CSRF token."""
+
+    user: Any
+    client: Any
+    csrf_token: str
+
+
+def in_process_officer(*, kind: str, database: str, username: str) -> InProcessOfficer:
+    """Set Django up in this process on a fresh database, migrated, with one signed-in officer.
+
+    For the in-process benchmarks (``load_profile.py``, ``submit_instructions.py``):
+    production settings (``app_env``), a test client that enforces CSRF and
+    arrives over "HTTPS" as behind the load balancer.
+    """
+    workdir = make_workdir(database)
+    os.environ.update(app_env(create_database(kind, database, workdir)))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "creditsite.settings"
+    sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    from applications import roles
+
+    setup_test_environment()  # the test client needs it (templates signal); DEBUG stays off
+    call_command("migrate", verbosity=0, interactive=False)
+    user = get_user_model().objects.create_user(username=username, password=secrets.token_urlsafe(16))
+    user.groups.add(Group.objects.get(name=roles.OFFICER))
+    client = Client(enforce_csrf_checks=True, HTTP_X_FORWARDED_PROTO="https")
+    client.force_login(user)
+    page = client.get("/applications/new/", secure=True)
+    if page.status_code != 200:
+        raise RuntimeError(f"GET /applications/new/: {page.status_code}")
+    return InProcessOfficer(user=user, client=client,
+                            csrf_token=CSRF_INPUT_RE.search(page.content.decode()).group(1))
+
+
 # --- Databases -----------------------------------------------------------------
 def pg_run(*args: str, port: str = PG_PORT, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([*args, "-h", PG_HOST, "-p", str(port), "-U", PG_USER], capture_output=True, text=True,

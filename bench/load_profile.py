@@ -17,9 +17,7 @@ import cProfile
 import io
 import os
 import pstats
-import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -64,36 +62,15 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=60)
     args = parser.parse_args()
 
-    workdir = load_common.make_workdir("profile")
-    database_url = load_common.create_database(args.db, f"bench_profile_{os.getpid()}", workdir)
-    os.environ.update(load_common.app_env(database_url))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "creditsite.settings"
-    sys.path.insert(0, str(load_common.ROOT))
-    os.chdir(load_common.ROOT)
-    import django
-
-    django.setup()
+    signed_in = load_common.in_process_officer(kind=args.db, database=f"bench_profile_{os.getpid()}",
+                                               username="profile-officer")
+    client, csrf = signed_in.client, signed_in.csrf_token
     from django.conf import settings
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.core.management import call_command
     from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext, setup_test_environment
+    from django.test.utils import CaptureQueriesContext
 
-    from applications import roles
     from applications.models import LoanApplication
 
-    setup_test_environment()  # the test client needs it (templates signal); DEBUG stays off
-    call_command("migrate", verbosity=0, interactive=False)
-    user = get_user_model().objects.create_user(username="profile-officer", password=secrets.token_urlsafe(16))
-    user.groups.add(Group.objects.get(name=roles.OFFICER))
-
-    client = Client(enforce_csrf_checks=True, HTTP_X_FORWARDED_PROTO="https")
-    client.force_login(user)
-    page = client.get("/applications/new/", secure=True)
-    assert page.status_code == 200, page.status_code
-    csrf = load_common.CSRF_INPUT_RE.search(page.content.decode()).group(1)
     origin = "https://testserver"
     counter = iter(range(10**9))
 

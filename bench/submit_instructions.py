@@ -22,7 +22,6 @@ import argparse
 import io
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -77,32 +76,11 @@ def main() -> int:
     if not args.wall and not args.child:
         return _callgrind(args)
 
-    workdir = load_common.make_workdir("instructions")
-    os.environ.update(load_common.app_env(load_common.create_database("sqlite", "instructions", workdir)))
-    os.environ["DJANGO_SETTINGS_MODULE"] = "creditsite.settings"
-    sys.path.insert(0, str(load_common.ROOT))
-    os.chdir(load_common.ROOT)
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.core.management import call_command
-    from django.test import Client
-    from django.test.utils import setup_test_environment
-
-    from applications import roles
+    signed_in = load_common.in_process_officer(kind="sqlite", database="instructions",
+                                               username="instructions-officer")
+    client, csrf = signed_in.client, signed_in.csrf_token
     from creditsite.wsgi import application
 
-    setup_test_environment()  # the test client (used once, to sign in) needs it
-    call_command("migrate", verbosity=0, interactive=False)
-    officer = get_user_model().objects.create_user(username="instructions-officer",
-                                                   password=secrets.token_urlsafe(16))
-    officer.groups.add(Group.objects.get(name=roles.OFFICER))
-    client = Client(enforce_csrf_checks=True, HTTP_X_FORWARDED_PROTO="https")
-    client.force_login(officer)
-    page = client.get("/applications/new/", secure=True)
-    csrf = load_common.CSRF_INPUT_RE.search(page.content.decode()).group(1)
     cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
     origin = "https://127.0.0.1:8000"
     statuses: list[str] = []
