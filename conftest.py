@@ -15,6 +15,7 @@ collected static tree:
 Set here, at import, before any request handler or live server is built
 (middleware reads these settings once, when it is instantiated).
 """
+
 from django.conf import settings
 
 settings.SECURE_SSL_REDIRECT = False

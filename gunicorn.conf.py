@@ -18,6 +18,7 @@ it. A missing or damaged model is logged and the worker serves anyway:
 applications are then stored as PENDING, ``/healthz`` is red, and scoring
 resumes without a restart once the artifact is fixed.
 """
+
 from __future__ import annotations
 
 import gc
@@ -80,7 +81,9 @@ logconfig_dict = stdout_logging(
     loggers={
         "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "gunicorn.access": {
-            "handlers": ["stdout"] if _access else [], "level": "INFO" if _access else "CRITICAL", "propagate": False,
+            "handlers": ["stdout"] if _access else [],
+            "level": "INFO" if _access else "CRITICAL",
+            "propagate": False,
         },
     },
 )

@@ -4,6 +4,7 @@ Adding goes through ``services.submit_application`` (validated by the same
 form, scored, audited); once stored, the inputs and the outcome are read-only,
 and a scored application cannot be deleted, one by one or in bulk.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,25 +13,43 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
-from scoring import schema
-
 from applications import selectors
 from applications.forms import LoanApplicationForm, schema_formfield
 from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, submit_application
+from scoring import schema
 
 OUTCOME_FIELDS = (
-    "status", "probability_of_default", "decision", "final_decision", "risk_label", "reasons",
-    "model_version", "model_sha256", "scoring_error", "loan_percent_income", "interest_burden",
-    "officer", "created_at", "scored_at",
+    "status",
+    "probability_of_default",
+    "decision",
+    "final_decision",
+    "risk_label",
+    "reasons",
+    "model_version",
+    "model_sha256",
+    "scoring_error",
+    "loan_percent_income",
+    "interest_burden",
+    "officer",
+    "created_at",
+    "scored_at",
 )
 
 
 @admin.register(LoanApplication)
 class LoanApplicationAdmin(admin.ModelAdmin):
     list_display = (
-        "id", "applicant_reference", "created_at", "officer", "final_decision", "decision",
-        "risk_label", "pd_percent", "model_version", "status",
+        "id",
+        "applicant_reference",
+        "created_at",
+        "officer",
+        "final_decision",
+        "decision",
+        "risk_label",
+        "pd_percent",
+        "model_version",
+        "status",
     )
     list_display_links = ("id", "applicant_reference")
     list_filter = ("status", "final_decision", "decision", "risk_label", "model_version", "created_at")

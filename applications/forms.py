@@ -4,6 +4,7 @@
 page and by ``services.submit_application`` for every other caller, so all of
 them accept and refuse exactly the same input with the same messages.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,10 +15,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
 
-from scoring import schema
-
 from applications.models import LoanApplication
 from applications.validators import SchemaRangeValidator, format_bound
+from scoring import schema
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 
@@ -96,7 +96,7 @@ class SchemaChoiceField(_CheapCopyMixin, forms.TypedChoiceField):
 
     widget = SchemaSelect
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "SchemaChoiceField":
+    def __deepcopy__(self, memo: dict[int, Any]) -> SchemaChoiceField:
         result = super().__deepcopy__(memo)
         # The lists are already normalised: assign them past the re-normalising setters.
         result._choices = list(self._choices)
@@ -112,13 +112,15 @@ def schema_formfield(db_field, **kwargs):
         form_class = SchemaIntegerField if field.integer else SchemaDecimalField
         formfield = db_field.formfield(form_class=form_class, **kwargs)
         formfield.schema_name = name
-        formfield.widget.attrs.update({
-            "inputmode": "numeric" if field.integer else "decimal",
-            "data-unit": field.unit,
-            "min": format_bound(field.min_value).replace(",", ""),
-            "max": format_bound(field.max_value).replace(",", ""),
-            "step": "1" if field.integer else f"{10 ** -field.decimal_places:.{field.decimal_places}f}",
-        })
+        formfield.widget.attrs.update(
+            {
+                "inputmode": "numeric" if field.integer else "decimal",
+                "data-unit": field.unit,
+                "min": format_bound(field.min_value).replace(",", ""),
+                "max": format_bound(field.max_value).replace(",", ""),
+                "step": "1" if field.integer else f"{10**-field.decimal_places:.{field.decimal_places}f}",
+            }
+        )
         formfield.unit = field.unit
         return formfield
     if isinstance(field, schema.CategoricalField):
@@ -161,7 +163,8 @@ class LoanApplicationForm(forms.ModelForm):
         data = getattr(self, "cleaned_data", {}) or {}
         try:
             return derived_values(
-                loan_amnt=float(data["loan_amnt"]), loan_int_rate=float(data["loan_int_rate"]),
+                loan_amnt=float(data["loan_amnt"]),
+                loan_int_rate=float(data["loan_int_rate"]),
                 person_income=float(data["person_income"]),
             )
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
@@ -181,23 +184,35 @@ class HistoryFilterForm(forms.Form):
         "reference": ("applicant_reference", "id"),
     }
     SORT_CHOICES = [
-        ("newest", "Newest first"), ("oldest", "Oldest first"),
-        ("pd_high", "Highest risk first"), ("pd_low", "Lowest risk first"),
-        ("amount_high", "Largest loan first"), ("amount_low", "Smallest loan first"),
+        ("newest", "Newest first"),
+        ("oldest", "Oldest first"),
+        ("pd_high", "Highest risk first"),
+        ("pd_low", "Lowest risk first"),
+        ("amount_high", "Largest loan first"),
+        ("amount_low", "Smallest loan first"),
         ("reference", "Reference A–Z"),
     ]
 
-    q = forms.CharField(label="Reference", required=False, max_length=64,
-                        widget=forms.TextInput(attrs={"placeholder": "Search reference", "type": "search"}))
+    q = forms.CharField(
+        label="Reference",
+        required=False,
+        max_length=64,
+        widget=forms.TextInput(attrs={"placeholder": "Search reference", "type": "search"}),
+    )
     decision = forms.ChoiceField(
-        required=False, choices=[("", "Any decision"), *LoanApplication.Decision.choices, ("PENDING", "Pending")],
+        required=False,
+        choices=[("", "Any decision"), *LoanApplication.Decision.choices, ("PENDING", "Pending")],
     )
     date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    officer = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False, empty_label="Any officer")
+    officer = forms.ModelChoiceField(
+        queryset=get_user_model().objects.none(), required=False, empty_label="Any officer"
+    )
     model_version = forms.ChoiceField(required=False, choices=[("", "Any model")])
     overridden = forms.ChoiceField(
-        label="Overridden", required=False, choices=[("", "Either"), ("yes", "Overridden"), ("no", "Not overridden")],
+        label="Overridden",
+        required=False,
+        choices=[("", "Either"), ("yes", "Overridden"), ("no", "Not overridden")],
     )
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES)
 

@@ -5,6 +5,7 @@ and ranges from ``scoring.schema``; the same ranges are also database
 CHECK constraints, so no way of writing a row (ORM, admin, raw SQL through
 Django's connection) can store a value the model was never meant to see.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -13,9 +14,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from scoring import results, schema
-
 from applications.validators import SchemaRangeValidator
+from scoring import results, schema
 
 
 def _whole_digits(field: schema.NumericField) -> int:
@@ -27,15 +27,19 @@ def _input_field(name: str) -> models.Field:
     field = schema.FIELDS_BY_NAME[name]
     if isinstance(field, schema.CategoricalField):
         return models.CharField(
-            field.label, max_length=max(len(value) for value in field.values),
-            choices=field.choices, help_text=field.help_text,
+            field.label,
+            max_length=max(len(value) for value in field.values),
+            choices=field.choices,
+            help_text=field.help_text,
         )
     common = {"help_text": field.help_text, "validators": [SchemaRangeValidator(name)]}
     if field.integer:
         return models.SmallIntegerField(field.label, **common)
     return models.DecimalField(
-        field.label, max_digits=_whole_digits(field) + field.decimal_places,
-        decimal_places=field.decimal_places, **common,
+        field.label,
+        max_digits=_whole_digits(field) + field.decimal_places,
+        decimal_places=field.decimal_places,
+        **common,
     )
 
 
@@ -78,13 +82,19 @@ class LoanApplication(models.Model):
     cb_person_cred_hist_length = _input_field("cb_person_cred_hist_length")
 
     applicant_reference = models.CharField(
-        "Applicant reference", max_length=64, blank=True, db_index=True,
+        "Applicant reference",
+        max_length=64,
+        blank=True,
+        db_index=True,
         help_text="The bank's own application number (optional), for finding it again.",
     )
     # No index of its own: ("officer", "-created_at") below serves every
     # lookup by officer, and one index less is one page less per commit.
     officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="loan_applications", db_index=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="loan_applications",
+        db_index=False,
     )
     # A per-form token: a double click or a retried POST of the same form
     # stores one application, not two.
@@ -121,11 +131,19 @@ class LoanApplication(models.Model):
             # A scored row always carries its whole outcome; a pending one none of it.
             models.CheckConstraint(
                 condition=(
-                    Q(status="SCORED", probability_of_default__gte=0, probability_of_default__lte=1,
-                      decision__in=results.DECISIONS, final_decision__in=results.DECISIONS,
-                      risk_label__in=results.RISK_LABELS, scored_at__isnull=False)
-                    & ~Q(model_version="") & ~Q(model_sha256="")
-                ) | Q(status="PENDING", probability_of_default__isnull=True, decision="", final_decision=""),
+                    Q(
+                        status="SCORED",
+                        probability_of_default__gte=0,
+                        probability_of_default__lte=1,
+                        decision__in=results.DECISIONS,
+                        final_decision__in=results.DECISIONS,
+                        risk_label__in=results.RISK_LABELS,
+                        scored_at__isnull=False,
+                    )
+                    & ~Q(model_version="")
+                    & ~Q(model_sha256="")
+                )
+                | Q(status="PENDING", probability_of_default__isnull=True, decision="", final_decision=""),
                 name="loanapp_outcome_complete",
             ),
         ]

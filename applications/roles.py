@@ -11,6 +11,7 @@ Views and selectors ask the helpers below rather than checking group names,
 so what a role may do is decided once: by the permissions the data migration
 gives each group (``ROLE_PERMISSIONS``). Superusers count as ``admin``.
 """
+
 from __future__ import annotations
 
 from typing import Any

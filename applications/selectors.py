@@ -4,10 +4,12 @@ Every page and export reads through these functions, so the rule "officers
 see only their own" is applied in one place and cannot be forgotten by a
 new view.
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
@@ -46,7 +48,7 @@ def application_exists(*, pk: int) -> bool:
 
 
 def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
 def application_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[LoanApplication]:
@@ -87,26 +89,55 @@ def history_filter_form(*, user: Any, data: Mapping[str, Any] | None) -> History
     """The filter form with the officer and model-version choices ``user`` may use."""
     officers = None
     if roles.can_view_all(user):
-        officers = get_user_model().objects.filter(
-            pk__in=LoanApplication.objects.values("officer_id"),
-        ).order_by("username")
+        officers = (
+            get_user_model()
+            .objects.filter(
+                pk__in=LoanApplication.objects.values("officer_id"),
+            )
+            .order_by("username")
+        )
     versions = (
-        visible_applications(user=user).exclude(model_version="")
-        .order_by("model_version").values_list("model_version", flat=True).distinct()
+        visible_applications(user=user)
+        .exclude(model_version="")
+        .order_by("model_version")
+        .values_list("model_version", flat=True)
+        .distinct()
     )
     return HistoryFilterForm(data=data or None, officers=officers, model_versions=list(versions))
 
 
 def pending_applications() -> QuerySet[LoanApplication]:
-    return LoanApplication.objects.filter(status=LoanApplication.Status.PENDING).select_related("officer").order_by("id")
+    return (
+        LoanApplication.objects.filter(status=LoanApplication.Status.PENDING).select_related("officer").order_by("id")
+    )
 
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "applicant_reference", "created_at", "scored_at", "officer", "status",
-    "person_age", "person_income", "person_home_ownership", "person_emp_length", "loan_intent",
-    "loan_grade", "loan_amnt", "loan_int_rate", "cb_person_default_on_file", "cb_person_cred_hist_length",
-    "loan_percent_income", "interest_burden", "probability_of_default", "decision", "final_decision",
-    "risk_label", "model_version", "model_sha256", "reasons",
+    "id",
+    "applicant_reference",
+    "created_at",
+    "scored_at",
+    "officer",
+    "status",
+    "person_age",
+    "person_income",
+    "person_home_ownership",
+    "person_emp_length",
+    "loan_intent",
+    "loan_grade",
+    "loan_amnt",
+    "loan_int_rate",
+    "cb_person_default_on_file",
+    "cb_person_cred_hist_length",
+    "loan_percent_income",
+    "interest_burden",
+    "probability_of_default",
+    "decision",
+    "final_decision",
+    "risk_label",
+    "model_version",
+    "model_sha256",
+    "reasons",
 )
 
 
@@ -125,7 +156,7 @@ def csv_rows(queryset: QuerySet[LoanApplication]) -> Iterable[list[str]]:
             if isinstance(value, float):
                 value = repr(value)
             elif isinstance(value, dt.datetime):
-                value = timezone.localtime(value, dt.timezone.utc).isoformat()
+                value = timezone.localtime(value, dt.UTC).isoformat()
             elif value is None:
                 value = ""
             row.append(_csv_safe(str(value)))

@@ -6,16 +6,20 @@ same form, scored by the same engine and stored with its audit record in the
 same transaction. Nothing here runs from signals: a reader of a view sees
 every side effect of a save by following one call.
 """
+
 from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from applications.forms import IDEMPOTENCY_KEY_RE, LoanApplicationForm
+from applications.models import LoanApplication
 from audit.services import append_decision_record, prepare_decision_record
 from operations.rows import insert_row, prepare_insert
 from scoring.exceptions import ModelUnavailable
@@ -23,9 +27,6 @@ from scoring.features import derived_values
 from scoring.results import ScoreResult
 from scoring.schema import INPUT_NAMES
 from scoring.services import score_application
-
-from applications.forms import IDEMPOTENCY_KEY_RE, LoanApplicationForm
-from applications.models import LoanApplication
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,10 @@ def _apply_derived(application: LoanApplication) -> None:
 
 
 def submit_application(
-    *, officer: Any, data: Mapping[str, Any], idempotency_key: str | None = None,
+    *,
+    officer: Any,
+    data: Mapping[str, Any],
+    idempotency_key: str | None = None,
 ) -> LoanApplication:
     """Validate, score and store one application with its audit record.
 
@@ -152,11 +156,22 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
         if current.status != LoanApplication.Status.PENDING:
             return current
         _apply_score(current, result)
-        current.save(update_fields=[
-            "status", "probability_of_default", "decision", "final_decision", "risk_label", "reasons",
-            "model_version", "model_sha256", "loan_percent_income", "interest_burden", "scored_at",
-            "scoring_error",
-        ])
+        current.save(
+            update_fields=[
+                "status",
+                "probability_of_default",
+                "decision",
+                "final_decision",
+                "risk_label",
+                "reasons",
+                "model_version",
+                "model_sha256",
+                "loan_percent_income",
+                "interest_burden",
+                "scored_at",
+                "scoring_error",
+            ]
+        )
         append_decision_record(
             application=current,
             prepared=prepare_decision_record(application=current, result=result, officer=current.officer),

@@ -1,6 +1,7 @@
 """Validators built from ``scoring.schema``, so the form, the admin and the
 model refuse exactly what the scoring engine refuses, with no range typed twice.
 """
+
 from __future__ import annotations
 
 from decimal import Decimal
@@ -50,15 +51,18 @@ class SchemaRangeValidator:
         number = float(value)
         if field.min_exclusive and number <= field.min_value:
             raise ValidationError(
-                f"Must be above {format_bound(field.min_value)}{unit_suffix(field)}.", code="min_value",
+                f"Must be above {format_bound(field.min_value)}{unit_suffix(field)}.",
+                code="min_value",
             )
         if not field.min_exclusive and number < field.min_value:
             raise ValidationError(
-                f"Must be at least {format_bound(field.min_value)}{unit_suffix(field)}.", code="min_value",
+                f"Must be at least {format_bound(field.min_value)}{unit_suffix(field)}.",
+                code="min_value",
             )
         if number > field.max_value:
             raise ValidationError(
-                f"Must be at most {format_bound(field.max_value)}{unit_suffix(field)}.", code="max_value",
+                f"Must be at most {format_bound(field.max_value)}{unit_suffix(field)}.",
+                code="max_value",
             )
 
     def __eq__(self, other: object) -> bool:

@@ -3,6 +3,7 @@
 Every refusal goes through ``_deny`` so it is logged for auditors and shown
 as the 403 page.
 """
+
 from __future__ import annotations
 
 import csv
@@ -22,13 +23,12 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
-from audit.services import log_access
-from scoring import schema
-
 from applications import roles, selectors
 from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, new_idempotency_key, submit_application
+from audit.services import log_access
+from scoring import schema
 
 PAGE_SIZE = 25
 # Optional panel the audit app may provide (overrides on the application page).
@@ -121,11 +121,15 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             _deny(request, f"application:{pk}")
         raise
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
-    return render(request, "applications/detail.html", {
-        "application": application,
-        "inputs": _inputs_as_entered(application),
-        "audit_panel": AUDIT_PANEL_TEMPLATE if _audit_panel_available() else None,
-    })
+    return render(
+        request,
+        "applications/detail.html",
+        {
+            "application": application,
+            "inputs": _inputs_as_entered(application),
+            "audit_panel": AUDIT_PANEL_TEMPLATE if _audit_panel_available() else None,
+        },
+    )
 
 
 def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
@@ -150,12 +154,12 @@ class _Echo:
 
 
 def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
-    log_access(user=request.user, action="export",
-               target=request.GET.urlencode()[:500], request=request)
+    log_access(user=request.user, action="export", target=request.GET.urlencode()[:500], request=request)
     writer = csv.writer(_Echo())
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse((writer.writerow(row) for row in selectors.csv_rows(queryset)),
-                                     content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in selectors.csv_rows(queryset)), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="applications-{stamp}.csv"'
     return response
 
@@ -174,12 +178,16 @@ def application_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
-    return render(request, "applications/list.html", {
-        "form": form,
-        "page": page,
-        "query": query.urlencode(),
-        "can_view_all": roles.can_view_all(request.user),
-    })
+    return render(
+        request,
+        "applications/list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_view_all": roles.can_view_all(request.user),
+        },
+    )
 
 
 @login_required

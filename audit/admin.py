@@ -3,6 +3,7 @@
 Thin: every permission hook says no to writes; viewing follows the normal
 ``view_*`` permissions (auditors and admins hold them).
 """
+
 from __future__ import annotations
 
 from django.contrib import admin
@@ -29,9 +30,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(DecisionRecord)
 class DecisionRecordAdmin(ReadOnlyAdmin):
-    list_display = ("sequence", "created_at", "application", "officer", "decision", "probability_of_default", "model_version")
+    list_display = (
+        "sequence",
+        "created_at",
+        "application",
+        "officer",
+        "decision",
+        "probability_of_default",
+        "model_version",
+    )
     list_filter = ("decision", "model_version", "created_at")
-    search_fields = ("=sequence", "=application__id", "application__applicant_reference", "officer__username", "record_hash")
+    search_fields = (
+        "=sequence",
+        "=application__id",
+        "application__applicant_reference",
+        "officer__username",
+        "record_hash",
+    )
     date_hierarchy = "created_at"
     list_select_related = ("application", "officer")
     show_full_result_count = False

@@ -8,14 +8,16 @@ library would round or re-print a decimal (PostgreSQL's jsonb, for instance,
 turns ``-0.0`` into ``0``). Decimals are written as their exact string and
 datetimes as ISO-8601 in UTC with microseconds.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 # ``previous_hash`` of the first record of a chain.
 GENESIS_HASH = "0" * 64
@@ -47,11 +49,11 @@ def canonical_value(value: Any) -> Any:
 
 
 def utc_iso(moment: dt.datetime) -> str:
-    if moment.tzinfo is dt.timezone.utc:  # as the database hands them back: skip the conversion
+    if moment.tzinfo is dt.UTC:  # as the database hands them back: skip the conversion
         return moment.isoformat(timespec="microseconds")
     if moment.tzinfo is None:
         raise ValueError("audit times must be timezone-aware")
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def dumps(document: Mapping[str, Any]) -> str:

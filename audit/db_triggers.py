@@ -57,7 +57,9 @@ def drop_sql(vendor: str, tables: tuple[str, ...] = PROTECTED_TABLES) -> list[st
         return [f"DROP TRIGGER IF EXISTS {table}_no_{op} " for table in tables for op in ("update", "delete")]
     if vendor == "postgresql":
         return [
-            f"DROP TRIGGER IF EXISTS {table}_{kind} ON {table}" for table in tables for kind in ("no_change", "no_truncate")
+            f"DROP TRIGGER IF EXISTS {table}_{kind} ON {table}"
+            for table in tables
+            for kind in ("no_change", "no_truncate")
         ]
     raise NotSupportedError(f"No append-only triggers for database vendor {vendor!r}.")
 

@@ -6,9 +6,10 @@ this middleware does not write a second one. Everything else that ends in a
 403 — a missing CSRF token, an admin page without permission, a
 ``PermissionDenied`` raised anywhere — is logged here.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
@@ -24,7 +25,9 @@ class AccessDeniedLogMiddleware:
         response = self.get_response(request)
         if response.status_code == 403 and not getattr(request, "_audit_denial_logged", False):
             log_access(
-                user=getattr(request, "user", None), action=AccessEvent.PERMISSION_DENIED,
-                target=request.path[:255], request=request,
+                user=getattr(request, "user", None),
+                action=AccessEvent.PERMISSION_DENIED,
+                target=request.path[:255],
+                request=request,
             )
         return response

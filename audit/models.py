@@ -7,6 +7,7 @@ they still agree with the payload. Records are never changed or deleted: the
 ORM guard below raises, the admin is read-only, and database triggers
 (``audit.db_triggers``, installed by migration) refuse UPDATE and DELETE.
 """
+
 from __future__ import annotations
 
 import json
@@ -123,10 +124,16 @@ class DecisionRecord(ChainedRecord):
     """What the model said for one application, under which model and policy, for whom."""
 
     application = models.ForeignKey(
-        "applications.LoanApplication", on_delete=models.PROTECT, related_name="decision_records", editable=False,
+        "applications.LoanApplication",
+        on_delete=models.PROTECT,
+        related_name="decision_records",
+        editable=False,
     )
     officer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
     )
     probability_of_default = models.FloatField(editable=False)
     # Not indexed: three values, a third of the rows each; no query is
@@ -178,10 +185,16 @@ class OverrideRecord(ChainedRecord):
     """
 
     application = models.ForeignKey(
-        "applications.LoanApplication", on_delete=models.PROTECT, related_name="override_records", editable=False,
+        "applications.LoanApplication",
+        on_delete=models.PROTECT,
+        related_name="override_records",
+        editable=False,
     )
     decision_record = models.ForeignKey(
-        DecisionRecord, on_delete=models.PROTECT, related_name="overrides", editable=False,
+        DecisionRecord,
+        on_delete=models.PROTECT,
+        related_name="overrides",
+        editable=False,
     )
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
     from_decision = models.CharField(max_length=8, editable=False)
@@ -189,7 +202,9 @@ class OverrideRecord(ChainedRecord):
     reason = models.TextField(editable=False)
 
     def __str__(self) -> str:
-        return f"Override #{self.sequence}: {self.from_decision} → {self.to_decision} (application {self.application_id})"
+        return (
+            f"Override #{self.sequence}: {self.from_decision} → {self.to_decision} (application {self.application_id})"
+        )
 
 
 class AccessEvent(AppendOnlyModel):
@@ -208,7 +223,12 @@ class AccessEvent(AppendOnlyModel):
 
     created_at = models.DateTimeField(editable=False, db_index=True)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
     )
     # Kept as typed: a failed login names a user who may not exist.
     username = models.CharField(max_length=150, blank=True, editable=False)

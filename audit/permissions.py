@@ -1,4 +1,5 @@
 """Who may do what in the audit app (decided by permissions the role groups hold)."""
+
 from __future__ import annotations
 
 from typing import Any

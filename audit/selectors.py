@@ -1,8 +1,10 @@
 """Read side of the audit trail: what the auditor's pages, exports and panels show."""
+
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from django.db.models import Count, Max, Min, QuerySet
 
@@ -15,8 +17,18 @@ def overrides_for_application(*, application: Any) -> QuerySet[OverrideRecord]:
 
 
 def decision_records_for_application(*, application: Any) -> QuerySet[DecisionRecord]:
-    return DecisionRecord.objects.filter(application_id=application.pk).order_by("sequence").only(
-        "id", "sequence", "record_hash", "created_at", "model_version", "decision", "application_id",
+    return (
+        DecisionRecord.objects.filter(application_id=application.pk)
+        .order_by("sequence")
+        .only(
+            "id",
+            "sequence",
+            "record_hash",
+            "created_at",
+            "model_version",
+            "decision",
+            "application_id",
+        )
     )
 
 
@@ -41,10 +53,13 @@ def decision_mix_by_version() -> list[dict[str, Any]]:
     mix = []
     for version in sorted(counts):
         total = sum(counts[version].values())
-        mix.append({
-            "model_version": version, "total": total,
-            "decisions": [(d, counts[version][d], counts[version][d] / total if total else 0.0) for d in DECISIONS],
-        })
+        mix.append(
+            {
+                "model_version": version,
+                "total": total,
+                "decisions": [(d, counts[version][d], counts[version][d] / total if total else 0.0) for d in DECISIONS],
+            }
+        )
     return mix
 
 
@@ -58,30 +73,59 @@ def override_rates() -> dict[str, list[dict[str, Any]]]:
     total_decisions = DecisionRecord.objects.count()
     by_version_decisions = dict(DecisionRecord.objects.values_list("model_version").annotate(n=Count("id")).order_by())
     per_reviewer = []
-    for row in (OverrideRecord.objects.values("reviewer__username")
-                .annotate(n=Count("id"), applications=Count("application", distinct=True))
-                .order_by("-n", "reviewer__username")):
-        per_reviewer.append({
-            "reviewer": row["reviewer__username"], "overrides": row["n"], "applications": row["applications"],
-            "rate": row["n"] / total_decisions if total_decisions else 0.0,
-        })
+    for row in (
+        OverrideRecord.objects.values("reviewer__username")
+        .annotate(n=Count("id"), applications=Count("application", distinct=True))
+        .order_by("-n", "reviewer__username")
+    ):
+        per_reviewer.append(
+            {
+                "reviewer": row["reviewer__username"],
+                "overrides": row["n"],
+                "applications": row["applications"],
+                "rate": row["n"] / total_decisions if total_decisions else 0.0,
+            }
+        )
     overridden = dict(
         OverrideRecord.objects.values_list("decision_record__model_version")
-        .annotate(n=Count("application", distinct=True)).order_by()
+        .annotate(n=Count("application", distinct=True))
+        .order_by()
     )
     per_version = []
     for version, decisions in sorted(by_version_decisions.items()):
         n = overridden.get(version, 0)
-        per_version.append({"model_version": version, "decisions": decisions, "overridden": n,
-                            "rate": n / decisions if decisions else 0.0})
+        per_version.append(
+            {
+                "model_version": version,
+                "decisions": decisions,
+                "overridden": n,
+                "rate": n / decisions if decisions else 0.0,
+            }
+        )
     return {"per_reviewer": per_reviewer, "per_version": per_version}
 
 
 DECISION_CSV_HEADER = (
-    "record_id", "sequence", "created_at_utc", "application_id", "applicant_reference", "officer_id", "officer",
-    "decision", "probability_of_default", "probability_of_default_hex", "approve_below", "decline_from",
-    "model_version", "model_sha256", "inputs_json", "features_json", "reasons_json",
-    "previous_hash", "record_hash", "payload",
+    "record_id",
+    "sequence",
+    "created_at_utc",
+    "application_id",
+    "applicant_reference",
+    "officer_id",
+    "officer",
+    "decision",
+    "probability_of_default",
+    "probability_of_default_hex",
+    "approve_below",
+    "decline_from",
+    "model_version",
+    "model_sha256",
+    "inputs_json",
+    "features_json",
+    "reasons_json",
+    "previous_hash",
+    "record_hash",
+    "payload",
 )
 
 
@@ -90,19 +134,66 @@ def decision_csv_rows() -> Iterator[tuple]:
     import json
 
     yield DECISION_CSV_HEADER
-    rows = DecisionRecord.objects.order_by("sequence").values_list(
-        "id", "sequence", "created_at", "application_id", "officer_id", "officer__username", "decision",
-        "probability_of_default", "approve_below", "decline_from", "model_version", "model_sha256",
-        "previous_hash", "record_hash", "payload",
-    ).iterator(chunk_size=2000)
-    for (rid, seq, created, app_id, officer_id, officer, decision, pd, approve_below, decline_from,
-         version, sha, previous, digest, payload) in rows:
+    rows = (
+        DecisionRecord.objects.order_by("sequence")
+        .values_list(
+            "id",
+            "sequence",
+            "created_at",
+            "application_id",
+            "officer_id",
+            "officer__username",
+            "decision",
+            "probability_of_default",
+            "approve_below",
+            "decline_from",
+            "model_version",
+            "model_sha256",
+            "previous_hash",
+            "record_hash",
+            "payload",
+        )
+        .iterator(chunk_size=2000)
+    )
+    for (
+        rid,
+        seq,
+        created,
+        app_id,
+        officer_id,
+        officer,
+        decision,
+        pd,
+        approve_below,
+        decline_from,
+        version,
+        sha,
+        previous,
+        digest,
+        payload,
+    ) in rows:
         document = json.loads(payload)
         yield (
-            rid, seq, created.isoformat(), app_id, document.get("applicant_reference", ""), officer_id, officer,
-            decision, repr(pd), pd.hex(), repr(approve_below), repr(decline_from), version, sha,
-            json.dumps(document.get("inputs"), sort_keys=True), json.dumps(document.get("features"), sort_keys=True),
-            json.dumps(document.get("reasons"), sort_keys=True), previous, digest, payload,
+            rid,
+            seq,
+            created.isoformat(),
+            app_id,
+            document.get("applicant_reference", ""),
+            officer_id,
+            officer,
+            decision,
+            repr(pd),
+            pd.hex(),
+            repr(approve_below),
+            repr(decline_from),
+            version,
+            sha,
+            json.dumps(document.get("inputs"), sort_keys=True),
+            json.dumps(document.get("features"), sort_keys=True),
+            json.dumps(document.get("reasons"), sort_keys=True),
+            previous,
+            digest,
+            payload,
         )
 
 

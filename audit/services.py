@@ -3,6 +3,7 @@
 Every function here appends; nothing in the audit app ever updates or
 deletes a record.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,8 @@ def _lock_head(name: str, model: type[ChainedRecord]) -> tuple[int, str]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {quote('sequence')}, {quote('record_hash')} FROM {quote(ChainHead._meta.db_table)} "
-            f"WHERE {quote('name')} = %s{lock}", [name],
+            f"WHERE {quote('name')} = %s{lock}",
+            [name],
         )
         row = cursor.fetchone()
     if row is not None:
@@ -50,7 +52,8 @@ def _lock_head(name: str, model: type[ChainedRecord]) -> tuple[int, str]:
     last = model.objects.order_by("-sequence").values_list("sequence", "record_hash").first()
     sequence, record_hash = last or (0, canonical.GENESIS_HASH)
     head, _ = ChainHead.objects.select_for_update().get_or_create(
-        name=name, defaults={"sequence": sequence, "record_hash": record_hash},
+        name=name,
+        defaults={"sequence": sequence, "record_hash": record_hash},
     )
     return head.sequence, head.record_hash
 
@@ -61,7 +64,8 @@ def _move_head(name: str, sequence: int, record_hash: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {quote(ChainHead._meta.db_table)} SET {quote('sequence')} = %s, {quote('record_hash')} = %s "
-            f"WHERE {quote('name')} = %s", [sequence, record_hash, name],
+            f"WHERE {quote('name')} = %s",
+            [sequence, record_hash, name],
         )
         if cursor.rowcount != 1:
             raise RuntimeError(f"chain head {name!r} vanished while appending")
@@ -80,7 +84,11 @@ def _append(model: type[ChainedRecord], head_name: str, document: dict[str, Any]
         payload = canonical.dumps(document)
         digest = canonical.record_hash(payload)
         record = model(
-            sequence=sequence, previous_hash=head_hash, record_hash=digest, payload=payload, **columns,
+            sequence=sequence,
+            previous_hash=head_hash,
+            record_hash=digest,
+            payload=payload,
+            **columns,
         )
         insert_row(record, using=transaction.get_connection().alias)
         _move_head(head_name, sequence, digest)
@@ -130,9 +138,12 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "model_sha256": result.model_sha256,
     }
     columns = {
-        "officer_id": officer.pk, "probability_of_default": probability,
-        "decision": result.decision, "approve_below": float(result.approve_below),
-        "decline_from": float(result.decline_from), "model_version": result.model_version,
+        "officer_id": officer.pk,
+        "probability_of_default": probability,
+        "decision": result.decision,
+        "approve_below": float(result.approve_below),
+        "decline_from": float(result.decline_from),
+        "model_version": result.model_version,
         "model_sha256": result.model_sha256,
     }
     return PreparedDecision(document=document, columns=columns)
@@ -152,8 +163,12 @@ def append_decision_record(*, application: Any, prepared: PreparedDecision) -> D
     created_at = timezone.now()
     document = {**prepared.document, "application_id": application.pk, "created_at": canonical.utc_iso(created_at)}
     return _append(
-        DecisionRecord, ChainHead.DECISIONS, document,
-        application_id=application.pk, created_at=created_at, **prepared.columns,
+        DecisionRecord,
+        ChainHead.DECISIONS,
+        document,
+        application_id=application.pk,
+        created_at=created_at,
+        **prepared.columns,
     )
 
 
@@ -180,7 +195,11 @@ def override_decision(*, application: Any, reviewer: Any, final_decision: str, r
     """
     from applications.models import LoanApplication
 
-    if not getattr(reviewer, "is_authenticated", False) or not reviewer.is_active or not reviewer.has_perm(OVERRIDE_PERMISSION):
+    if (
+        not getattr(reviewer, "is_authenticated", False)
+        or not reviewer.is_active
+        or not reviewer.has_perm(OVERRIDE_PERMISSION)
+    ):
         raise PermissionDenied("Only reviewers may override a decision.")
     reason = clean_override_reason(reason)
     if final_decision not in DECISIONS:
@@ -191,7 +210,9 @@ def override_decision(*, application: Any, reviewer: Any, final_decision: str, r
         if current.officer_id == reviewer.pk:
             raise PermissionDenied("Four eyes: you cannot override an application you entered.")
         if current.status != LoanApplication.Status.SCORED:
-            raise ValidationError({"final_decision": "This application has not been scored; there is nothing to override."})
+            raise ValidationError(
+                {"final_decision": "This application has not been scored; there is nothing to override."}
+            )
         if final_decision == current.final_decision:
             raise ValidationError({"final_decision": f"The decision is already {final_decision}."})
         decision_record = DecisionRecord.objects.filter(application_id=current.pk).order_by("-sequence").first()
@@ -211,9 +232,16 @@ def override_decision(*, application: Any, reviewer: Any, final_decision: str, r
             "reason": reason,
         }
         record = _append(
-            OverrideRecord, ChainHead.OVERRIDES, document,
-            application_id=current.pk, decision_record=decision_record, reviewer_id=reviewer.pk,
-            created_at=created_at, from_decision=current.final_decision, to_decision=final_decision, reason=reason,
+            OverrideRecord,
+            ChainHead.OVERRIDES,
+            document,
+            application_id=current.pk,
+            decision_record=decision_record,
+            reviewer_id=reviewer.pk,
+            created_at=created_at,
+            from_decision=current.final_decision,
+            to_decision=final_decision,
+            reason=reason,
         )
         current.final_decision = final_decision
         current.save(update_fields=["final_decision"])
@@ -241,7 +269,9 @@ def client_ip(request: HttpRequest | None) -> str | None:
     return address
 
 
-def log_access(*, user: Any, action: str, target: str = "", request: HttpRequest | None = None, username: str = "") -> AccessEvent | None:
+def log_access(
+    *, user: Any, action: str, target: str = "", request: HttpRequest | None = None, username: str = ""
+) -> AccessEvent | None:
     """Append one AccessEvent: who, when, what (action, target), IP, method, path.
 
     Never raises: a failure to log is logged loudly but must not turn an

@@ -1,4 +1,5 @@
 """Signal receivers: the access log's logins, and the audit roles' permissions."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -11,14 +11,16 @@ With ``replay`` it re-scores every stored feature vector with the recorded
 model version — loaded by ``scoring`` only after its SHA-256 check — and
 compares the probability bit for bit.
 """
+
 from __future__ import annotations
 
 import gc
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -67,8 +69,13 @@ class VerificationSummary:
 
     @property
     def ok(self) -> bool:
-        return (self.decisions.ok and self.overrides.ok and self.mismatches == 0 and not self.model_errors
-                and self.application_mismatches == 0)
+        return (
+            self.decisions.ok
+            and self.overrides.ok
+            and self.mismatches == 0
+            and not self.model_errors
+            and self.application_mismatches == 0
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON summary (first five keys fixed by issue 4)."""
@@ -94,8 +101,10 @@ class VerificationSummary:
         lines += [f"application: {p}" for p in self.application_problems]
         if self.mismatches:
             shown = ", ".join(str(i) for i in self.mismatch_ids)
-            lines.append(f"replay: {self.mismatches} probabilities differ from the recorded ones (ids {shown}"
-                         f"{', …' if self.mismatches > len(self.mismatch_ids) else ''})")
+            lines.append(
+                f"replay: {self.mismatches} probabilities differ from the recorded ones (ids {shown}"
+                f"{', …' if self.mismatches > len(self.mismatch_ids) else ''})"
+            )
         return lines
 
 
@@ -104,7 +113,10 @@ def _float_hex(value: Any) -> str | None:
 
 
 def _walk(
-    queryset, columns: tuple[str, ...], report: ChainReport, check_columns: Callable[[dict, tuple], str | None],
+    queryset,
+    columns: tuple[str, ...],
+    report: ChainReport,
+    check_columns: Callable[[dict, tuple], str | None],
     on_record: Callable[[tuple, dict], None] | None = None,
 ) -> None:
     """Stream records in sequence order and check sequence, link, hash and columns."""
@@ -112,9 +124,18 @@ def _walk(
     loads = json.loads
     expected_sequence = 1
     previous = canonical.GENESIS_HASH
-    rows = queryset.order_by("sequence").values_list(
-        "id", "sequence", "previous_hash", "record_hash", "payload", *columns,
-    ).iterator(chunk_size=CHUNK_SIZE)
+    rows = (
+        queryset.order_by("sequence")
+        .values_list(
+            "id",
+            "sequence",
+            "previous_hash",
+            "record_hash",
+            "payload",
+            *columns,
+        )
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
     for row in rows:
         record_id, sequence, previous_hash, record_hash, payload = row[:5]
         report.checked += 1
@@ -125,9 +146,15 @@ def _walk(
                 what = "its sequence number repeats or goes backwards (inserted)"
             report.fail(record_id, sequence, f"record id={record_id} #{sequence}: {what}")
         elif previous_hash != previous:
-            report.fail(record_id, sequence, f"record id={record_id} #{sequence}: does not link to the previous record's hash (a record before it was deleted, inserted or edited)")
+            report.fail(
+                record_id,
+                sequence,
+                f"record id={record_id} #{sequence}: does not link to the previous record's hash (a record before it was deleted, inserted or edited)",
+            )
         if sha256(payload.encode("utf-8")).hexdigest() != record_hash:
-            report.fail(record_id, sequence, f"record id={record_id} #{sequence}: its hash does not match its content (edited)")
+            report.fail(
+                record_id, sequence, f"record id={record_id} #{sequence}: its hash does not match its content (edited)"
+            )
             document = None
         else:
             try:
@@ -137,11 +164,19 @@ def _walk(
                 report.fail(record_id, sequence, f"record id={record_id} #{sequence}: its payload is not valid JSON")
         if document is not None:
             if document.get("sequence") != sequence or document.get("previous_hash") != previous_hash:
-                report.fail(record_id, sequence, f"record id={record_id} #{sequence}: sequence or link columns differ from the hashed content (edited)")
+                report.fail(
+                    record_id,
+                    sequence,
+                    f"record id={record_id} #{sequence}: sequence or link columns differ from the hashed content (edited)",
+                )
             else:
                 wrong = check_columns(document, row[5:])
                 if wrong:
-                    report.fail(record_id, sequence, f"record id={record_id} #{sequence}: column {wrong} differs from the hashed content (edited)")
+                    report.fail(
+                        record_id,
+                        sequence,
+                        f"record id={record_id} #{sequence}: column {wrong} differs from the hashed content (edited)",
+                    )
             if on_record is not None:
                 on_record(row, document)
         expected_sequence = sequence + 1
@@ -157,15 +192,23 @@ def _check_head(name: str, report: ChainReport) -> None:
         return
     if head != (report.head_sequence, report.head_hash):
         report.fail(
-            None, None,
+            None,
+            None,
             f"chain head says #{head[0]} ({head[1][:12]}…) but the last record is #{report.head_sequence} "
             f"({report.head_hash[:12]}…): records were deleted from or added to the end",
         )
 
 
 DECISION_COLUMNS = (
-    "probability_of_default", "decision", "approve_below", "decline_from", "model_version", "model_sha256",
-    "application_id", "officer_id", "created_at",
+    "probability_of_default",
+    "decision",
+    "approve_below",
+    "decline_from",
+    "model_version",
+    "model_sha256",
+    "application_id",
+    "officer_id",
+    "created_at",
 )
 
 
@@ -175,7 +218,9 @@ def _check_decision_columns(document: dict, values: tuple) -> str | None:
         return "probability_of_default"
     if document.get("decision") != decision:
         return "decision"
-    if document.get("approve_below") != _float_hex(approve_below) or document.get("decline_from") != _float_hex(decline_from):
+    if document.get("approve_below") != _float_hex(approve_below) or document.get("decline_from") != _float_hex(
+        decline_from
+    ):
         return "thresholds"
     if document.get("model_version") != version or document.get("model_sha256") != sha:
         return "model"
@@ -188,7 +233,15 @@ def _check_decision_columns(document: dict, values: tuple) -> str | None:
     return None
 
 
-OVERRIDE_COLUMNS = ("application_id", "decision_record_id", "reviewer_id", "from_decision", "to_decision", "reason", "created_at")
+OVERRIDE_COLUMNS = (
+    "application_id",
+    "decision_record_id",
+    "reviewer_id",
+    "from_decision",
+    "to_decision",
+    "reason",
+    "created_at",
+)
 
 
 def _check_override_columns(document: dict, values: tuple) -> str | None:
@@ -236,8 +289,13 @@ def _verify(*, replay: bool) -> VerificationSummary:
         count(row, document)
         replayer.add(row[9], row[0], row[5], row[10], document.get("features") or {})
 
-    _walk(DecisionRecord.objects.all(), DECISION_COLUMNS, summary.decisions, _check_decision_columns,
-          collect if replay else count)
+    _walk(
+        DecisionRecord.objects.all(),
+        DECISION_COLUMNS,
+        summary.decisions,
+        _check_decision_columns,
+        collect if replay else count,
+    )
     _check_head(ChainHead.DECISIONS, summary.decisions)
 
     decision_hashes: dict[int, str] = {}
@@ -255,7 +313,11 @@ def _verify(*, replay: bool) -> VerificationSummary:
         )
         for record_id, sequence, decision_record_id, bound_hash, _, _ in override_rows:
             if decision_hashes.get(decision_record_id) != bound_hash:
-                summary.overrides.fail(record_id, sequence, f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to")
+                summary.overrides.fail(
+                    record_id,
+                    sequence,
+                    f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to",
+                )
 
     _check_applications(summary, latest, {r[4]: r[5] for r in override_rows})
     if replay:
@@ -263,7 +325,9 @@ def _verify(*, replay: bool) -> VerificationSummary:
     return summary
 
 
-def _check_applications(summary: VerificationSummary, latest: dict[int, tuple], final_by_application: dict[int, str]) -> None:
+def _check_applications(
+    summary: VerificationSummary, latest: dict[int, tuple], final_by_application: dict[int, str]
+) -> None:
     """Each scored application must show what its latest audit records say.
 
     The application table is the workbench's working copy and is not
@@ -272,9 +336,19 @@ def _check_applications(summary: VerificationSummary, latest: dict[int, tuple], 
     """
     from applications.models import LoanApplication
 
-    rows = LoanApplication.objects.filter(status=LoanApplication.Status.SCORED).order_by("id").values_list(
-        "id", "probability_of_default", "decision", "final_decision", "model_version", "model_sha256",
-    ).iterator(chunk_size=CHUNK_SIZE)
+    rows = (
+        LoanApplication.objects.filter(status=LoanApplication.Status.SCORED)
+        .order_by("id")
+        .values_list(
+            "id",
+            "probability_of_default",
+            "decision",
+            "final_decision",
+            "model_version",
+            "model_sha256",
+        )
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
     for app_id, probability, decision, final_decision, version, sha in rows:
         summary.applications_checked += 1
         record = latest.get(app_id)
@@ -325,7 +399,9 @@ class _Replayer:
         for version in list(self.buffers):
             self.flush(version)
         for version, count in self.unreplayable.items():
-            self.summary.model_errors[version] = f"{count} decisions could not be replayed: {self.summary.model_errors[version]}"
+            self.summary.model_errors[version] = (
+                f"{count} decisions could not be replayed: {self.summary.model_errors[version]}"
+            )
 
     def flush(self, version: str) -> None:
         ids, probabilities, vectors, shas = self.buffers.pop(version)

@@ -3,6 +3,7 @@
 Thin: a permission check (refusals are logged), one selector or service call,
 a template.
 """
+
 from __future__ import annotations
 
 import csv
@@ -56,8 +57,10 @@ def override_view(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             try:
                 override_decision(
-                    application=application, reviewer=request.user,
-                    final_decision=form.cleaned_data["final_decision"], reason=form.cleaned_data["reason"],
+                    application=application,
+                    reviewer=request.user,
+                    final_decision=form.cleaned_data["final_decision"],
+                    reason=form.cleaned_data["reason"],
                 )
             except PermissionDenied:
                 _deny(request, f"override:application:{pk}")
@@ -68,10 +71,16 @@ def override_view(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, f"Final decision set to {form.cleaned_data['final_decision']}.")
                 return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
         status = 400
-    return render(request, "audit/override_form.html", {
-        "application": application, "form": form,
-        "overrides": selectors.overrides_for_application(application=application),
-    }, status=status)
+    return render(
+        request,
+        "audit/override_form.html",
+        {
+            "application": application,
+            "form": form,
+            "overrides": selectors.overrides_for_application(application=application),
+        },
+        status=status,
+    )
 
 
 @login_required
@@ -87,13 +96,20 @@ def audit_home(request: HttpRequest) -> HttpResponse:
     started = time.perf_counter()
     summary = verify_audit_trail(replay=replay)
     elapsed = time.perf_counter() - started
-    return render(request, "audit/home.html", {
-        "summary": summary, "summary_json": summary.as_dict(), "elapsed": elapsed, "replay": replay,
-        "heads": selectors.chain_heads(),
-        "versions": selectors.model_versions_in_use(),
-        "mix": selectors.decision_mix_by_version(),
-        "rates": selectors.override_rates(),
-    })
+    return render(
+        request,
+        "audit/home.html",
+        {
+            "summary": summary,
+            "summary_json": summary.as_dict(),
+            "elapsed": elapsed,
+            "replay": replay,
+            "heads": selectors.chain_heads(),
+            "versions": selectors.model_versions_in_use(),
+            "mix": selectors.decision_mix_by_version(),
+            "rates": selectors.override_rates(),
+        },
+    )
 
 
 class _Echo:
@@ -109,7 +125,8 @@ def decisions_csv(request: HttpRequest) -> StreamingHttpResponse:
     log_access(user=request.user, action=AccessEvent.EXPORT, target="audit:decisions.csv", request=request)
     writer = csv.writer(_Echo())
     response = StreamingHttpResponse(
-        (writer.writerow(row) for row in selectors.decision_csv_rows()), content_type="text/csv; charset=utf-8",
+        (writer.writerow(row) for row in selectors.decision_csv_rows()),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = 'attachment; filename="decision-records.csv"'
     return response
@@ -123,6 +140,13 @@ def access_log(request: HttpRequest) -> HttpResponse:
     action = request.GET.get("action", "")[:32]
     username = request.GET.get("user", "")[:150]
     page = Paginator(selectors.access_events(action=action, username=username), 50).get_page(request.GET.get("page"))
-    return render(request, "audit/access_log.html", {
-        "page": page, "action": action, "username": username, "actions": selectors.access_actions(),
-    })
+    return render(
+        request,
+        "audit/access_log.html",
+        {
+            "page": page,
+            "action": action,
+            "username": username,
+            "actions": selectors.access_actions(),
+        },
+    )

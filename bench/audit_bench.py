@@ -12,6 +12,7 @@ what the triggers allow; this is the only place that writes records without
 replay, and the ``verify_decisions --replay`` command end to end.
 Targets (issue 4): chain check of 100,000 records <= 10 s; replay >= 20,000 records/s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,9 @@ def random_inputs(rng: random.Random) -> dict:
         "person_income": round(rng.uniform(8_000, 250_000), 2),
         "person_home_ownership": rng.choice(("RENT", "OWN", "MORTGAGE", "OTHER")),
         "person_emp_length": round(rng.uniform(0, min(age - 14, 30)), 1),
-        "loan_intent": rng.choice(("EDUCATION", "MEDICAL", "VENTURE", "PERSONAL", "DEBTCONSOLIDATION", "HOMEIMPROVEMENT")),
+        "loan_intent": rng.choice(
+            ("EDUCATION", "MEDICAL", "VENTURE", "PERSONAL", "DEBTCONSOLIDATION", "HOMEIMPROVEMENT")
+        ),
         "loan_grade": rng.choice("ABCDEFG"),
         "loan_amnt": round(rng.uniform(500, 35_000), 2),
         "loan_int_rate": round(rng.uniform(5, 23), 2),
@@ -81,22 +84,34 @@ def build(records: int) -> None:
     features = [model_features(clean) for clean in inputs]
     probabilities = []
     for start in range(0, records, 20000):
-        probabilities.extend(replay_probabilities(model_version=model.version, feature_rows=features[start:start + 20000]).tolist())
-    now = dt.datetime.now(dt.timezone.utc)
+        probabilities.extend(
+            replay_probabilities(model_version=model.version, feature_rows=features[start : start + 20000]).tolist()
+        )
+    now = dt.datetime.now(dt.UTC)
     pool_size = min(pool_size, records)
     # Record i belongs to application i % pool_size; each application shows its latest record's outcome.
     last = [k + pool_size * ((records - 1 - k) // pool_size) for k in range(pool_size)]
-    applications = LoanApplication.objects.bulk_create([
-        LoanApplication(
-            **{name: inputs[i][name] for name in schema.INPUT_NAMES}, officer=officer,
-            loan_percent_income=features[i]["loan_percent_income"], interest_burden=features[i]["interest_burden"],
-            status="SCORED", probability_of_default=probabilities[i],
-            decision=decide(probabilities[i], approve_below=model.approve_below, decline_from=model.decline_from),
-            final_decision=decide(probabilities[i], approve_below=model.approve_below, decline_from=model.decline_from),
-            risk_label="SAFE", model_version=model.version, model_sha256=model.sha256, scored_at=now,
-        )
-        for i in last
-    ])
+    applications = LoanApplication.objects.bulk_create(
+        [
+            LoanApplication(
+                **{name: inputs[i][name] for name in schema.INPUT_NAMES},
+                officer=officer,
+                loan_percent_income=features[i]["loan_percent_income"],
+                interest_burden=features[i]["interest_burden"],
+                status="SCORED",
+                probability_of_default=probabilities[i],
+                decision=decide(probabilities[i], approve_below=model.approve_below, decline_from=model.decline_from),
+                final_decision=decide(
+                    probabilities[i], approve_below=model.approve_below, decline_from=model.decline_from
+                ),
+                risk_label="SAFE",
+                model_version=model.version,
+                model_sha256=model.sha256,
+                scored_at=now,
+            )
+            for i in last
+        ]
+    )
     prepared = time.perf_counter()
     rows = []
     previous = canonical.GENESIS_HASH
@@ -107,32 +122,58 @@ def build(records: int) -> None:
         decision = decide(probability, approve_below=approve_below, decline_from=decline_from)
         application_id = applications[i % pool_size].pk
         document = {
-            "kind": "decision", "application_id": application_id, "applicant_reference": f"B-{i}",
-            "officer_id": officer.pk, "officer_username": officer.username,
+            "kind": "decision",
+            "application_id": application_id,
+            "applicant_reference": f"B-{i}",
+            "officer_id": officer.pk,
+            "officer_username": officer.username,
             "created_at": canonical.utc_iso(created_at),
             "inputs": canonical.canonical_value(inputs[i]),
             "features": canonical.canonical_value(features[i]),
-            "probability_of_default": probability.hex(), "decision": decision, "risk_label": "SAFE",
-            "approve_below": approve_below.hex(), "decline_from": decline_from.hex(),
+            "probability_of_default": probability.hex(),
+            "decision": decision,
+            "risk_label": "SAFE",
+            "approve_below": approve_below.hex(),
+            "decline_from": decline_from.hex(),
             "reasons": [{"feature": "loan_grade", "text": "Loan grade", "contribution": (0.25).hex()}],
-            "model_version": model.version, "model_sha256": model.sha256,
-            "sequence": i + 1, "previous_hash": previous,
+            "model_version": model.version,
+            "model_sha256": model.sha256,
+            "sequence": i + 1,
+            "previous_hash": previous,
         }
         payload = canonical.dumps(document)
         digest = canonical.record_hash(payload)
-        rows.append((i + 1, previous, digest, payload, created_at.isoformat(), application_id, officer.pk, probability,
-                     decision, approve_below, decline_from, model.version, model.sha256))
+        rows.append(
+            (
+                i + 1,
+                previous,
+                digest,
+                payload,
+                created_at.isoformat(),
+                application_id,
+                officer.pk,
+                probability,
+                decision,
+                approve_below,
+                decline_from,
+                model.version,
+                model.sha256,
+            )
+        )
         previous = digest
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
             "INSERT INTO audit_decisionrecord (sequence, previous_hash, record_hash, payload, created_at, "
             "application_id, officer_id, probability_of_default, decision, approve_below, decline_from, "
-            "model_version, model_sha256) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows,
+            "model_version, model_sha256) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
         )
         ChainHead.objects.filter(name=ChainHead.DECISIONS).update(sequence=records, record_hash=previous)
-    print(f"built {records:,} records in {time.perf_counter() - started:.1f} s "
-          f"(features+scores {prepared - started:.1f} s, hash+insert {time.perf_counter() - prepared:.1f} s); "
-          f"model {model.version}; database {DATABASE}")
+    print(
+        f"built {records:,} records in {time.perf_counter() - started:.1f} s "
+        f"(features+scores {prepared - started:.1f} s, hash+insert {time.perf_counter() - prepared:.1f} s); "
+        f"model {model.version}; database {DATABASE}"
+    )
 
 
 def main() -> None:
@@ -160,23 +201,32 @@ def main() -> None:
         assert summary.ok and summary.replayed == args.records, summary.as_dict()
     chain_seconds, total_seconds = statistics.median(chain_times), statistics.median(full_times)
     n = args.records
-    print(f"chain check : {n:,} records, median of {args.repeat}: {chain_seconds:.2f} s "
-          f"({n / chain_seconds:,.0f} records/s; runs {', '.join(f'{t:.2f}' for t in chain_times)} s; target <= 10 s)")
-    print(f"verify+replay: {n:,} records, median of {args.repeat}: {total_seconds:.2f} s "
-          f"({n / total_seconds:,.0f} records/s including the chain check; runs {', '.join(f'{t:.2f}' for t in full_times)} s; "
-          f"target >= 20,000 records/s)")
-    print(f"CPU time    : chain check median {statistics.median(chain_cpu):.2f} s, verify+replay median "
-          f"{statistics.median(full_cpu):.2f} s ({n / statistics.median(full_cpu):,.0f} records/s of CPU; "
-          f"wall time above also depends on machine load: {os.getloadavg()[0]:.1f} now on {os.cpu_count()} CPUs)")
+    print(
+        f"chain check : {n:,} records, median of {args.repeat}: {chain_seconds:.2f} s "
+        f"({n / chain_seconds:,.0f} records/s; runs {', '.join(f'{t:.2f}' for t in chain_times)} s; target <= 10 s)"
+    )
+    print(
+        f"verify+replay: {n:,} records, median of {args.repeat}: {total_seconds:.2f} s "
+        f"({n / total_seconds:,.0f} records/s including the chain check; runs {', '.join(f'{t:.2f}' for t in full_times)} s; "
+        f"target >= 20,000 records/s)"
+    )
+    print(
+        f"CPU time    : chain check median {statistics.median(chain_cpu):.2f} s, verify+replay median "
+        f"{statistics.median(full_cpu):.2f} s ({n / statistics.median(full_cpu):,.0f} records/s of CPU; "
+        f"wall time above also depends on machine load: {os.getloadavg()[0]:.1f} now on {os.cpu_count()} CPUs)"
+    )
 
     env = dict(os.environ)
     for flag in ([], ["--replay"]):
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "manage.py", "verify_decisions", *flag], cwd=ROOT, env=env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "verify_decisions", *flag], cwd=ROOT, env=env, capture_output=True, text=True
+        )
         elapsed = time.perf_counter() - started
-        print(f"command     : manage.py verify_decisions {' '.join(flag)} -> exit {done.returncode} "
-              f"in {elapsed:.2f} s wall (incl. Python/Django start-up)")
+        print(
+            f"command     : manage.py verify_decisions {' '.join(flag)} -> exit {done.returncode} "
+            f"in {elapsed:.2f} s wall (incl. Python/Django start-up)"
+        )
         for line in done.stdout.strip().splitlines()[-2:]:
             print(f"              {line}")
     import shutil

@@ -8,6 +8,7 @@ describes it: median-imputed numbers including the dataset's rounded
 loan_percent_income and interest_burden, one-hot categories, a 100-tree
 RandomForest) is rebuilt here from that description, for measurement only.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,13 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder  # noqa: E4
 
 from scoring import schema  # noqa: E402
 from scoring.metrics import quality_metrics  # noqa: E402
-from scoring.training import DEFAULT_SEED, build_pipeline, clean_training_frame, cross_validated_probabilities, read_dataset  # noqa: E402
+from scoring.training import (  # noqa: E402
+    DEFAULT_SEED,
+    build_pipeline,
+    clean_training_frame,
+    cross_validated_probabilities,
+    read_dataset,
+)
 
 DATA = ROOT.parent / "shared" / "data" / "credit_risk_train.csv"
 
@@ -48,10 +55,12 @@ def original_design():
     numeric = [c for c in schema.NUMERIC_INPUTS] + ["loan_percent_income", "interest_burden"]
     return make_pipeline(
         FunctionTransformer(with_interest_burden),
-        ColumnTransformer([
-            ("num", SimpleImputer(strategy="median"), numeric),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), list(schema.CATEGORICAL_INPUTS)),
-        ]),
+        ColumnTransformer(
+            [
+                ("num", SimpleImputer(strategy="median"), numeric),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), list(schema.CATEGORICAL_INPUTS)),
+            ]
+        ),
         RandomForestClassifier(n_estimators=100, random_state=0),
     )
 
@@ -65,7 +74,9 @@ def main() -> None:
         ("original RandomForest", original_design, list(schema.INPUT_NAMES) + ["loan_percent_income"]),
     ):
         start = time.perf_counter()
-        probability = cross_validated_probabilities(frame.loc[:, columns], target, make_model=make_model, seed=DEFAULT_SEED)
+        probability = cross_validated_probabilities(
+            frame.loc[:, columns], target, make_model=make_model, seed=DEFAULT_SEED
+        )
         results[name] = {k: round(v, 4) for k, v in quality_metrics(target, probability).items()}
         results[name]["seconds"] = round(time.perf_counter() - start, 1)
         print(name, results[name], flush=True)

@@ -10,6 +10,7 @@ offers two Django-side helpers used by the drivers::
     python bench/load_common.py make-officers --count N --prefix P --password PW
     python bench/load_common.py reconcile --prefix P --acked FILE [--tokens FILE]
 """
+
 from __future__ import annotations
 
 import atexit
@@ -231,35 +232,46 @@ def app_env(database_url: str, **extra: str) -> dict[str, str]:
     """Production settings (DEBUG off) for a bench server and its manage.py calls."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "SCORING_"))}
     env.update(thread_env())
-    env.update({
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_URL": database_url,
-        "DJANGO_LOG_LEVEL": "WARNING",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        # Production redirects plain HTTP to HTTPS: the bench plays the TLS-terminating
-        # load balancer of a real deployment (X-Forwarded-Proto: https on every request).
-        "DJANGO_SECURE_PROXY_SSL_HEADER": "1",
-        # Plain static storage, so no collectstatic writes into the work tree.
-        "DJANGO_MANIFEST_STATIC": "0",
-    })
+    env.update(
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "bench-" + secrets.token_urlsafe(48),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": database_url,
+            "DJANGO_LOG_LEVEL": "WARNING",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            # Production redirects plain HTTP to HTTPS: the bench plays the TLS-terminating
+            # load balancer of a real deployment (X-Forwarded-Proto: https on every request).
+            "DJANGO_SECURE_PROXY_SSL_HEADER": "1",
+            # Plain static storage, so no collectstatic writes into the work tree.
+            "DJANGO_MANIFEST_STATIC": "0",
+        }
+    )
     env.update(extra)
     return env
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout)
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if check and result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise RuntimeError(
+            f"manage.py {' '.join(args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
 def helper(env: dict[str, str], *args: str, timeout: float = 600) -> dict[str, Any]:
     """Run this file's Django-side helper in ``env``; its last stdout line is JSON."""
-    result = subprocess.run([PYTHON, str(Path(__file__).resolve()), *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [PYTHON, str(Path(__file__).resolve()), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"helper {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -323,14 +335,14 @@ def in_process_officer(*, kind: str, database: str, username: str) -> InProcessO
     page = client.get("/applications/new/", secure=True)
     if page.status_code != 200:
         raise RuntimeError(f"GET /applications/new/: {page.status_code}")
-    return InProcessOfficer(user=user, client=client,
-                            csrf_token=CSRF_INPUT_RE.search(page.content.decode()).group(1))
+    return InProcessOfficer(user=user, client=client, csrf_token=CSRF_INPUT_RE.search(page.content.decode()).group(1))
 
 
 # --- Databases -----------------------------------------------------------------
 def pg_run(*args: str, port: str = PG_PORT, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([*args, "-h", PG_HOST, "-p", str(port), "-U", PG_USER], capture_output=True, text=True,
-                          timeout=120, check=check)
+    return subprocess.run(
+        [*args, "-h", PG_HOST, "-p", str(port), "-U", PG_USER], capture_output=True, text=True, timeout=120, check=check
+    )
 
 
 def create_database(kind: str, name: str, workdir: Path, *, pg_port: str = PG_PORT) -> str:
@@ -373,8 +385,15 @@ class Server:
             return ""
 
 
-def start_gunicorn(env: dict[str, str], workdir: Path, *, workers: int = 2, port: int | None = None,
-                   name: str = "app", ready_timeout: float = 90) -> Server:
+def start_gunicorn(
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    workers: int = 2,
+    port: int | None = None,
+    name: str = "app",
+    ready_timeout: float = 90,
+) -> Server:
     port = port or free_port()
     log_path = workdir / f"gunicorn-{name}-{port}.log"
     handle = open(log_path, "wb")  # noqa: SIM115 - closed with the process
@@ -382,9 +401,22 @@ def start_gunicorn(env: dict[str, str], workdir: Path, *, workers: int = 2, port
     # start, JSON logs, access log on), with the worker count and port of this run.
     config = ["-c", str(ROOT / "gunicorn.conf.py")] if (ROOT / "gunicorn.conf.py").exists() else []
     process = REAPER.spawn(
-        [GUNICORN, *config, "--workers", str(workers), "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
-         "--graceful-timeout", "5", "creditsite.wsgi:application"],
-        cwd=ROOT, env={**env, "WEB_CONCURRENCY": str(workers), "PORT": f"127.0.0.1:{port}"}, stdout=handle,
+        [
+            GUNICORN,
+            *config,
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--graceful-timeout",
+            "5",
+            "creditsite.wsgi:application",
+        ],
+        cwd=ROOT,
+        env={**env, "WEB_CONCURRENCY": str(workers), "PORT": f"127.0.0.1:{port}"},
+        stdout=handle,
         stderr=subprocess.STDOUT,
     )
     server = Server(port=port, process=process, log_path=log_path, env=env)
@@ -392,8 +424,9 @@ def start_gunicorn(env: dict[str, str], workdir: Path, *, workers: int = 2, port
     return server
 
 
-def wait_ready(port: int, process: subprocess.Popen, timeout: float, log_path: Path | None = None,
-               path: str = "/accounts/login/") -> None:
+def wait_ready(
+    port: int, process: subprocess.Popen, timeout: float, log_path: Path | None = None, path: str = "/accounts/login/"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -461,7 +494,7 @@ class Officer:
             for cookie in response.headers.get_all("Set-Cookie") or []:
                 name, _, rest = cookie.partition("=")
                 value = rest.split(";", 1)[0]
-                if 'expires=Thu, 01 Jan 1970' in cookie or value in ('""', ""):
+                if "expires=Thu, 01 Jan 1970" in cookie or value in ('""', ""):
                     self.cookies.pop(name.strip(), None)
                 else:
                     self.cookies[name.strip()] = value
@@ -474,9 +507,16 @@ class Officer:
         match = CSRF_INPUT_RE.search(page.body)
         if page.status != 200 or not match:
             raise RuntimeError(f"login page for {self.username}: {page.status}")
-        done = self.request("POST", "/accounts/login/", {
-            "csrfmiddlewaretoken": match.group(1), "username": self.username, "password": password, "next": "",
-        })
+        done = self.request(
+            "POST",
+            "/accounts/login/",
+            {
+                "csrfmiddlewaretoken": match.group(1),
+                "username": self.username,
+                "password": password,
+                "next": "",
+            },
+        )
         if done.status not in (302, 303) or "sessionid" not in self.cookies:
             raise RuntimeError(f"login of {self.username} failed: {done.status} {done.body[:300]}")
         self.new_form()
@@ -499,7 +539,9 @@ class Officer:
         return self.request("POST", "/applications/new/", form)
 
 
-def login_officers(port: int, usernames: list[str], password: str = OFFICER_PASSWORD, threads: int = 4) -> list[Officer]:
+def login_officers(
+    port: int, usernames: list[str], password: str = OFFICER_PASSWORD, threads: int = 4
+) -> list[Officer]:
     """Log every officer in with a real POST (in a few threads: each login hashes a password)."""
     officers = [Officer(port=port, username=name) for name in usernames]
     errors: list[str] = []
@@ -528,22 +570,52 @@ def write_sessions_file(officers: list[Officer], path: Path) -> Path:
 
 
 # --- wrk ---------------------------------------------------------------------------------
-def run_wrk_submit(port: int, sessions_file: Path, prefix: str, workdir: Path, *, threads: int, connections: int,
-                   duration: int, dup_every: int = 0, no_token_every: int = 0, use_tokens: bool = True,
-                   timeout: str = "10s", tag: str = "") -> dict[str, Any]:
+def run_wrk_submit(
+    port: int,
+    sessions_file: Path,
+    prefix: str,
+    workdir: Path,
+    *,
+    threads: int,
+    connections: int,
+    duration: int,
+    dup_every: int = 0,
+    no_token_every: int = 0,
+    use_tokens: bool = True,
+    timeout: str = "10s",
+    tag: str = "",
+) -> dict[str, Any]:
     """wrk + bench/lua/submit.lua against POST /applications/new/. Returns the script's JSON summary."""
     ids_path = workdir / f"acked-{prefix}{tag}.txt"
     retried_path = workdir / f"retried-{prefix}{tag}.txt"
     env = {
-        **os.environ, "BENCH_SESSIONS": str(sessions_file), "BENCH_PREFIX": prefix, "BENCH_IDS_OUT": str(ids_path),
-        "BENCH_DUP_EVERY": str(dup_every), "BENCH_ORIGIN": f"https://127.0.0.1:{port}",
-        "BENCH_TOKENS": "1" if use_tokens else "0", "BENCH_NO_TOKEN_EVERY": str(no_token_every),
+        **os.environ,
+        "BENCH_SESSIONS": str(sessions_file),
+        "BENCH_PREFIX": prefix,
+        "BENCH_IDS_OUT": str(ids_path),
+        "BENCH_DUP_EVERY": str(dup_every),
+        "BENCH_ORIGIN": f"https://127.0.0.1:{port}",
+        "BENCH_TOKENS": "1" if use_tokens else "0",
+        "BENCH_NO_TOKEN_EVERY": str(no_token_every),
         "BENCH_RETRIED_OUT": str(retried_path),
     }
     process = REAPER.spawn(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", timeout,
-         "-s", str(LUA_SUBMIT), f"http://127.0.0.1:{port}/applications/new/"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            "--timeout",
+            timeout,
+            "-s",
+            str(LUA_SUBMIT),
+            f"http://127.0.0.1:{port}/applications/new/",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         output, _ = process.communicate(timeout=duration + 120)
@@ -553,7 +625,7 @@ def run_wrk_submit(port: int, sessions_file: Path, prefix: str, workdir: Path, *
     lines = [line for line in output.splitlines() if line.startswith("BENCH_JSON ")]
     if not lines:
         raise RuntimeError(f"wrk printed no summary:\n{output[-3000:]}")
-    summary = json.loads(lines[-1][len("BENCH_JSON "):])
+    summary = json.loads(lines[-1][len("BENCH_JSON ") :])
     summary["ids_file"] = str(ids_path)
     summary["retried_file"] = str(retried_path)
     summary["wrk_text"] = "\n".join(line for line in output.splitlines() if not line.startswith("BENCH_JSON "))
@@ -562,6 +634,7 @@ def run_wrk_submit(port: int, sessions_file: Path, prefix: str, workdir: Path, *
 
 def parse_wrk_text(output: str) -> dict[str, Any]:
     """Requests/s, p50/p99 (ms) and errors from wrk's own text report (for scripts we did not write)."""
+
     def ms(text: str) -> float:
         number, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
         return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
@@ -625,13 +698,19 @@ def _reconcile(prefix: str, acked_path: str, tokens_path: str | None) -> dict[st
     acked = [int(line) for line in Path(acked_path).read_text().split() if line.strip()] if acked_path else []
     acked_counts = Counter(acked)
     rows = {
-        row["id"]: row for row in LoanApplication.objects.filter(applicant_reference__startswith=prefix + "-").values(
-            "id", "applicant_reference", "status", "probability_of_default", "decision", "idempotency_key")
+        row["id"]: row
+        for row in LoanApplication.objects.filter(applicant_reference__startswith=prefix + "-").values(
+            "id", "applicant_reference", "status", "probability_of_default", "decision", "idempotency_key"
+        )
     }
-    records = Counter(dict(
-        DecisionRecord.objects.filter(application_id__in=list(rows)).values_list("application_id")
-        .annotate(n=Count("id")).values_list("application_id", "n")
-    ))
+    records = Counter(
+        dict(
+            DecisionRecord.objects.filter(application_id__in=list(rows))
+            .values_list("application_id")
+            .annotate(n=Count("id"))
+            .values_list("application_id", "n")
+        )
+    )
     missing = sorted(set(acked) - set(rows))
     references = Counter(row["applicant_reference"] for row in rows.values())
     duplicate_refs = [ref for ref, n in references.items() if n > 1]
@@ -667,7 +746,9 @@ def _reconcile(prefix: str, acked_path: str, tokens_path: str | None) -> dict[st
     if tokens_path:
         # Per-form tokens sent more than once: each must have stored exactly one row.
         tokens = [line for line in Path(tokens_path).read_text().split() if line.strip()]
-        stored = Counter(LoanApplication.objects.filter(idempotency_key__in=tokens).values_list("idempotency_key", flat=True))
+        stored = Counter(
+            LoanApplication.objects.filter(idempotency_key__in=tokens).values_list("idempotency_key", flat=True)
+        )
         result["retried_tokens"] = len(tokens)
         result["retried_tokens_stored_once"] = sum(1 for t in tokens if stored.get(t) == 1)
         result["retried_tokens_missing"] = sum(1 for t in tokens if t not in stored)
@@ -697,4 +778,3 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
-

@@ -36,6 +36,7 @@ time. After each one, every acknowledged submission (a 302/303 to
 Prints one ``FAULTS_JSON {...}`` line per scenario and exits 1 if any
 invariant fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_common import (  # noqa: E402
-    REAPER, ROOT, Officer, app_env, create_database, free_port, helper, log, loadavg, login_officers,
-    make_workdir, manage, prepare_database, run_wrk_submit, start_gunicorn, verify_chain, write_sessions_file,
+    REAPER,
+    ROOT,
+    Officer,
+    app_env,
+    create_database,
+    free_port,
+    helper,
+    loadavg,
+    log,
+    login_officers,
+    make_workdir,
+    manage,
+    prepare_database,
+    run_wrk_submit,
+    start_gunicorn,
+    verify_chain,
+    write_sessions_file,
 )
 
 PG_BIN = Path(os.environ.get("BENCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -68,26 +84,41 @@ def check(failures: list[str], condition: bool, message: str) -> None:
         failures.append(message)
 
 
-def reconcile_checks(failures: list[str], rec: dict, *, sent_unacked: int, label: str = "",
-                     allow_pending: bool = False) -> None:
+def reconcile_checks(
+    failures: list[str], rec: dict, *, sent_unacked: int, label: str = "", allow_pending: bool = False
+) -> None:
     p = f"{label}: " if label else ""
     check(failures, rec["missing"] == 0, f"{p}{rec['missing']} acknowledged id(s) missing: {rec['missing_ids']}")
-    check(failures, rec["duplicate_references"] == 0,
-          f"{p}{rec['duplicate_references']} duplicated reference(s): {rec['duplicate_reference_examples']}")
-    check(failures, rec["half_written"] == 0, f"{p}{rec['half_written']} half-written row(s): {rec['half_written_ids']}")
+    check(
+        failures,
+        rec["duplicate_references"] == 0,
+        f"{p}{rec['duplicate_references']} duplicated reference(s): {rec['duplicate_reference_examples']}",
+    )
+    check(
+        failures, rec["half_written"] == 0, f"{p}{rec['half_written']} half-written row(s): {rec['half_written_ids']}"
+    )
     if not allow_pending:
         check(failures, rec["acked_not_scored"] == 0, f"{p}{rec['acked_not_scored']} acknowledged row(s) not scored")
-    check(failures, rec["unacked_rows"] <= sent_unacked,
-          f"{p}{rec['unacked_rows']} stored row(s) nobody was told about, but only {sent_unacked} request(s) "
-          f"went unacknowledged")
+    check(
+        failures,
+        rec["unacked_rows"] <= sent_unacked,
+        f"{p}{rec['unacked_rows']} stored row(s) nobody was told about, but only {sent_unacked} request(s) "
+        f"went unacknowledged",
+    )
     if "retried_tokens" in rec:
-        check(failures, rec["retried_tokens_stored_once"] + rec["retried_tokens_missing"] == rec["retried_tokens"],
-              f"{p}a retried token stored more than once")
+        check(
+            failures,
+            rec["retried_tokens_stored_once"] + rec["retried_tokens_missing"] == rec["retried_tokens"],
+            f"{p}a retried token stored more than once",
+        )
 
 
 def chain_checks(failures: list[str], chain: dict, label: str = "") -> None:
-    check(failures, bool(chain.get("chain_ok")) and chain.get("returncode") == 0,
-          f"{label + ': ' if label else ''}verify_decisions failed: {chain}")
+    check(
+        failures,
+        bool(chain.get("chain_ok")) and chain.get("returncode") == 0,
+        f"{label + ': ' if label else ''}verify_decisions failed: {chain}",
+    )
 
 
 def wrk_checks(failures: list[str], summary: dict, label: str, *, allow_socket_errors: bool = False) -> None:
@@ -102,8 +133,21 @@ def wrk_checks(failures: list[str], summary: dict, label: str, *, allow_socket_e
 
 
 def figures(summary: dict) -> dict:
-    return {k: summary[k] for k in ("acked", "acked_per_s", "p50_ms", "p99_ms", "max_ms", "sent", "retries_sent",
-                                    "statuses", "errors", "seconds")}
+    return {
+        k: summary[k]
+        for k in (
+            "acked",
+            "acked_per_s",
+            "p50_ms",
+            "p99_ms",
+            "max_ms",
+            "sent",
+            "retries_sent",
+            "statuses",
+            "errors",
+            "seconds",
+        )
+    }
 
 
 def setup_app(kind: str, name: str, workdir: Path, officers: int, prefix: str, **extra_env: str):
@@ -130,22 +174,44 @@ def scenario_load(kind: str, workdir: Path, duration: int) -> dict:
         warm = run_wrk_submit(server.port, sessions, prefix + "w", workdir, threads=2, connections=8, duration=3)
         load = loadavg()
         log(f"load/{kind}: wrk -t2 -c32 -d{duration}s, every 10th POST retried with the same token (load {load})")
-        summary = run_wrk_submit(server.port, sessions, prefix, workdir, threads=2, connections=32,
-                                 duration=duration, dup_every=10, no_token_every=7)
+        summary = run_wrk_submit(
+            server.port,
+            sessions,
+            prefix,
+            workdir,
+            threads=2,
+            connections=32,
+            duration=duration,
+            dup_every=10,
+            no_token_every=7,
+        )
     finally:
         REAPER.kill(server.process)
-    rec = helper(env, "reconcile", "--prefix", prefix, "--acked", summary["ids_file"],
-                 "--tokens", summary["retried_file"])
+    rec = helper(
+        env, "reconcile", "--prefix", prefix, "--acked", summary["ids_file"], "--tokens", summary["retried_file"]
+    )
     chain = verify_chain(env)
     wrk_checks(failures, summary, f"load/{kind}")
     reconcile_checks(failures, rec, sent_unacked=summary["sent"] - summary["acked"])
-    check(failures, rec["acked_repeated"] <= summary["retries_sent"],
-          f"load/{kind}: {rec['acked_repeated']} repeated acknowledgements but only {summary['retries_sent']} retries")
+    check(
+        failures,
+        rec["acked_repeated"] <= summary["retries_sent"],
+        f"load/{kind}: {rec['acked_repeated']} repeated acknowledgements but only {summary['retries_sent']} retries",
+    )
     check(failures, rec["retried_tokens"] > 0, f"load/{kind}: no retried POST was sent")
     chain_checks(failures, chain, f"load/{kind}")
-    return {"scenario": "load", "db": kind, "loadavg_before": load, "loadavg_after": loadavg(),
-            **figures(summary), "warmup_acked": warm["acked"], "reconcile": rec, "chain_ok": chain.get("chain_ok"),
-            "chain_checked": chain.get("checked"), "failures": failures}
+    return {
+        "scenario": "load",
+        "db": kind,
+        "loadavg_before": load,
+        "loadavg_after": loadavg(),
+        **figures(summary),
+        "warmup_acked": warm["acked"],
+        "reconcile": rec,
+        "chain_ok": chain.get("chain_ok"),
+        "chain_checked": chain.get("checked"),
+        "failures": failures,
+    }
 
 
 # --- (b) scale-out ----------------------------------------------------------------------------------
@@ -162,13 +228,23 @@ def scenario_scaleout(kind: str, workdir: Path, duration: int) -> dict:
         for i, server in enumerate(servers):
             run_wrk_submit(server.port, sessions, f"{prefix}w{i}", workdir, threads=1, connections=4, duration=2)
         load = loadavg()
-        log(f"scaleout/{kind}: two servers (ports {servers[0].port}, {servers[1].port}) x wrk -t1 -c16 "
-            f"-d{duration}s at once (load {load})")
+        log(
+            f"scaleout/{kind}: two servers (ports {servers[0].port}, {servers[1].port}) x wrk -t1 -c16 "
+            f"-d{duration}s at once (load {load})"
+        )
 
         def run(i: int) -> None:
             try:
-                results[i] = run_wrk_submit(servers[i].port, sessions, f"{prefix}s{i}", workdir, threads=1,
-                                            connections=16, duration=duration, dup_every=10)
+                results[i] = run_wrk_submit(
+                    servers[i].port,
+                    sessions,
+                    f"{prefix}s{i}",
+                    workdir,
+                    threads=1,
+                    connections=16,
+                    duration=duration,
+                    dup_every=10,
+                )
             except Exception as error:  # noqa: BLE001
                 results[i] = {"error": str(error)}
 
@@ -180,16 +256,23 @@ def scenario_scaleout(kind: str, workdir: Path, duration: int) -> dict:
     finally:
         for server in servers:
             REAPER.kill(server.process)
-    out: dict = {"scenario": "scaleout", "db": kind, "loadavg_before": load, "loadavg_after": loadavg(),
-                 "servers": {}}
+    out: dict = {"scenario": "scaleout", "db": kind, "loadavg_before": load, "loadavg_after": loadavg(), "servers": {}}
     total_acked = 0
     for i in (0, 1):
         summary = results.get(i, {"error": "no result"})
         if "error" in summary:
             failures.append(f"scaleout server {i + 1}: {summary['error']}")
             continue
-        rec = helper(env, "reconcile", "--prefix", f"{prefix}s{i}", "--acked", summary["ids_file"],
-                     "--tokens", summary["retried_file"])
+        rec = helper(
+            env,
+            "reconcile",
+            "--prefix",
+            f"{prefix}s{i}",
+            "--acked",
+            summary["ids_file"],
+            "--tokens",
+            summary["retried_file"],
+        )
         wrk_checks(failures, summary, f"scaleout/{kind}/server{i + 1}")
         reconcile_checks(failures, rec, sent_unacked=summary["sent"] - summary["acked"], label=f"server{i + 1}")
         out["servers"][f"server{i + 1}"] = {**figures(summary), "reconcile": rec}
@@ -197,8 +280,15 @@ def scenario_scaleout(kind: str, workdir: Path, duration: int) -> dict:
     chain = verify_chain(env)
     chain_checks(failures, chain, f"scaleout/{kind}")
     seconds = max((results[i].get("seconds", 0) for i in results if "seconds" in results[i]), default=0) or 1
-    out.update({"acked_total": total_acked, "acked_per_s_total": round(total_acked / seconds, 1),
-                "chain_ok": chain.get("chain_ok"), "chain_checked": chain.get("checked"), "failures": failures})
+    out.update(
+        {
+            "acked_total": total_acked,
+            "acked_per_s_total": round(total_acked / seconds, 1),
+            "chain_ok": chain.get("chain_ok"),
+            "chain_checked": chain.get("checked"),
+            "failures": failures,
+        }
+    )
     return out
 
 
@@ -217,8 +307,13 @@ def scenario_kill(kind: str, workdir: Path, duration: int, kills: int = 5) -> di
         load = loadavg()
         log(f"kill/{kind}: wrk -t2 -c16 -d{duration}s, kill -9 of a worker {kills} times (load {load})")
         box: dict = {}
-        runner = threading.Thread(target=lambda: box.update(summary=run_wrk_submit(
-            server.port, sessions, prefix, workdir, threads=2, connections=16, duration=duration, timeout="5s")))
+        runner = threading.Thread(
+            target=lambda: box.update(
+                summary=run_wrk_submit(
+                    server.port, sessions, prefix, workdir, threads=2, connections=16, duration=duration, timeout="5s"
+                )
+            )
+        )
         runner.start()
         gap = duration / (kills + 1)
         rng = random.Random(7)
@@ -245,10 +340,21 @@ def scenario_kill(kind: str, workdir: Path, duration: int, kills: int = 5) -> di
     chain_checks(failures, chain, f"kill/{kind}")
     check(failures, len(killed) == kills, f"kill/{kind}: only {len(killed)} kill(s) happened")
     check(failures, not set(p["pid"] for p in killed) & set(survivors), f"kill/{kind}: a killed worker survived")
-    return {"scenario": "kill", "db": kind, "loadavg_before": load, "loadavg_after": loadavg(), **figures(summary),
-            "kills": killed, "workers_after": survivors, "responses_5xx": fivexx,
-            "unacknowledged_requests": summary["sent"] - summary["acked"], "reconcile": rec,
-            "chain_ok": chain.get("chain_ok"), "chain_checked": chain.get("checked"), "failures": failures}
+    return {
+        "scenario": "kill",
+        "db": kind,
+        "loadavg_before": load,
+        "loadavg_after": loadavg(),
+        **figures(summary),
+        "kills": killed,
+        "workers_after": survivors,
+        "responses_5xx": fivexx,
+        "unacknowledged_requests": summary["sent"] - summary["acked"],
+        "reconcile": rec,
+        "chain_ok": chain.get("chain_ok"),
+        "chain_checked": chain.get("checked"),
+        "failures": failures,
+    }
 
 
 # --- A Python driver for the fault scenarios that look at pages ---------------------------------------------
@@ -297,8 +403,9 @@ class Driver:
                     phase = "transition"  # the phase changed while this request was in flight
             except Exception as error:  # noqa: BLE001 - a refused/reset connection is a sample too
                 with self.lock:
-                    self.samples.append(Sample(time.monotonic() - self.started, phase, 0, None, 0.0,
-                                               error=type(error).__name__))
+                    self.samples.append(
+                        Sample(time.monotonic() - self.started, phase, 0, None, 0.0, error=type(error).__name__)
+                    )
                 time.sleep(0.05)
                 continue
             page = ""
@@ -307,8 +414,16 @@ class Driver:
             elif response.status not in (302, 303):
                 page = response.body[:4000]
             with self.lock:
-                self.samples.append(Sample(time.monotonic() - self.started, phase, response.status,
-                                           response.application_id, response.seconds, page=page))
+                self.samples.append(
+                    Sample(
+                        time.monotonic() - self.started,
+                        phase,
+                        response.status,
+                        response.application_id,
+                        response.seconds,
+                        page=page,
+                    )
+                )
             if response.status >= 500:
                 time.sleep(0.05)
 
@@ -365,8 +480,9 @@ def scenario_model(kind: str, workdir: Path, phase_seconds: float) -> dict:
     artifact = store / version / "model.joblib"
     pristine = workdir / f"model-{kind}.joblib.orig"
     shutil.copyfile(artifact, pristine)
-    env, usernames = setup_app(kind, f"bench_faults_model_{os.getpid()}", workdir, 4, prefix,
-                               SCORING_MODELS_STORE=str(store))
+    env, usernames = setup_app(
+        kind, f"bench_faults_model_{os.getpid()}", workdir, 4, prefix, SCORING_MODELS_STORE=str(store)
+    )
     server = start_gunicorn(env, workdir, name=f"model-{kind}")
     failures: list[str] = []
     events: list[dict] = []
@@ -428,41 +544,83 @@ def scenario_model(kind: str, workdir: Path, phase_seconds: float) -> dict:
     for sample in driver.samples:
         if sample.page:
             text = sample.page
-            kind_of_page = ("pending" if "PENDING" in text and "Not scored yet" in text else
-                            "scored" if any(d in text for d in ("APPROVE", "REVIEW", "DECLINE")) else "other")
+            kind_of_page = (
+                "pending"
+                if "PENDING" in text and "Not scored yet" in text
+                else "scored"
+                if any(d in text for d in ("APPROVE", "REVIEW", "DECLINE"))
+                else "other"
+            )
             pages[sample.phase][kind_of_page] += 1
-            if sample.phase != "transition" and (kind_of_page == "scored") == (sample.phase in ("removed", "corrupted")):
-                anomalies.append({"phase": sample.phase, "page": kind_of_page, "id": sample.application_id,
-                                  "answered_at_s": round(sample.at, 3), "latency_s": round(sample.seconds, 3)})
+            if sample.phase != "transition" and (kind_of_page == "scored") == (
+                sample.phase in ("removed", "corrupted")
+            ):
+                anomalies.append(
+                    {
+                        "phase": sample.phase,
+                        "page": kind_of_page,
+                        "id": sample.application_id,
+                        "answered_at_s": round(sample.at, 3),
+                        "latency_s": round(sample.seconds, 3),
+                    }
+                )
     # While the artifact is gone or damaged, pages say PENDING; once fixed, decisions again.
     for name in ("removed", "corrupted"):
         check(failures, pages.get(name, Counter())["pending"] > 0, f"model/{kind}: no PENDING page seen while {name}")
     for name in ("normal", "restored", "fixed"):
-        check(failures, pages.get(name, Counter())["scored"] > 0 and pages[name]["pending"] == 0,
-              f"model/{kind}: {name}: pages {dict(pages.get(name, {}))}")
+        check(
+            failures,
+            pages.get(name, Counter())["scored"] > 0 and pages[name]["pending"] == 0,
+            f"model/{kind}: {name}: pages {dict(pages.get(name, {}))}",
+        )
     for name in ("removed", "corrupted"):
-        check(failures, pages.get(name, Counter())["scored"] == 0,
-              f"model/{kind}: a decision was made while the model was {name}: {dict(pages.get(name, {}))}")
+        check(
+            failures,
+            pages.get(name, Counter())["scored"] == 0,
+            f"model/{kind}: a decision was made while the model was {name}: {dict(pages.get(name, {}))}",
+        )
     check(failures, not anomalies, f"model/{kind}: pages not matching the model's state: {anomalies[:5]}")
     health = {e["phase"]: e["healthz"] for e in events}
-    check(failures, all(code == 503 for code in health["removed"] + health["corrupted"]),
-          f"model/{kind}: /healthz not red while the model was broken: {health}")
-    check(failures, all(code == 200 for code in health["normal"] + health["fixed"] + health["restored"]),
-          f"model/{kind}: /healthz not green with a good model: {health}")
-    check(failures, workers_before == workers_after, f"model/{kind}: workers restarted {workers_before} -> {workers_after}")
+    check(
+        failures,
+        all(code == 503 for code in health["removed"] + health["corrupted"]),
+        f"model/{kind}: /healthz not red while the model was broken: {health}",
+    )
+    check(
+        failures,
+        all(code == 200 for code in health["normal"] + health["fixed"] + health["restored"]),
+        f"model/{kind}: /healthz not green with a good model: {health}",
+    )
+    check(
+        failures,
+        workers_before == workers_after,
+        f"model/{kind}: workers restarted {workers_before} -> {workers_after}",
+    )
     reconcile_checks(failures, before, sent_unacked=0, allow_pending=True)
     check(failures, before["pending"] > 0, f"model/{kind}: nothing was kept as PENDING")
     check(failures, pending_run.returncode == 0, f"model/{kind}: score_pending failed: {pending_run.stderr[-500:]}")
     reconcile_checks(failures, after, sent_unacked=0, label="after score_pending")
     check(failures, after["pending"] == 0, f"model/{kind}: {after['pending']} still PENDING after score_pending")
     chain_checks(failures, chain, f"model/{kind}")
-    return {"scenario": "model", "db": kind, "phases": phases, "pages": {k: dict(v) for k, v in pages.items()},
-            "healthz": health, "phase_changes_s": {e["phase"]: e["changed_at_s"] for e in events},
-            "page_anomalies": anomalies[:20], "pending_before_score_pending": before["pending"],
-            "score_pending": pending_run.stdout.strip()[-200:], "pending_after": after["pending"],
-            "acked": before["acked"], "rows": after["rows"], "workers_restarted": workers_before != workers_after,
-            "reconcile_after": after, "chain_ok": chain.get("chain_ok"), "chain_checked": chain.get("checked"),
-            "failures": failures}
+    return {
+        "scenario": "model",
+        "db": kind,
+        "phases": phases,
+        "pages": {k: dict(v) for k, v in pages.items()},
+        "healthz": health,
+        "phase_changes_s": {e["phase"]: e["changed_at_s"] for e in events},
+        "page_anomalies": anomalies[:20],
+        "pending_before_score_pending": before["pending"],
+        "score_pending": pending_run.stdout.strip()[-200:],
+        "pending_after": after["pending"],
+        "acked": before["acked"],
+        "rows": after["rows"],
+        "workers_restarted": workers_before != workers_after,
+        "reconcile_after": after,
+        "chain_ok": chain.get("chain_ok"),
+        "chain_checked": chain.get("checked"),
+        "failures": failures,
+    }
 
 
 # --- (e) the database stopped while serving (dedicated PostgreSQL cluster) ---------------------------------------
@@ -486,8 +644,9 @@ class Cluster:
         self.dir.parent.chmod(0o755)
         if os.geteuid() == 0:
             shutil.chown(self.dir.parent, "postgres", "postgres")
-        result = self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.dir / "data"), "--auth=trust",
-                                   "-U", "postgres", "--no-sync")
+        result = self._as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(self.dir / "data"), "--auth=trust", "-U", "postgres", "--no-sync"
+        )
         if result.returncode:
             raise RuntimeError(f"initdb failed: {result.stderr[-1000:]}")
         REAPER.arm()
@@ -495,9 +654,19 @@ class Cluster:
         self.start()
 
     def start(self) -> None:
-        result = self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.dir / "data"), "-l", str(self.log), "-w",
-                                   "-t", "60", "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
-                                   "start")
+        result = self._as_postgres(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.dir / "data"),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+            "start",
+        )
         if result.returncode:
             raise RuntimeError(f"pg_ctl start failed: {result.stderr[-1000:]} {self.log.read_text()[-1000:]}")
 
@@ -568,6 +737,7 @@ def scenario_dbdown(workdir: Path, phase_seconds: float) -> dict:
     unacked = sum(1 for s in driver.samples if not s.application_id)
     # Before the stop (answered before it) and after recovery: every submission stored.
     before = Counter(str(s.status) for s in driver.samples if s.phase == "normal" and s.at < stopped_at)
+
     def in_flight(sample: Sample) -> bool:  # answered around a change (stop, start)
         return sample.phase in ("transition", "stopping") or (sample.phase == "normal" and sample.at >= stopped_at)
 
@@ -575,12 +745,18 @@ def scenario_dbdown(workdir: Path, phase_seconds: float) -> dict:
     for name, statuses in (("before the stop", before), ("back", Counter(phases.get("back", {}).get("statuses", {})))):
         bad = {s: n for s, n in statuses.items() if s not in ("302", "303")}
         check(failures, bool(statuses) and not bad, f"dbdown/{name}: {dict(statuses)}")
-    straddling_bad = [s for s in driver.samples if in_flight(s)
-                      and s.status not in (302, 303) and not (s.status == 503 and "not saved" in s.page)]
+    straddling_bad = [
+        s
+        for s in driver.samples
+        if in_flight(s) and s.status not in (302, 303) and not (s.status == 503 and "not saved" in s.page)
+    ]
     check(failures, not straddling_bad, f"dbdown: in flight at the stop, unclear answers: {len(straddling_bad)}")
     check(failures, clear_503 > 0, "dbdown: no clear 503 page while the database was down")
-    check(failures, not {s for s in other_down if s not in ("0",)} - {"302", "303"},
-          f"dbdown: while down, responses other than the 503 page: {dict(other_down)}")
+    check(
+        failures,
+        not {s for s in other_down if s not in ("0",)} - {"302", "303"},
+        f"dbdown: while down, responses other than the 503 page: {dict(other_down)}",
+    )
     check(failures, recovered_after is not None, "dbdown: no successful submission within 30 s of the restart")
     check(failures, workers_before == workers_after, f"dbdown: workers restarted {workers_before} -> {workers_after}")
     health = {e["phase"]: e["healthz"] for e in events}
@@ -588,19 +764,30 @@ def scenario_dbdown(workdir: Path, phase_seconds: float) -> dict:
     check(failures, all(code == 200 for code in health["back"]), f"dbdown: /healthz not green after: {health}")
     reconcile_checks(failures, rec, sent_unacked=unacked)
     chain_checks(failures, chain, "dbdown")
-    return {"scenario": "dbdown", "db": "postgres (dedicated cluster on port %d)" % cluster.port, "phases": phases,
-            "clear_503_pages_while_down": clear_503, "other_while_down": dict(other_down),
-            "in_flight_at_stop": dict(straddling),
-            "recovered_after_s": recovered_after, "healthz": health, "workers_restarted": workers_before != workers_after,
-            "reconcile": rec, "chain_ok": chain.get("chain_ok"), "chain_checked": chain.get("checked"),
-            "failures": failures}
+    return {
+        "scenario": "dbdown",
+        "db": "postgres (dedicated cluster on port %d)" % cluster.port,
+        "phases": phases,
+        "clear_503_pages_while_down": clear_503,
+        "other_while_down": dict(other_down),
+        "in_flight_at_stop": dict(straddling),
+        "recovered_after_s": recovered_after,
+        "healthz": health,
+        "workers_restarted": workers_before != workers_after,
+        "reconcile": rec,
+        "chain_ok": chain.get("chain_ok"),
+        "chain_checked": chain.get("checked"),
+        "failures": failures,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--duration", type=int, default=60, help="seconds of load per load scenario (default 60)")
-    parser.add_argument("--fault-phase", type=float, default=6.0, help="seconds per phase of the model/dbdown scenarios")
+    parser.add_argument(
+        "--fault-phase", type=float, default=6.0, help="seconds per phase of the model/dbdown scenarios"
+    )
     parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated subset of {','.join(SCENARIOS)}")
     args = parser.parse_args()
     wanted = [name.strip() for name in args.only.split(",") if name.strip()]
@@ -653,9 +840,13 @@ def main() -> int:
     for r in results:
         note = "; ".join(r["failures"])[:160] if r["failures"] else ""
         if r["scenario"] == "scaleout" and "servers" in r:
-            note = note or f"2 servers, {r.get('acked_per_s_total')} acked/s together, chain {r.get('chain_checked')} ok"
-        print(f"{r['scenario']:10} {str(r['db'])[:9]:9} {'yes' if r['ok'] else 'NO':4} {r.get('acked', r.get('acked_total', '-')):>7} "
-              f"{r.get('acked_per_s', r.get('acked_per_s_total', '-')):>8} {r.get('p50_ms', '-'):>8} {r.get('p99_ms', '-'):>8}  {note}")
+            note = (
+                note or f"2 servers, {r.get('acked_per_s_total')} acked/s together, chain {r.get('chain_checked')} ok"
+            )
+        print(
+            f"{r['scenario']:10} {str(r['db'])[:9]:9} {'yes' if r['ok'] else 'NO':4} {r.get('acked', r.get('acked_total', '-')):>7} "
+            f"{r.get('acked_per_s', r.get('acked_per_s_total', '-')):>8} {r.get('p50_ms', '-'):>8} {r.get('p99_ms', '-'):>8}  {note}"
+        )
     print(f"load average at the end: {loadavg()}")
     return 0 if all(r["ok"] for r in results) else 1
 

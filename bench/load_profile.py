@@ -10,6 +10,7 @@ to ``/applications/new/``. Prints: the SQL queries of one submit (with
 cProfile top functions over ``--requests`` POSTs (by own time and by
 cumulative time), and the time per middleware/view layer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,6 @@ from urllib.parse import urlencode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load_common  # noqa: E402
-
 
 # (label, end of the file path, function): cumulative time of each layer of the submit request.
 LAYERS = [
@@ -62,8 +62,9 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=60)
     args = parser.parse_args()
 
-    signed_in = load_common.in_process_officer(kind=args.db, database=f"bench_profile_{os.getpid()}",
-                                               username="profile-officer")
+    signed_in = load_common.in_process_officer(
+        kind=args.db, database=f"bench_profile_{os.getpid()}", username="profile-officer"
+    )
     client, csrf = signed_in.client, signed_in.csrf_token
     from django.conf import settings
     from django.db import connection
@@ -76,12 +77,21 @@ def main() -> int:
 
     def submit():
         n = next(counter)
-        data = {**load_common.FORM, "applicant_reference": f"prof-{n}", "csrfmiddlewaretoken": csrf,
-                "idempotency_key": f"proftoken{n:08d}"}
+        data = {
+            **load_common.FORM,
+            "applicant_reference": f"prof-{n}",
+            "csrfmiddlewaretoken": csrf,
+            "idempotency_key": f"proftoken{n:08d}",
+        }
         # url-encoded, as a browser posts this form (the test client would send multipart)
-        response = client.post("/applications/new/", urlencode(data), content_type="application/x-www-form-urlencoded",
-                               secure=True, HTTP_ORIGIN=origin,
-                               HTTP_REFERER=origin + "/applications/new/")
+        response = client.post(
+            "/applications/new/",
+            urlencode(data),
+            content_type="application/x-www-form-urlencoded",
+            secure=True,
+            HTTP_ORIGIN=origin,
+            HTTP_REFERER=origin + "/applications/new/",
+        )
         if response.status_code not in (302, 303):
             raise RuntimeError(f"submit {n}: {response.status_code} {response.content[:500]!r}")
         return response
@@ -91,7 +101,9 @@ def main() -> int:
 
     with CaptureQueriesContext(connection) as queries:
         submit()
-    print(f"== SQL for one submit ({len(queries.captured_queries)} queries, {settings.DATABASES['default']['ENGINE']}):")
+    print(
+        f"== SQL for one submit ({len(queries.captured_queries)} queries, {settings.DATABASES['default']['ENGINE']}):"
+    )
     for query in queries.captured_queries:
         print(f"  {query['time']}s  {query['sql'][:220]}")
 
@@ -99,8 +111,10 @@ def main() -> int:
     for _ in range(args.requests):
         submit()
     plain = (time.perf_counter() - started) / args.requests
-    print(f"\n== {args.requests} submits without a profiler: {plain * 1e3:.3f} ms per request "
-          f"(in-process, one thread; load average {load_common.loadavg()})")
+    print(
+        f"\n== {args.requests} submits without a profiler: {plain * 1e3:.3f} ms per request "
+        f"(in-process, one thread; load average {load_common.loadavg()})"
+    )
 
     profiler = cProfile.Profile()
     profiler.enable()
@@ -113,12 +127,17 @@ def main() -> int:
         stats.print_stats(args.top)
         print(f"\n== cProfile over {args.requests} submits, by {order}:")
         print("\n".join(out.getvalue().splitlines()[4:]))
-    print(f"\n== Layers (cumulative ms per request under cProfile, which inflates Python-heavy parts; "
-          f"{args.requests} requests):")
+    print(
+        f"\n== Layers (cumulative ms per request under cProfile, which inflates Python-heavy parts; "
+        f"{args.requests} requests):"
+    )
     raw = pstats.Stats(profiler).stats
     for label, path_part, function in LAYERS:
-        total = sum(v[3] for (filename, _, name), v in raw.items()
-                    if name == function and filename.replace(os.sep, "/").endswith(path_part))
+        total = sum(
+            v[3]
+            for (filename, _, name), v in raw.items()
+            if name == function and filename.replace(os.sep, "/").endswith(path_part)
+        )
         print(f"  {label:58} {total / args.requests * 1e3:8.3f} ms")
     print(f"rows stored: {LoanApplication.objects.count()}")
     return 0

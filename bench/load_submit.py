@@ -32,6 +32,7 @@ Prints a side-by-side table and one JSON line (``LOAD_SUBMIT_JSON ...``);
 exits 1 if any reconciliation invariant fails (and, with
 ``--require-targets``, if a speed target is missed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +49,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from load_common import (  # noqa: E402
-    REAPER, ROOT, app_env, child_pids, cpu_sample, cpu_share, create_database, free_port, fsync_probe, helper, log,
-    loadavg, login_officers, make_workdir, parse_wrk_text, prepare_database, run_wrk_submit, start_gunicorn,
-    thread_env, verify_chain, wait_ready, write_sessions_file,
+    REAPER,
+    ROOT,
+    app_env,
+    child_pids,
+    cpu_sample,
+    cpu_share,
+    create_database,
+    free_port,
+    fsync_probe,
+    helper,
+    loadavg,
+    log,
+    login_officers,
+    make_workdir,
+    parse_wrk_text,
+    prepare_database,
+    run_wrk_submit,
+    start_gunicorn,
+    thread_env,
+    verify_chain,
+    wait_ready,
+    write_sessions_file,
 )
 
 PEER = ROOT.parent / "shared" / "peers" / "seed_flask_app"
@@ -93,8 +113,14 @@ def seed_model(venv: Path, app_dir: Path) -> None:
     cached = SEED_CACHE / f"credit_risk_model-{digest.hexdigest()[:16]}.pkl"
     if not cached.exists():
         log("training the original RandomForest with train_seed_model.py (once; cached)")
-        subprocess.run([str(venv / "bin" / "python"), "train_seed_model.py", str(DATA)], cwd=app_dir, check=True,
-                       env={**os.environ, **thread_env()}, timeout=1200, capture_output=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "train_seed_model.py", str(DATA)],
+            cwd=app_dir,
+            check=True,
+            env={**os.environ, **thread_env()},
+            timeout=1200,
+            capture_output=True,
+        )
         shutil.copy2(app_dir / "credit_risk_model.pkl", cached)
     else:
         shutil.copy2(cached, app_dir / "credit_risk_model.pkl")
@@ -116,24 +142,49 @@ class Original:
         with open(log_path, "wb") as handle:
             self.process = REAPER.spawn(
                 [str(venv / "bin" / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{self.port}", "app:app"],
-                cwd=self.app_dir, env={**os.environ, **thread_env()}, stdout=handle, stderr=subprocess.STDOUT)
+                cwd=self.app_dir,
+                env={**os.environ, **thread_env()},
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
         wait_ready(self.port, self.process, 120, log_path, path="/")
         self.url = f"http://127.0.0.1:{self.port}/predict"
-        subprocess.run(["wrk", "-t1", "-c4", "-d3s", "-s", str(self.app_dir / "post.lua"), self.url],
-                       capture_output=True, timeout=60)  # warm-up: both workers
+        subprocess.run(
+            ["wrk", "-t1", "-c4", "-d3s", "-s", str(self.app_dir / "post.lua"), self.url],
+            capture_output=True,
+            timeout=60,
+        )  # warm-up: both workers
 
     def measure(self, *, duration: int, connections: int) -> dict:
         load = loadavg()
         log(f"original: wrk -t1 -c{connections} -d{duration}s --latency -s post.lua {self.url} (load {load})")
         workers = child_pids(self.process.pid)
         cpu_before = cpu_sample(workers)
-        run = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s",
-                              str(self.app_dir / "post.lua"), self.url], capture_output=True, text=True,
-                             timeout=duration + 120)
+        run = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{duration}s",
+                "--latency",
+                "-s",
+                str(self.app_dir / "post.lua"),
+                self.url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 120,
+        )
         cpu_after = cpu_sample(workers)
         result = parse_wrk_text(run.stdout)
-        result.update({"loadavg_before": load, "loadavg_after": loadavg(), "wrk_text": run.stdout,
-                       "cpu": cpu_share(cpu_before, cpu_after, result.get("requests", 0))})
+        result.update(
+            {
+                "loadavg_before": load,
+                "loadavg_after": loadavg(),
+                "wrk_text": run.stdout,
+                "cpu": cpu_share(cpu_before, cpu_after, result.get("requests", 0)),
+            }
+        )
         return result
 
 
@@ -156,22 +207,37 @@ class Ours:
         self.runs: list[dict] = [self._wrk("w", 4)]
 
     def _wrk(self, tag: str, duration: int) -> dict:
-        summary = run_wrk_submit(self.server.port, self.sessions, f"{self.prefix}{tag}", self.workdir,
-                                 threads=self.threads, connections=self.connections, duration=duration)
+        summary = run_wrk_submit(
+            self.server.port,
+            self.sessions,
+            f"{self.prefix}{tag}",
+            self.workdir,
+            threads=self.threads,
+            connections=self.connections,
+            duration=duration,
+        )
         summary["prefix"] = f"{self.prefix}{tag}"
         return summary
 
     def measure(self, round_number: int, *, duration: int) -> dict:
         fsync = fsync_probe(self.workdir)
         load = loadavg()
-        log(f"ours: wrk -t{self.threads} -c{self.connections} -d{duration}s --latency -s bench/lua/submit.lua "
-            f"http://127.0.0.1:{self.server.port}/applications/new/ (load {load})")
+        log(
+            f"ours: wrk -t{self.threads} -c{self.connections} -d{duration}s --latency -s bench/lua/submit.lua "
+            f"http://127.0.0.1:{self.server.port}/applications/new/ (load {load})"
+        )
         workers = self.server.worker_pids()
         cpu_before = cpu_sample(workers)
         summary = self._wrk(f"r{round_number}", duration)
         cpu_after = cpu_sample(workers)
-        summary.update({"loadavg_before": load, "loadavg_after": loadavg(), "fsync_before": fsync,
-                        "cpu": cpu_share(cpu_before, cpu_after, summary["acked"])})
+        summary.update(
+            {
+                "loadavg_before": load,
+                "loadavg_after": loadavg(),
+                "fsync_before": fsync,
+                "cpu": cpu_share(cpu_before, cpu_after, summary["acked"]),
+            }
+        )
         self.runs.append(summary)
         return summary
 
@@ -179,8 +245,9 @@ class Ours:
         """Stop the server, then reconcile every run (warm-up included) and verify the chain."""
         REAPER.kill(self.server.process)
         for summary in self.runs:
-            summary["reconcile"] = helper(self.env, "reconcile", "--prefix", summary["prefix"], "--acked",
-                                          summary["ids_file"])
+            summary["reconcile"] = helper(
+                self.env, "reconcile", "--prefix", summary["prefix"], "--acked", summary["ids_file"]
+            )
         self.chain = verify_chain(self.env)
         self.fsync_after = fsync_probe(self.workdir)
 
@@ -188,8 +255,10 @@ class Ours:
 def _cpu_columns(cpu: dict | None) -> str:
     if not cpu:
         return f"{'-':>11} {'-':>15} {'-':>6}"
-    return (f"{cpu['server_cpu_ms_per_request']:11.3f} {cpu['machine_busy_ms_per_request']:15.3f} "
-            f"{cpu['machine_idle_share'] * 100:5.1f}%")
+    return (
+        f"{cpu['server_cpu_ms_per_request']:11.3f} {cpu['machine_busy_ms_per_request']:15.3f} "
+        f"{cpu['machine_idle_share'] * 100:5.1f}%"
+    )
 
 
 def invariants(runs: list[dict], chain: dict) -> list[str]:
@@ -208,8 +277,10 @@ def invariants(runs: list[dict], chain: dict) -> list[str]:
             failures.append(f"{label}: {rec['acked_repeated']} id(s) acknowledged twice")
         unanswered = run["sent"] - run["acked"]
         if rec["unacked_rows"] > unanswered:
-            failures.append(f"{label}: {rec['unacked_rows']} stored row(s) nobody was told about, more than the "
-                            f"{unanswered} request(s) without an acknowledgement")
+            failures.append(
+                f"{label}: {rec['unacked_rows']} stored row(s) nobody was told about, more than the "
+                f"{unanswered} request(s) without an acknowledgement"
+            )
         if rec["acked"] != run["acked"] or rec["rows"] - rec["unacked_rows"] != run["acked"]:
             failures.append(f"{label}: acknowledged {run['acked']} but reconciled {rec['acked']} / rows {rec['rows']}")
         if run["bad_location"]:
@@ -228,8 +299,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads for ours (default 2)")
     parser.add_argument("--officers", type=int, default=16, help="logged-in officer sessions to rotate (default 16)")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="interleaved rounds, ours then original in each (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="interleaved rounds, ours then original in each (default 2)"
+    )
     parser.add_argument("--skip-original", action="store_true", help="measure ours only")
     parser.add_argument("--require-targets", action="store_true", help="exit 1 if a speed target is missed")
     args = parser.parse_args()
@@ -253,69 +325,102 @@ def main() -> int:
         REAPER.stop_all()
 
     print()
-    print(f"HTTP submit: POST /applications/new/ (ours, wrk -t{args.threads}) vs POST /predict (original, wrk -t1); "
-          f"{args.connections} connections, {args.duration} s per measurement, 2 gunicorn sync workers each; "
-          f"2 cores shared with other work (load average at start {started_load})")
-    print(f"{'round':6} {'':12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'load avg before':>18} "
-          f"{'cpu ms/req':>11} {'machine ms/req':>15} {'idle':>6}")
+    print(
+        f"HTTP submit: POST /applications/new/ (ours, wrk -t{args.threads}) vs POST /predict (original, wrk -t1); "
+        f"{args.connections} connections, {args.duration} s per measurement, 2 gunicorn sync workers each; "
+        f"2 cores shared with other work (load average at start {started_load})"
+    )
+    print(
+        f"{'round':6} {'':12} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'load avg before':>18} "
+        f"{'cpu ms/req':>11} {'machine ms/req':>15} {'idle':>6}"
+    )
     ratios = []
     for number, (mine, theirs) in enumerate(pairs, start=1):
-        errors = sum(mine["errors"].values()) + sum(n for st, n in mine["statuses"].items() if int(st) not in (302, 303))
+        errors = sum(mine["errors"].values()) + sum(
+            n for st, n in mine["statuses"].items() if int(st) not in (302, 303)
+        )
         mine["errors_total"] = errors
-        print(f"{number:<6} {'ours':12} {mine['acked_per_s']:8.1f} {mine['p50_ms']:8.2f} {mine['p99_ms']:8.2f} "
-              f"{errors:7d} {mine['loadavg_before']:>18} {_cpu_columns(mine.get('cpu'))}")
+        print(
+            f"{number:<6} {'ours':12} {mine['acked_per_s']:8.1f} {mine['p50_ms']:8.2f} {mine['p99_ms']:8.2f} "
+            f"{errors:7d} {mine['loadavg_before']:>18} {_cpu_columns(mine.get('cpu'))}"
+        )
         if theirs:
-            print(f"{'':6} {'original':12} {theirs.get('requests_per_s', 0):8.1f} {theirs.get('p50_ms', 0):8.2f} "
-                  f"{theirs.get('p99_ms', 0):8.2f} {theirs.get('errors', 0):7d} {theirs['loadavg_before']:>18} "
-                  f"{_cpu_columns(theirs.get('cpu'))}")
+            print(
+                f"{'':6} {'original':12} {theirs.get('requests_per_s', 0):8.1f} {theirs.get('p50_ms', 0):8.2f} "
+                f"{theirs.get('p99_ms', 0):8.2f} {theirs.get('errors', 0):7d} {theirs['loadavg_before']:>18} "
+                f"{_cpu_columns(theirs.get('cpu'))}"
+            )
             if theirs.get("requests_per_s"):
                 ratio = mine["acked_per_s"] / theirs["requests_per_s"]
                 ratios.append(ratio)
-                print(f"{'':6} {'ours/orig.':12} {ratio:7.2f}x {mine['p50_ms'] / theirs['p50_ms']:7.2f}x "
-                      f"{mine['p99_ms'] / theirs['p99_ms']:7.2f}x")
+                print(
+                    f"{'':6} {'ours/orig.':12} {ratio:7.2f}x {mine['p50_ms'] / theirs['p50_ms']:7.2f}x "
+                    f"{mine['p99_ms'] / theirs['p99_ms']:7.2f}x"
+                )
     best = max((mine for mine, _ in pairs), key=lambda m: m["acked_per_s"])
     median_ratio = statistics.median(ratios) if ratios else None
     measured = [mine for mine, _ in pairs]
     for mine in measured:
         rec = mine["reconcile"]
-        print(f"reconciliation {mine['prefix']}: {rec['acked']} acknowledged, {rec['rows']} rows, {rec['missing']} missing, "
-              f"{rec['duplicate_references']} duplicated, {rec['half_written']} half-written, {rec['unacked_rows']} "
-              f"stored but unacknowledged ({mine['sent'] - mine['acked']} requests in flight at stop); "
-              f"statuses {mine['statuses']}")
+        print(
+            f"reconciliation {mine['prefix']}: {rec['acked']} acknowledged, {rec['rows']} rows, {rec['missing']} missing, "
+            f"{rec['duplicate_references']} duplicated, {rec['half_written']} half-written, {rec['unacked_rows']} "
+            f"stored but unacknowledged ({mine['sent'] - mine['acked']} requests in flight at stop); "
+            f"statuses {mine['statuses']}"
+        )
     print(f"verify_decisions: chain_ok={ours.chain.get('chain_ok')} ({ours.chain.get('checked')} decisions)")
-    print(f"SQLite durable-commit probe on this disk (bare one-row transaction, WAL + synchronous=FULL): "
-          + ", ".join(f"{m['fsync_before']['commit_ms']} ms" for m in measured)
-          + f" before each round, {ours.fsync_after['commit_ms']} ms after; ceiling ~"
-          + f"{min(m['fsync_before']['ceiling_per_s'] for m in measured)}-{max(m['fsync_before']['ceiling_per_s'] for m in measured)}"
-          + " commits/s (SQLite fsyncs inside its one write lock)")
-    cpu_pairs = [(mine["cpu"], theirs["cpu"]) for mine, theirs in pairs
-                 if theirs and mine.get("cpu") and theirs.get("cpu")]
+    print(
+        "SQLite durable-commit probe on this disk (bare one-row transaction, WAL + synchronous=FULL): "
+        + ", ".join(f"{m['fsync_before']['commit_ms']} ms" for m in measured)
+        + f" before each round, {ours.fsync_after['commit_ms']} ms after; ceiling ~"
+        + f"{min(m['fsync_before']['ceiling_per_s'] for m in measured)}-{max(m['fsync_before']['ceiling_per_s'] for m in measured)}"
+        + " commits/s (SQLite fsyncs inside its one write lock)"
+    )
+    cpu_pairs = [
+        (mine["cpu"], theirs["cpu"]) for mine, theirs in pairs if theirs and mine.get("cpu") and theirs.get("cpu")
+    ]
     if cpu_pairs:
         ours_ms = statistics.median(m["machine_busy_ms_per_request"] for m, _ in cpu_pairs)
         theirs_ms = statistics.median(t["machine_busy_ms_per_request"] for _, t in cpu_pairs)
         idle = statistics.median(m["machine_idle_share"] for m, _ in cpu_pairs)
-        print(f"machine time per request (median, all processes): ours {ours_ms:.3f} ms, original {theirs_ms:.3f} ms "
-              f"({theirs_ms / ours_ms:.2f}x); cores idle during ours {idle * 100:.1f}% (workers waiting, "
-              "e.g. for the commit's fsync), during the original "
-              f"{statistics.median(t['machine_idle_share'] for _, t in cpu_pairs) * 100:.1f}%")
+        print(
+            f"machine time per request (median, all processes): ours {ours_ms:.3f} ms, original {theirs_ms:.3f} ms "
+            f"({theirs_ms / ours_ms:.2f}x); cores idle during ours {idle * 100:.1f}% (workers waiting, "
+            "e.g. for the commit's fsync), during the original "
+            f"{statistics.median(t['machine_idle_share'] for _, t in cpu_pairs) * 100:.1f}%"
+        )
     failures = invariants(ours.runs, ours.chain)
     targets = {
         "rps>=600": best["acked_per_s"] >= TARGET_RPS,
         "p99<=40ms": best["p99_ms"] <= TARGET_P99_MS,
         "ratio>=5.5": median_ratio is not None and median_ratio >= TARGET_RATIO,
     }
-    print("targets (best round; median ratio "
-          + (f"{median_ratio:.2f}x" if median_ratio else "-") + "): "
-          + ", ".join(f"{name} {'PASS' if ok else 'MISS'}" for name, ok in targets.items()))
+    print(
+        "targets (best round; median ratio "
+        + (f"{median_ratio:.2f}x" if median_ratio else "-")
+        + "): "
+        + ", ".join(f"{name} {'PASS' if ok else 'MISS'}" for name, ok in targets.items())
+    )
     for failure in failures:
         print(f"INVARIANT FAILED: {failure}")
     strip = ("wrk_text", "ids_file", "retried_file")
     report = {
-        "rounds": [{"ours": {k: v for k, v in mine.items() if k not in strip},
-                    "original": {k: v for k, v in (theirs or {}).items() if k not in strip}} for mine, theirs in pairs],
+        "rounds": [
+            {
+                "ours": {k: v for k, v in mine.items() if k not in strip},
+                "original": {k: v for k, v in (theirs or {}).items() if k not in strip},
+            }
+            for mine, theirs in pairs
+        ],
         "warmup": {k: v for k, v in ours.runs[0].items() if k not in strip},
-        "ratios": ratios, "median_ratio": median_ratio, "targets": targets, "invariant_failures": failures,
-        "chain": ours.chain, "fsync_after": ours.fsync_after, "loadavg_start": started_load, "loadavg_end": loadavg(),
+        "ratios": ratios,
+        "median_ratio": median_ratio,
+        "targets": targets,
+        "invariant_failures": failures,
+        "chain": ours.chain,
+        "fsync_after": ours.fsync_after,
+        "loadavg_start": started_load,
+        "loadavg_end": loadavg(),
     }
     print("LOAD_SUBMIT_JSON " + json.dumps(report, sort_keys=True))
     if failures:

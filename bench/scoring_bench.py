@@ -8,6 +8,7 @@ RandomForest Pipeline, ``predict`` + ``predict_proba`` on a one-row
 DataFrame) is trained by running ../shared/peers/seed_flask_app/train_seed_model.py
 unchanged in a temporary folder. Threads are pinned to one, as when serving.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,6 @@ import django  # noqa: E402
 django.setup()
 
 import joblib  # noqa: E402
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from scoring import schema  # noqa: E402
@@ -41,9 +41,16 @@ from scoring.training import read_dataset  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "credit_risk_train.csv"
 PEER = ROOT.parent / "shared" / "peers" / "seed_flask_app"
 APPLICATION = {
-    "person_age": 22, "person_income": 59000, "person_home_ownership": "RENT", "person_emp_length": 5,
-    "loan_intent": "PERSONAL", "loan_grade": "D", "loan_amnt": 35000, "loan_int_rate": 16.02,
-    "cb_person_default_on_file": "Y", "cb_person_cred_hist_length": 3,
+    "person_age": 22,
+    "person_income": 59000,
+    "person_home_ownership": "RENT",
+    "person_emp_length": 5,
+    "loan_intent": "PERSONAL",
+    "loan_grade": "D",
+    "loan_amnt": 35000,
+    "loan_int_rate": 16.02,
+    "cb_person_default_on_file": "Y",
+    "cb_person_cred_hist_length": 3,
 }
 
 
@@ -83,8 +90,12 @@ def ours(frame: pd.DataFrame, repeat: int) -> dict:
     assert scores.accepted.all()
     return {
         "name": f"ours ({model.version}, {model.compiled.n_trees} trees)",
-        "median_us": median, "p99_us": p99, "batch_seconds": batch_seconds, "rows_per_s": len(frame) / batch_seconds,
-        "load_seconds": load_seconds, "artifact_mb": model.stored.artifact_path.stat().st_size / 1e6,
+        "median_us": median,
+        "p99_us": p99,
+        "batch_seconds": batch_seconds,
+        "rows_per_s": len(frame) / batch_seconds,
+        "load_seconds": load_seconds,
+        "artifact_mb": model.stored.artifact_path.stat().st_size / 1e6,
     }
 
 
@@ -101,12 +112,22 @@ def seed_design(frame: pd.DataFrame, repeat: int) -> dict | None:
 
     def predict_one():
         # As the seed's /predict route does it.
-        features = pd.DataFrame({
-            "person_age": [22.0], "person_income": [59000.0], "person_home_ownership": ["RENT"],
-            "person_emp_length": [5.0], "loan_intent": ["PERSONAL"], "loan_grade": ["D"], "loan_amnt": [35000.0],
-            "loan_int_rate": [16.02], "loan_percent_income": [0.59], "cb_person_default_on_file": ["Y"],
-            "cb_person_cred_hist_length": [3.0], "interest_burden": [35000 * 0.1602 / 59000],
-        })
+        features = pd.DataFrame(
+            {
+                "person_age": [22.0],
+                "person_income": [59000.0],
+                "person_home_ownership": ["RENT"],
+                "person_emp_length": [5.0],
+                "loan_intent": ["PERSONAL"],
+                "loan_grade": ["D"],
+                "loan_amnt": [35000.0],
+                "loan_int_rate": [16.02],
+                "loan_percent_income": [0.59],
+                "cb_person_default_on_file": ["Y"],
+                "cb_person_cred_hist_length": [3.0],
+                "interest_burden": [35000 * 0.1602 / 59000],
+            }
+        )
         model.predict(features)
         model.predict_proba(features)
 
@@ -119,8 +140,12 @@ def seed_design(frame: pd.DataFrame, repeat: int) -> dict | None:
     batch_seconds = time.perf_counter() - start
     return {
         "name": "original design (RandomForest pipeline)",
-        "median_us": median, "p99_us": p99, "batch_seconds": batch_seconds, "rows_per_s": len(frame) / batch_seconds,
-        "load_seconds": load_seconds, "artifact_mb": artifact.stat().st_size / 1e6,
+        "median_us": median,
+        "p99_us": p99,
+        "batch_seconds": batch_seconds,
+        "rows_per_s": len(frame) / batch_seconds,
+        "load_seconds": load_seconds,
+        "artifact_mb": artifact.stat().st_size / 1e6,
     }
 
 
@@ -136,13 +161,19 @@ def main() -> None:
     seed = seed_design(frame, args.repeat)
     if seed:
         results.append(seed)
-    print(f"{'':44s} {'single median':>14s} {'single p99':>11s} {'batch ' + str(args.rows) + ' rows':>17s} {'rows/s':>10s} {'load':>8s} {'artifact':>9s}")
+    print(
+        f"{'':44s} {'single median':>14s} {'single p99':>11s} {'batch ' + str(args.rows) + ' rows':>17s} {'rows/s':>10s} {'load':>8s} {'artifact':>9s}"
+    )
     for r in results:
-        print(f"{r['name']:44s} {r['median_us']:11.1f} us {r['p99_us']:8.1f} us {r['batch_seconds']:15.3f} s "
-              f"{r['rows_per_s']:10,.0f} {r['load_seconds']:6.2f} s {r['artifact_mb']:6.1f} MB")
+        print(
+            f"{r['name']:44s} {r['median_us']:11.1f} us {r['p99_us']:8.1f} us {r['batch_seconds']:15.3f} s "
+            f"{r['rows_per_s']:10,.0f} {r['load_seconds']:6.2f} s {r['artifact_mb']:6.1f} MB"
+        )
     if seed:
-        print(f"single-application speed-up: {seed['median_us'] / results[0]['median_us']:.0f}x; "
-              f"batch speed-up: {seed['batch_seconds'] / results[0]['batch_seconds']:.1f}x")
+        print(
+            f"single-application speed-up: {seed['median_us'] / results[0]['median_us']:.0f}x; "
+            f"batch speed-up: {seed['batch_seconds'] / results[0]['batch_seconds']:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ prints the instructions per submission; ``--keep`` keeps callgrind's file
 for ``callgrind_annotate``. ``--wall`` skips valgrind and prints the wall
 time per submission instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import load_common  # noqa: E402
 
-
 CHILD_FLAG = "--under-callgrind"
 
 
@@ -44,9 +44,19 @@ def _callgrind(args: argparse.Namespace) -> int:
             print(f"{tool} not found (apt-get install valgrind), or use --wall", file=sys.stderr)
             return 2
     out = Path(args.keep) if args.keep else load_common.make_workdir("instructions-cg") / "submit.callgrind"
-    command = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-               sys.executable, str(Path(__file__).resolve()), CHILD_FLAG,
-               "--submits", str(args.submits), "--warmup", str(args.warmup)]
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        str(Path(__file__).resolve()),
+        CHILD_FLAG,
+        "--submits",
+        str(args.submits),
+        "--warmup",
+        str(args.warmup),
+    ]
     load_common.log(f"under callgrind (a few minutes): {' '.join(command)}")
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -58,8 +68,10 @@ def _callgrind(args: argparse.Namespace) -> int:
         print(f"no instructions counted in {out}", file=sys.stderr)
         return 1
     instructions = max(totals)
-    print(f"{instructions / args.submits / 1e6:.3f} M instructions per submission "
-          f"({instructions:,} over {args.submits}; callgrind, in-process WSGI, synchronous=FULL)")
+    print(
+        f"{instructions / args.submits / 1e6:.3f} M instructions per submission "
+        f"({instructions:,} over {args.submits}; callgrind, in-process WSGI, synchronous=FULL)"
+    )
     if args.keep:
         print(f"callgrind file: {out} (callgrind_annotate {out} | head -40)")
     return 0
@@ -76,8 +88,7 @@ def main() -> int:
     if not args.wall and not args.child:
         return _callgrind(args)
 
-    signed_in = load_common.in_process_officer(kind="sqlite", database="instructions",
-                                               username="instructions-officer")
+    signed_in = load_common.in_process_officer(kind="sqlite", database="instructions", username="instructions-officer")
     client, csrf = signed_in.client, signed_in.csrf_token
     from creditsite.wsgi import application
 
@@ -89,17 +100,40 @@ def main() -> int:
         statuses.append(status)
 
     def submit(number: int) -> None:
-        body = urlencode({**load_common.FORM, "applicant_reference": f"ins-{number}", "csrfmiddlewaretoken": csrf,
-                          "idempotency_key": f"instoken{number:08d}"}).encode()
+        body = urlencode(
+            {
+                **load_common.FORM,
+                "applicant_reference": f"ins-{number}",
+                "csrfmiddlewaretoken": csrf,
+                "idempotency_key": f"instoken{number:08d}",
+            }
+        ).encode()
         environ = {
-            "REQUEST_METHOD": "POST", "SCRIPT_NAME": "", "PATH_INFO": "/applications/new/", "QUERY_STRING": "",
-            "RAW_URI": "/applications/new/", "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000", "REMOTE_ADDR": "127.0.0.1", "REMOTE_PORT": "50000", "HTTP_HOST": "127.0.0.1:8000",
-            "HTTP_USER_AGENT": "submit_instructions", "HTTP_COOKIE": cookie,
-            "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-            "HTTP_ORIGIN": origin, "HTTP_REFERER": origin + "/applications/new/", "HTTP_X_FORWARDED_PROTO": "https",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
-            "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False,
+            "REQUEST_METHOD": "POST",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": "/applications/new/",
+            "QUERY_STRING": "",
+            "RAW_URI": "/applications/new/",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "REMOTE_ADDR": "127.0.0.1",
+            "REMOTE_PORT": "50000",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "HTTP_USER_AGENT": "submit_instructions",
+            "HTTP_COOKIE": cookie,
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_ORIGIN": origin,
+            "HTTP_REFERER": origin + "/applications/new/",
+            "HTTP_X_FORWARDED_PROTO": "https",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
         }
         response = application(environ, start_response)
         for _ in response:

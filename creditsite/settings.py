@@ -5,6 +5,7 @@ One settings module for every environment: production behaviour follows from
 to select. Everything environment-specific is read from environment variables
 (see README.md, "Configuration").
 """
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,9 +24,7 @@ if DEBUG:
 else:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 
-ALLOWED_HOSTS = env.list(
-    "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else []
-)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -99,10 +98,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         # WAL on every commit, so a decision shown to an officer survives a
         # power cut.
         "init_command": (
-            "PRAGMA journal_mode=WAL;"
-            "PRAGMA synchronous=FULL;"
-            "PRAGMA foreign_keys=ON;"
-            "PRAGMA busy_timeout=20000;"
+            "PRAGMA journal_mode=WAL;PRAGMA synchronous=FULL;PRAGMA foreign_keys=ON;PRAGMA busy_timeout=20000;"
         ),
     }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DJANGO_CONN_MAX_AGE", default=600)

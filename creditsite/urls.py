@@ -1,4 +1,5 @@
 """URL map. Every page except login needs a signed-in user (see each view)."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path

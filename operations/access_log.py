@@ -15,6 +15,7 @@ the time (``%(t)s``) or the basic-auth user (``%(u)s``), it uses gunicorn's
 full ``atoms`` again, so any format gunicorn accepts still logs the same
 line. ``tests/test_access_log.py`` compares both, atom for atom.
 """
+
 from __future__ import annotations
 
 import os

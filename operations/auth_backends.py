@@ -4,6 +4,7 @@
 of an existing session (``get_user``), so turning ``DEBUG`` off also ends a
 demo session that was already open.
 """
+
 from __future__ import annotations
 
 from typing import Any

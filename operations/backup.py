@@ -7,16 +7,18 @@ one consistent snapshot, restorable with ``pg_restore``. Each backup is
 written under a temporary name, fsynced and then renamed, so a crash never
 leaves a file that looks complete but is not.
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from django.db import connections
 
@@ -86,7 +88,9 @@ def backup_postgresql(alias: str, target: Path) -> None:
         raise BackupError("pg_dump is not installed (Debian: apt-get install postgresql-client)")
     completed = subprocess.run(
         [pg_dump, "--format=custom", "--no-owner", "--no-privileges", "--file", str(target)],
-        env=pg_environment(database), capture_output=True, text=True,
+        env=pg_environment(database),
+        capture_output=True,
+        text=True,
     )
     if completed.returncode != 0:
         raise BackupError(f"pg_dump failed: {completed.stderr.strip()}")
@@ -95,7 +99,7 @@ def backup_postgresql(alias: str, target: Path) -> None:
 def make_backup(*, output_dir: Path, alias: str = "default", now: datetime | None = None) -> BackupResult:
     """Back up database ``alias`` into ``output_dir``; returns path and SHA-256."""
     vendor = connections[alias].vendor
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     output_dir.mkdir(parents=True, exist_ok=True)
     if vendor == "sqlite":
         final = output_dir / f"creditrisk-{stamp}.sqlite3"

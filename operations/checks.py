@@ -4,6 +4,7 @@
 and is active while ``DEBUG`` is off. Even though the auth backend refuses
 it, an operator must remove it: a deploy must not carry known credentials.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,8 +25,9 @@ def demo_account_absent(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     User = get_user_model()
     try:
         present = list(
-            User.objects.filter(**{f"{User.USERNAME_FIELD}__in": demo_usernames()}, is_active=True)
-            .values_list(User.USERNAME_FIELD, flat=True)
+            User.objects.filter(**{f"{User.USERNAME_FIELD}__in": demo_usernames()}, is_active=True).values_list(
+                User.USERNAME_FIELD, flat=True
+            )
         )
     except (DatabaseError, InterfaceError):
         # Not migrated yet (or no database): then there is no account either.
@@ -35,7 +37,7 @@ def demo_account_absent(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             f"The demo account {name!r} exists and is active while DEBUG is off.",
             hint=(
                 "Demo accounts have printed passwords. Deactivate or delete it, e.g. "
-                f"python manage.py shell -c \"from django.contrib.auth import get_user_model; "
+                f'python manage.py shell -c "from django.contrib.auth import get_user_model; '
                 f"get_user_model().objects.filter(username='{name}').update(is_active=False)\""
             ),
             id="operations.E001",

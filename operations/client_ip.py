@@ -9,6 +9,7 @@ proxy. Entries further left were written by the client and are ignored, so
 they cannot be forged to dodge the lockout. With N=0 (the default) only
 ``REMOTE_ADDR`` is used.
 """
+
 from __future__ import annotations
 
 from django.conf import settings

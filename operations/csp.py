@@ -8,17 +8,25 @@ for a nonce; those responses still go through django-csp unchanged. The
 cache is keyed on the settings object, so tests that override
 ``CONTENT_SECURITY_POLICY`` see their policy.
 """
-from __future__ import annotations
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponseBase
+from __future__ import annotations
 
 from csp.constants import HEADER
 from csp.middleware import CSPMiddleware
 from csp.utils import build_policy
+from django.conf import settings
+from django.http import HttpRequest, HttpResponseBase
 
-_PER_RESPONSE = ("_csp_config", "_csp_update", "_csp_replace", "_csp_exempt",
-                 "_csp_config_ro", "_csp_update_ro", "_csp_replace_ro", "_csp_exempt_ro")
+_PER_RESPONSE = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_exempt",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+    "_csp_exempt_ro",
+)
 
 
 class CachedCSPMiddleware(CSPMiddleware):
@@ -48,7 +56,7 @@ class CachedCSPMiddleware(CSPMiddleware):
         if policy and HEADER not in response:
             response[HEADER] = policy
         # Same guard as django-csp: a nonce asked for after the header was written is an error.
-        setattr(request, "csp_nonce", _NonceTooLate())
+        request.csp_nonce = _NonceTooLate()
         return response
 
 

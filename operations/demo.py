@@ -5,6 +5,7 @@ A printed password is a published password, so with ``DEBUG`` off such an
 account must not exist (a deploy check says so) and cannot sign in even if
 a database copied from a laptop brought one along (the auth backend).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -14,11 +14,12 @@ Two entry points catch the error wherever it is raised:
 loading the session), which Django turns into a 500 before any outer
 middleware could see the exception.
 """
+
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
@@ -35,7 +36,10 @@ def database_unavailable_response(request: HttpRequest, error: BaseException) ->
     detail = (str(error).strip().splitlines() or [""])[0][:200]
     logger.error(
         "database unavailable: %s %s -> 503 (%s: %s)",
-        request.method, request.path, error.__class__.__name__, detail,
+        request.method,
+        request.path,
+        error.__class__.__name__,
+        detail,
     )
     body = loader.render_to_string("errors/503.html", {"method": request.method})
     response = HttpResponse(body, status=503)

@@ -9,6 +9,7 @@ check so an operator sees at once which one is red. The endpoint is public,
 so the response gives only the kind of failure; the full reason (which can
 name hosts and file paths) goes to the log.
 """
+
 from __future__ import annotations
 
 import logging

@@ -10,6 +10,7 @@ them; ``add_field_index`` puts an equivalent index back. Use both through
 ``field_index_removal`` inside ``SeparateDatabaseAndState``, beside the
 ``AlterField(db_index=False)`` that records the change in the migration state.
 """
+
 from __future__ import annotations
 
 from django.db import migrations, models
@@ -20,7 +21,8 @@ def _indexes_on(schema_editor, table: str, column: str) -> list[str]:
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
     return sorted(
-        name for name, info in constraints.items()
+        name
+        for name, info in constraints.items()
         if info["index"] and not info["unique"] and not info["primary_key"] and info["columns"] == [column]
     )
 
@@ -42,7 +44,9 @@ def add_field_index(schema_editor, model, *, field_name: str) -> None:
         schema_editor.add_index(model, models.Index(fields=[field_name], name=name))
 
 
-def field_index_removal(app_label: str, model_name: str, field_name: str, new_field) -> migrations.SeparateDatabaseAndState:
+def field_index_removal(
+    app_label: str, model_name: str, field_name: str, new_field
+) -> migrations.SeparateDatabaseAndState:
     """``AlterField(..., new_field)`` in the state; in the database only ``DROP INDEX``."""
 
     def forwards(apps, schema_editor):

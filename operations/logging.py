@@ -4,11 +4,12 @@ A log shipper can parse these without regular expressions; tracebacks stay
 inside the record (``exc_info``) instead of spilling over many lines.
 Standard library only, to keep the serving path free of extra packages.
 """
+
 from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else was passed through ``extra=``.
@@ -17,22 +18,29 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message
 
 def _access_fields(atoms: dict) -> dict[str, Any]:
     """gunicorn's access-log atoms as fields (``M``: request time in ms)."""
+
     def atom(key: str) -> Any:
         value = atoms.get(key)
         return None if value in (None, "-") else value
 
     status = atom("s")
     return {
-        "remote": atom("h"), "method": atom("m"), "path": atom("U"), "query": atom("q") or None,
+        "remote": atom("h"),
+        "method": atom("m"),
+        "path": atom("U"),
+        "query": atom("q") or None,
         "status": int(status) if str(status or "").isdigit() else status,
-        "bytes": atom("B"), "duration_ms": atom("M"), "duration_us": atom("D"), "user_agent": atom("a"),
+        "bytes": atom("B"),
+        "duration_ms": atom("M"),
+        "duration_us": atom("D"),
+        "user_agent": atom("a"),
     }
 
 
 class JsonLinesFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),

@@ -1,4 +1,5 @@
 """Operations tables."""
+
 from django.db import models
 
 

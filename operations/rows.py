@@ -14,24 +14,27 @@ on both databases.
 They send no ``pre_save``/``post_save`` signals; this project uses none for
 these models, by design (side effects go through services).
 """
+
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
+from functools import cache
 from typing import Any, NamedTuple
 
 from django.db import connections, models
 
 
-@lru_cache(maxsize=None)
+@cache
 def _insert_statement(model: type[models.Model], alias: str) -> tuple[str, tuple[models.Field, ...], bool]:
     connection = connections[alias]
     quote = connection.ops.quote_name
     opts = model._meta
     fields = tuple(field for field in opts.concrete_fields if not field.primary_key)
     returning = connection.features.can_return_columns_from_insert
-    sql = (f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    sql = (
+        f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
     if returning:
         sql += f" RETURNING {quote(opts.pk.column)}"
     return sql, fields, returning
@@ -132,8 +135,10 @@ class RowLookup:
         connection = connections[using]
         if len(params) != len(self.extra):
             raise TypeError(f"expected values for {self.extra!r}, got {len(params)}")
-        bound = [field.get_db_prep_value(given, connection, prepared=False)
-                 for field, given in zip(self._fields, (value, *params))]
+        bound = [
+            field.get_db_prep_value(given, connection, prepared=False)
+            for field, given in zip(self._fields, (value, *params))
+        ]
         with connection.cursor() as cursor:
             cursor.execute(sql, bound)
             rows = cursor.fetchmany(2)
@@ -147,7 +152,7 @@ class RowLookup:
         return self.model.from_db(using, attnames, row)
 
 
-@lru_cache(maxsize=None)
+@cache
 def row_lookup(model: type[models.Model], key: str, extra: tuple[str, ...] = ()) -> RowLookup:
     """The shared ``RowLookup`` for (model, key, extra): compiled once per process and database."""
     return RowLookup(model, key, extra=extra)
@@ -155,7 +160,7 @@ def row_lookup(model: type[models.Model], key: str, extra: tuple[str, ...] = ())
 
 def _placeholder(field: models.Field) -> Any:
     if isinstance(field, models.DateTimeField):
-        return dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+        return dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     if isinstance(field, (models.IntegerField, models.AutoField, models.ForeignKey)):
         return 0
     return "placeholder"

@@ -19,10 +19,11 @@ rotates the session key, so a session fixed before sign-in is worthless.
 database store with the one read every request makes compiled once (see
 ``operations.rows``); rows, expiry and invalidation are Django's.
 """
+
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote
 
 from django.conf import settings
@@ -88,7 +89,9 @@ class SessionStore(db_sessions.SessionStore):
     def _get_session_from_db(self):
         # As the parent: only a session that has not expired; otherwise forget the key.
         session = row_lookup(self.model, "session_key", ("expire_date__gt",)).get(
-            self.session_key, timezone.now(), using=router.db_for_read(self.model),
+            self.session_key,
+            timezone.now(),
+            using=router.db_for_read(self.model),
         )
         if session is None:
             self._session_key = None
@@ -155,7 +158,9 @@ class SessionTimeoutMiddleware:
             return self._expire(request, "Your session reached its maximum length. Please sign in again.")
         if now - last >= settings.SESSION_IDLE_TIMEOUT:
             minutes = max(1, settings.SESSION_IDLE_TIMEOUT // 60)
-            return self._expire(request, f"You were signed out after {minutes} minutes without activity. Please sign in again.")
+            return self._expire(
+                request, f"You were signed out after {minutes} minutes without activity. Please sign in again."
+            )
         if now - last >= getattr(settings, "SESSION_ACTIVITY_RESOLUTION", 60):
             session[ACTIVITY_KEY] = now
         return None

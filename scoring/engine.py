@@ -10,6 +10,7 @@ over the whole training file). The tree walk also records, per feature, how
 much each split moved the expected score (Saabas path attribution): those
 contributions plus the base value add up to the raw score.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,20 @@ from scoring.schema import CATEGORICAL_INPUTS, MODEL_FEATURES
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk_one(x, nodes_feature, nodes_threshold, nodes_missing_left, nodes_left, nodes_right,
-              nodes_is_leaf, nodes_value, nodes_expected, roots, baseline, contributions):
+def _walk_one(
+    x,
+    nodes_feature,
+    nodes_threshold,
+    nodes_missing_left,
+    nodes_left,
+    nodes_right,
+    nodes_is_leaf,
+    nodes_value,
+    nodes_expected,
+    roots,
+    baseline,
+    contributions,
+):
     # Same order as HistGradientBoosting._raw_predict: baseline, then each
     # tree's leaf value added in turn. No fastmath, so no reassociation.
     raw = baseline
@@ -46,8 +59,18 @@ def _walk_one(x, nodes_feature, nodes_threshold, nodes_missing_left, nodes_left,
 
 
 @numba.njit(cache=True, nogil=True)
-def _walk_many(X, nodes_feature, nodes_threshold, nodes_missing_left, nodes_left, nodes_right,
-               nodes_is_leaf, nodes_value, roots, baseline):
+def _walk_many(
+    X,
+    nodes_feature,
+    nodes_threshold,
+    nodes_missing_left,
+    nodes_left,
+    nodes_right,
+    nodes_is_leaf,
+    nodes_value,
+    roots,
+    baseline,
+):
     n_rows = X.shape[0]
     raw = np.empty(n_rows)
     for i in range(n_rows):
@@ -154,9 +177,18 @@ class CompiledModel:
     def score_row(self, row: np.ndarray) -> RowScore:
         contributions = np.zeros(len(self.columns))
         raw = _walk_one(
-            row, self.nodes_feature, self.nodes_threshold, self.nodes_missing_left, self.nodes_left,
-            self.nodes_right, self.nodes_is_leaf, self.nodes_value, self.nodes_expected, self.roots,
-            self.baseline, contributions,
+            row,
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_left,
+            self.nodes_right,
+            self.nodes_is_leaf,
+            self.nodes_value,
+            self.nodes_expected,
+            self.roots,
+            self.baseline,
+            contributions,
         )
         return RowScore(self.calibrate(raw), raw, contributions)
 
@@ -166,9 +198,16 @@ class CompiledModel:
 
     def raw_scores(self, rows: np.ndarray) -> np.ndarray:
         return _walk_many(
-            np.ascontiguousarray(rows, dtype=np.float64), self.nodes_feature, self.nodes_threshold,
-            self.nodes_missing_left, self.nodes_left, self.nodes_right, self.nodes_is_leaf,
-            self.nodes_value, self.roots, self.baseline,
+            np.ascontiguousarray(rows, dtype=np.float64),
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_left,
+            self.nodes_right,
+            self.nodes_is_leaf,
+            self.nodes_value,
+            self.roots,
+            self.baseline,
         )
 
 

@@ -5,9 +5,10 @@ this applicant's path, the change in the expected score is credited to the
 split's feature. With the base value they add up to the raw score, so the
 reasons are what the model actually did, not a separate approximation.
 """
+
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from scoring.results import Reason
 from scoring.schema import FIELDS_BY_NAME
@@ -57,7 +58,10 @@ def principal_reasons(contributions: Mapping[str, float], features: Mapping[str,
     """
     ranked = sorted(
         ((name, amount) for name, amount in contributions.items() if amount > 0),
-        key=lambda item: item[1], reverse=True,
+        key=lambda item: item[1],
+        reverse=True,
     )
-    return tuple(Reason(feature=name, text=describe(name, features[name]), contribution=amount)
-                 for name, amount in ranked[:MAX_REASONS])
+    return tuple(
+        Reason(feature=name, text=describe(name, features[name]), contribution=amount)
+        for name, amount in ranked[:MAX_REASONS]
+    )

@@ -5,6 +5,7 @@ and serving compute them with the same code. ``derived_values`` is the scalar
 form used to show them to an officer and by the fast single-row path; it uses
 the same operations in the same order, so it gives the same bits as pandas.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -12,7 +13,9 @@ import pandas as pd
 from scoring.schema import INPUT_NAMES, MODEL_FEATURES
 
 
-def derived_values(*, loan_amnt: float, loan_int_rate: float | None, person_income: float) -> tuple[float, float | None]:
+def derived_values(
+    *, loan_amnt: float, loan_int_rate: float | None, person_income: float
+) -> tuple[float, float | None]:
     """Return ``(loan_percent_income, interest_burden)`` for one applicant.
 
     ``interest_burden`` is the first year's interest as a share of income;
@@ -32,7 +35,14 @@ def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
     rounded one) is ignored and recomputed at full precision.
     """
     out = frame.loc[:, list(INPUT_NAMES)].copy()
-    for name in ("person_age", "person_income", "person_emp_length", "loan_amnt", "loan_int_rate", "cb_person_cred_hist_length"):
+    for name in (
+        "person_age",
+        "person_income",
+        "person_emp_length",
+        "loan_amnt",
+        "loan_int_rate",
+        "cb_person_cred_hist_length",
+    ):
         out[name] = pd.to_numeric(out[name], errors="raise").astype("float64")
     out["loan_percent_income"] = out["loan_amnt"] / out["person_income"]
     out["interest_burden"] = out["loan_amnt"] * (out["loan_int_rate"] / 100) / out["person_income"]

@@ -1,4 +1,5 @@
 """Model-quality metrics reported by training and evaluation."""
+
 from __future__ import annotations
 
 import numpy as np

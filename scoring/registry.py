@@ -7,6 +7,7 @@ a file removed or rewritten under a running server is re-verified, so a
 damaged model stops scoring at once and a repaired one resumes without a
 restart.
 """
+
 from __future__ import annotations
 
 import threading
@@ -94,7 +95,8 @@ def get_model(version: str | None = None) -> LoadedModel:
         thresholds = stored.manifest.get("thresholds") or {}
         try:
             model = LoadedModel(
-                stored=stored, compiled=compiled,
+                stored=stored,
+                compiled=compiled,
                 approve_below=float(thresholds["approve_below"]),
                 decline_from=float(thresholds["decline_from"]),
                 risky_above=float(thresholds.get("risky_above", 0.5)),

@@ -1,8 +1,9 @@
 """Value objects returned by the scoring service."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 APPROVE = "APPROVE"
 REVIEW = "REVIEW"

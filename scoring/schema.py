@@ -4,12 +4,14 @@ allowed values and ranges are defined.
 Training (row cleaning), serving (``score_application``) and the web form all
 read these definitions, so a rule changed here changes everywhere at once.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 # People in the training data started work and credit as young as 14-16
 # (a quarter of them before 18), so "longer than the applicant could have
@@ -52,50 +54,91 @@ class CategoricalField:
 
 INPUT_FIELDS: tuple[NumericField | CategoricalField, ...] = (
     NumericField(
-        "person_age", "Age", "years", "Applicant's age in whole years (18 to 100).",
-        min_value=18, max_value=100, integer=True,
+        "person_age",
+        "Age",
+        "years",
+        "Applicant's age in whole years (18 to 100).",
+        min_value=18,
+        max_value=100,
+        integer=True,
     ),
     NumericField(
-        "person_income", "Annual income", "per year", "Gross annual income, in the loan's currency.",
-        min_value=0, max_value=10_000_000, min_exclusive=True,
+        "person_income",
+        "Annual income",
+        "per year",
+        "Gross annual income, in the loan's currency.",
+        min_value=0,
+        max_value=10_000_000,
+        min_exclusive=True,
     ),
     CategoricalField(
-        "person_home_ownership", "Home ownership", "How the applicant lives.",
+        "person_home_ownership",
+        "Home ownership",
+        "How the applicant lives.",
         (("RENT", "Rent"), ("OWN", "Own"), ("MORTGAGE", "Mortgage"), ("OTHER", "Other")),
     ),
     NumericField(
-        "person_emp_length", "Employment length", "years",
+        "person_emp_length",
+        "Employment length",
+        "years",
         f"Years in employment; at most the years since age {EARLIEST_WORKING_AGE}.",
-        min_value=0, max_value=100 - EARLIEST_WORKING_AGE, nullable=True, decimal_places=1,
+        min_value=0,
+        max_value=100 - EARLIEST_WORKING_AGE,
+        nullable=True,
+        decimal_places=1,
     ),
     CategoricalField(
-        "loan_intent", "Loan purpose", "What the loan is for.",
+        "loan_intent",
+        "Loan purpose",
+        "What the loan is for.",
         (
-            ("EDUCATION", "Education"), ("MEDICAL", "Medical"), ("VENTURE", "Venture"),
-            ("PERSONAL", "Personal"), ("DEBTCONSOLIDATION", "Debt consolidation"),
+            ("EDUCATION", "Education"),
+            ("MEDICAL", "Medical"),
+            ("VENTURE", "Venture"),
+            ("PERSONAL", "Personal"),
+            ("DEBTCONSOLIDATION", "Debt consolidation"),
             ("HOMEIMPROVEMENT", "Home improvement"),
         ),
     ),
     CategoricalField(
-        "loan_grade", "Loan grade", "The bank's grade for the loan, A (best) to G.",
+        "loan_grade",
+        "Loan grade",
+        "The bank's grade for the loan, A (best) to G.",
         tuple((grade, grade) for grade in "ABCDEFG"),
     ),
     NumericField(
-        "loan_amnt", "Loan amount", "", "Amount requested, in the loan's currency.",
-        min_value=0, max_value=1_000_000, min_exclusive=True,
+        "loan_amnt",
+        "Loan amount",
+        "",
+        "Amount requested, in the loan's currency.",
+        min_value=0,
+        max_value=1_000_000,
+        min_exclusive=True,
     ),
     NumericField(
-        "loan_int_rate", "Interest rate", "% per year", "Annual interest rate in percent, above 0 and at most 100.",
-        min_value=0, max_value=100, min_exclusive=True, nullable=True,
+        "loan_int_rate",
+        "Interest rate",
+        "% per year",
+        "Annual interest rate in percent, above 0 and at most 100.",
+        min_value=0,
+        max_value=100,
+        min_exclusive=True,
+        nullable=True,
     ),
     CategoricalField(
-        "cb_person_default_on_file", "Previous default on file", "A default recorded on the credit bureau file.",
+        "cb_person_default_on_file",
+        "Previous default on file",
+        "A default recorded on the credit bureau file.",
         (("N", "No"), ("Y", "Yes")),
     ),
     NumericField(
-        "cb_person_cred_hist_length", "Credit history length", "years",
+        "cb_person_cred_hist_length",
+        "Credit history length",
+        "years",
         f"Years of credit history; at most the years since age {EARLIEST_WORKING_AGE}.",
-        min_value=0, max_value=100 - EARLIEST_WORKING_AGE, integer=True,
+        min_value=0,
+        max_value=100 - EARLIEST_WORKING_AGE,
+        integer=True,
     ),
 )
 
@@ -196,7 +239,7 @@ def validate_inputs(inputs: Mapping[str, Any]) -> dict[str, float | str | None]:
     return clean
 
 
-def frame_rejections(frame) -> "pd.Series":
+def frame_rejections(frame) -> pd.Series:
     """Vectorised ``validate_inputs`` for a whole table of rows.
 
     Returns a Series aligned with ``frame`` holding, for each row the schema

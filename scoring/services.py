@@ -5,10 +5,11 @@
 feature vectors for the audit. All three compute exactly (bit for bit) what
 ``joblib.load(artifact).predict_proba(frame)[:, 1]`` computes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,9 @@ def decide(probability_of_default: float, *, approve_below: float, decline_from:
 def model_features(clean: Mapping[str, float | str | None]) -> dict[str, float | str | None]:
     """The validated inputs plus the derived features, in model column order."""
     loan_percent_income, interest_burden = derived_values(
-        loan_amnt=clean["loan_amnt"], loan_int_rate=clean["loan_int_rate"], person_income=clean["person_income"],
+        loan_amnt=clean["loan_amnt"],
+        loan_int_rate=clean["loan_int_rate"],
+        person_income=clean["person_income"],
     )
     features = {name: clean[name] for name in schema.INPUT_NAMES}
     features["loan_percent_income"] = loan_percent_income
@@ -102,10 +105,13 @@ def score_batch(frame: pd.DataFrame, *, model_version: str | None = None) -> Bat
         probability[accepted] = model.compiled.calibrate(model.compiled.raw_scores(rows))
     decisions = np.full(len(frame), "", dtype=object)
     decisions[accepted] = np.where(
-        probability[accepted] < model.approve_below, APPROVE,
+        probability[accepted] < model.approve_below,
+        APPROVE,
         np.where(probability[accepted] >= model.decline_from, DECLINE, REVIEW),
     )
-    return BatchScores(probability_of_default=probability, rejected=rejected, model_version=model.version, decisions=decisions)
+    return BatchScores(
+        probability_of_default=probability, rejected=rejected, model_version=model.version, decisions=decisions
+    )
 
 
 def replay_probabilities(*, model_version: str, feature_rows: Iterable[Mapping]) -> np.ndarray:

@@ -6,6 +6,7 @@ code and a model read by a different scikit-learn may predict differently.
 Every way that can fail ends in one ``ModelUnavailable`` with a sentence for
 a human; there is never a silent fallback to another model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -108,7 +109,11 @@ def load_verified(store_dir: Path, version: str) -> StoredModel:
         )
     recorded = manifest.get("library_versions", {})
     installed = installed_versions()
-    skew = {name: (recorded.get(name), installed[name]) for name in PINNED_LIBRARIES if recorded.get(name) != installed[name]}
+    skew = {
+        name: (recorded.get(name), installed[name])
+        for name in PINNED_LIBRARIES
+        if recorded.get(name) != installed[name]
+    }
     if skew:
         detail = ", ".join(f"{name} {was} recorded, {now} installed" for name, (was, now) in sorted(skew.items()))
         raise ModelUnavailable(f"Model {version} was built with other library versions ({detail}); retrain it.")
@@ -119,5 +124,7 @@ def load_verified(store_dir: Path, version: str) -> StoredModel:
     except InconsistentVersionWarning as warning:
         raise ModelUnavailable(f"Model {version}: {warning}") from None
     except Exception as error:  # a verified file that still fails to unpickle
-        raise ModelUnavailable(f"Model {version}: artifact cannot be loaded ({type(error).__name__}: {error}).") from None
+        raise ModelUnavailable(
+            f"Model {version}: artifact cannot be loaded ({type(error).__name__}: {error})."
+        ) from None
     return StoredModel(version=version, pipeline=pipeline, manifest=manifest, artifact_path=artifact, file_stamp=stamp)

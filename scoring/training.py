@@ -4,20 +4,19 @@ The Pipeline holds every step from the ten raw inputs to a calibrated
 probability (derived features, category codes, gradient-boosted trees, Platt
 scaling), so training and serving cannot disagree.
 """
+
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import joblib
-from threadpoolctl import threadpool_limits
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
@@ -26,6 +25,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
+from threadpoolctl import threadpool_limits
 
 from scoring import schema
 from scoring.features import add_derived_features, derived_feature_names
@@ -64,7 +64,9 @@ class CleaningReport:
 
 def read_dataset(path: Path) -> pd.DataFrame:
     """Read a CSV in the dataset's schema; blanks become missing values."""
-    frame = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={name: str for name in schema.CATEGORICAL_INPUTS})
+    frame = pd.read_csv(
+        path, keep_default_na=False, na_values=[""], dtype={name: str for name in schema.CATEGORICAL_INPUTS}
+    )
     return frame
 
 
@@ -110,18 +112,26 @@ def build_pipeline(*, params: dict | None = None, seed: int = DEFAULT_SEED) -> P
     # then refitted on all rows (ensemble=False): one set of trees to serve
     # and explain, and a strictly monotone map that keeps the ranking.
     calibrated = CalibratedClassifierCV(
-        booster, method="sigmoid", ensemble=False,
+        booster,
+        method="sigmoid",
+        ensemble=False,
         cv=StratifiedKFold(CV_FOLDS, shuffle=True, random_state=seed),
     )
-    return Pipeline([
-        ("derive", FunctionTransformer(add_derived_features, feature_names_out=derived_feature_names)),
-        ("encode", encode),
-        ("classify", calibrated),
-    ])
+    return Pipeline(
+        [
+            ("derive", FunctionTransformer(add_derived_features, feature_names_out=derived_feature_names)),
+            ("encode", encode),
+            ("classify", calibrated),
+        ]
+    )
 
 
 def cross_validated_probabilities(
-    frame: pd.DataFrame, target: np.ndarray, *, make_model: Callable[[], object], seed: int,
+    frame: pd.DataFrame,
+    target: np.ndarray,
+    *,
+    make_model: Callable[[], object],
+    seed: int,
     progress: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     """Out-of-fold probabilities from stratified k-fold cross-validation."""
@@ -137,9 +147,15 @@ def cross_validated_probabilities(
 
 
 def train_and_store(
-    *, data_path: Path, store_dir: Path, seed: int = DEFAULT_SEED, params: dict | None = None,
-    cross_validate: bool = True, approve_below: float = DEFAULT_APPROVE_BELOW,
-    decline_from: float = DEFAULT_DECLINE_FROM, activate: bool = False,
+    *,
+    data_path: Path,
+    store_dir: Path,
+    seed: int = DEFAULT_SEED,
+    params: dict | None = None,
+    cross_validate: bool = True,
+    approve_below: float = DEFAULT_APPROVE_BELOW,
+    decline_from: float = DEFAULT_DECLINE_FROM,
+    activate: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Train on ``data_path``, write ``store_dir/<version>/`` and return its manifest."""
@@ -156,8 +172,16 @@ def train_and_store(
     # One OpenMP and BLAS thread: with more, sums run in another order,
     # and the same seed must give the same model bits on every machine.
     with threadpool_limits(limits=1):
-        metrics, bands, pipeline = _fit(inputs, target, params=params, seed=seed, cross_validate=cross_validate,
-                                        approve_below=approve_below, decline_from=decline_from, say=say)
+        metrics, bands, pipeline = _fit(
+            inputs,
+            target,
+            params=params,
+            seed=seed,
+            cross_validate=cross_validate,
+            approve_below=approve_below,
+            decline_from=decline_from,
+            say=say,
+        )
 
     store_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=store_dir))
@@ -169,7 +193,7 @@ def train_and_store(
         booster = pipeline.named_steps["classify"].calibrated_classifiers_[0].estimator
         manifest = {
             "version": version,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "artifact": ARTIFACT_NAME,
             "artifact_sha256": artifact_sha,
             "artifact_bytes": artifact.stat().st_size,
@@ -184,7 +208,12 @@ def train_and_store(
             "library_versions": installed_versions(),
             "python": platform.python_version(),
             "estimator": "Pipeline(derive -> OrdinalEncoder -> CalibratedClassifierCV(HistGradientBoostingClassifier, sigmoid))",
-            "hyper_parameters": {**params, "random_state": seed, "calibration": "sigmoid", "calibration_folds": CV_FOLDS},
+            "hyper_parameters": {
+                **params,
+                "random_state": seed,
+                "calibration": "sigmoid",
+                "calibration_folds": CV_FOLDS,
+            },
             "n_trees": int(booster.n_iter_),
             "feature_schema": schema_description(),
             "model_columns": list(pipeline.named_steps["encode"].get_feature_names_out()),
@@ -212,7 +241,11 @@ def _fit(inputs, target, *, params, seed, cross_validate, approve_below, decline
     metrics = bands = None
     if cross_validate:
         out_of_fold = cross_validated_probabilities(
-            inputs, target, make_model=lambda: build_pipeline(params=params, seed=seed), seed=seed, progress=say,
+            inputs,
+            target,
+            make_model=lambda: build_pipeline(params=params, seed=seed),
+            seed=seed,
+            progress=say,
         )
         metrics = quality_metrics(target, out_of_fold)
         bands = _decision_bands(target, out_of_fold, approve_below, decline_from)
@@ -227,8 +260,11 @@ def schema_description() -> dict:
     for field in schema.INPUT_FIELDS:
         if isinstance(field, schema.NumericField):
             fields[field.name] = {
-                "type": "integer" if field.integer else "number", "unit": field.unit,
-                "min": field.min_value, "min_exclusive": field.min_exclusive, "max": field.max_value,
+                "type": "integer" if field.integer else "number",
+                "unit": field.unit,
+                "min": field.min_value,
+                "min_exclusive": field.min_exclusive,
+                "max": field.max_value,
                 "nullable": field.nullable,
             }
         else:

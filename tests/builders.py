@@ -1,4 +1,5 @@
 """Small builders for the workbench tests: valid inputs, users in a role."""
+
 from __future__ import annotations
 
 import itertools
@@ -40,12 +41,16 @@ def scoring_inputs(data: dict[str, Any] | None = None) -> dict[str, Any]:
     return {name: float(data[name]) if name in NUMERIC_INPUTS else data[name] for name in INPUT_NAMES}
 
 
-def make_user(role: str | None = roles.OFFICER, *, username: str | None = None, staff: bool | None = None, **extra: Any):
+def make_user(
+    role: str | None = roles.OFFICER, *, username: str | None = None, staff: bool | None = None, **extra: Any
+):
     """A user in ``role``'s group (``None``: no role); admins are staff by default."""
     username = username or f"{role or 'nobody'}-{next(_counter)}"
     user = get_user_model().objects.create_user(
-        username=username, password=PASSWORD,
-        is_staff=(role == roles.ADMIN) if staff is None else staff, **extra,
+        username=username,
+        password=PASSWORD,
+        is_staff=(role == roles.ADMIN) if staff is None else staff,
+        **extra,
     )
     if role is not None:
         user.groups.add(role_group(role))

@@ -1,4 +1,5 @@
 """Shared fixtures. Keep this small: module-specific fixtures live in their modules."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,8 +1,10 @@
 """The product's URLs plus two that fail on purpose (for the error-page tests)."""
+
 from django.db import OperationalError
 from django.urls import path
 
-from creditsite.urls import handler500, urlpatterns as product_urlpatterns
+from creditsite.urls import handler500
+from creditsite.urls import urlpatterns as product_urlpatterns
 
 
 def _boom(request):

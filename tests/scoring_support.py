@@ -1,4 +1,5 @@
 """Shared helpers for the scoring tests: the training file, a private model store."""
+
 from __future__ import annotations
 
 import shutil
@@ -19,9 +20,16 @@ def require_shared_data() -> Path:
 
 def good_application(**overrides) -> dict:
     inputs = {
-        "person_age": 22, "person_income": 59000, "person_home_ownership": "RENT", "person_emp_length": 5,
-        "loan_intent": "PERSONAL", "loan_grade": "D", "loan_amnt": 35000, "loan_int_rate": 16.02,
-        "cb_person_default_on_file": "Y", "cb_person_cred_hist_length": 3,
+        "person_age": 22,
+        "person_income": 59000,
+        "person_home_ownership": "RENT",
+        "person_emp_length": 5,
+        "loan_intent": "PERSONAL",
+        "loan_grade": "D",
+        "loan_amnt": 35000,
+        "loan_int_rate": 16.02,
+        "cb_person_default_on_file": "Y",
+        "cb_person_cred_hist_length": 3,
     }
     inputs.update(overrides)
     return inputs

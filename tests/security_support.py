@@ -1,4 +1,5 @@
 """Helpers shared by the security tests."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model

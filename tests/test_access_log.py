@@ -1,4 +1,5 @@
 """operations.access_log.AccessLogger logs exactly what gunicorn's own Logger logs."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +15,7 @@ OUR_FORMAT = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
 PLAIN_FORMATS = [
     OUR_FORMAT,
     '%(h)s %(l)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',  # gunicorn's default minus t and u
-    '%(m)s %(U)s?%(q)s %(H)s %(s)s %(B)s %(b)s %(T)s %(D)s %(M)s %(L)s %(p)s %(missing)s',
+    "%(m)s %(U)s?%(q)s %(H)s %(s)s %(B)s %(b)s %(T)s %(D)s %(M)s %(L)s %(p)s %(missing)s",
 ]
 FULL_FORMATS = [
     '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"',  # gunicorn's default
@@ -24,13 +25,24 @@ FULL_FORMATS = [
 
 def _request(**headers: str):
     environ = {
-        "REQUEST_METHOD": "POST", "RAW_URI": "/applications/new/?a=1", "PATH_INFO": "/applications/new/",
-        "QUERY_STRING": "a=1", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_USER_AGENT": 'agent "quoted"', "HTTP_REFERER": "https://bank.example/applications/new/",
-        "HTTP_AUTHORIZATION": "Basic b2ZmaWNlcjpzZWNyZXQ=", "HTTP_X_REQUEST_ID": "r-1", "wsgi.url_scheme": "https",
+        "REQUEST_METHOD": "POST",
+        "RAW_URI": "/applications/new/?a=1",
+        "PATH_INFO": "/applications/new/",
+        "QUERY_STRING": "a=1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_USER_AGENT": 'agent "quoted"',
+        "HTTP_REFERER": "https://bank.example/applications/new/",
+        "HTTP_AUTHORIZATION": "Basic b2ZmaWNlcjpzZWNyZXQ=",
+        "HTTP_X_REQUEST_ID": "r-1",
+        "wsgi.url_scheme": "https",
     }
-    request = types.SimpleNamespace(headers=[("X-REQUEST-ID", "r-1"), ("USER-AGENT", 'agent "quoted"'), *headers.items()])
-    response = types.SimpleNamespace(status="303 See Other", sent=0, headers=[("Content-Type", "text/html"), ("Location", "/applications/7/")])
+    request = types.SimpleNamespace(
+        headers=[("X-REQUEST-ID", "r-1"), ("USER-AGENT", 'agent "quoted"'), *headers.items()]
+    )
+    response = types.SimpleNamespace(
+        status="303 See Other", sent=0, headers=[("Content-Type", "text/html"), ("Location", "/applications/7/")]
+    )
     return response, request, environ, dt.timedelta(seconds=1, microseconds=23456)
 
 
@@ -65,8 +77,15 @@ def test_our_line_and_json_fields():
     atoms = logger.atoms(*_request())
     # The fields operations.logging.JsonLinesFormatter reads from an access record.
     assert {key: atoms[key] for key in ("h", "m", "U", "q", "s", "B", "M", "D", "a")} == {
-        "h": "127.0.0.1", "m": "POST", "U": "/applications/new/", "q": "a=1", "s": "303", "B": 0,
-        "M": 1023, "D": 1023456, "a": 'agent "quoted"',
+        "h": "127.0.0.1",
+        "m": "POST",
+        "U": "/applications/new/",
+        "q": "a=1",
+        "s": "303",
+        "B": 0,
+        "M": 1023,
+        "D": 1023456,
+        "a": 'agent "quoted"',
     }
 
 

@@ -1,5 +1,6 @@
 """Admin for LoanApplication: adding goes through the service and is scored;
 scored applications are read-only and cannot be deleted."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,9 @@ def admin_client_(client_for):
 
 @pytest.fixture
 def scored(db):
-    return submit_application(officer=make_user(roles.OFFICER, username="olivia"),
-                              data=valid_inputs(applicant_reference="ADM-1"))
+    return submit_application(
+        officer=make_user(roles.OFFICER, username="olivia"), data=valid_inputs(applicant_reference="ADM-1")
+    )
 
 
 def test_changelist_has_filters_search_and_date_hierarchy(admin_client_, scored):

@@ -6,6 +6,7 @@ against a database file (or PostgreSQL database) of its own for this test,
 migrated from scratch, so the locking is exercised exactly as gunicorn
 workers (or several servers) would exercise it.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,14 +60,18 @@ SETUP = textwrap.dedent("""
 
 def child_env(database_url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "creditsite.settings",
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "audit-concurrency-test-" + "k" * 40,
-        "SCORING_MODELS_STORE": str(settings.MODELS_STORE_DIR),
-        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        "DJANGO_LOG_LEVEL": "WARNING",
-    })
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "creditsite.settings",
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or "audit-concurrency-test-" + "k" * 40,
+            "SCORING_MODELS_STORE": str(settings.MODELS_STORE_DIR),
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "DJANGO_LOG_LEVEL": "WARNING",
+        }
+    )
     return env
 
 
@@ -92,14 +97,22 @@ def start_together(code: str, count: int, argument: int, env: dict[str, str], tm
     """
     start_file = str(tmp_path / f"go-{uuid.uuid4().hex}")
     processes = [
-        subprocess.Popen([sys.executable, "-c", code, str(n), str(argument), start_file],
-                         cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(n), str(argument), start_file],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for n in range(count)
     ]
     deadline = time.monotonic() + 120
     while not all(os.path.exists(f"{start_file}.ready{n}") for n in range(count)):
         assert time.monotonic() < deadline, "processes did not start"
-        assert all(p.poll() is None for p in processes), [p.communicate()[1][-2000:] for p in processes if p.poll() is not None]
+        assert all(p.poll() is None for p in processes), [
+            p.communicate()[1][-2000:] for p in processes if p.poll() is not None
+        ]
         time.sleep(0.05)
     Path(start_file).touch()  # all go at once
     return processes

@@ -1,4 +1,5 @@
 """Reviewer overrides: four eyes, a written reason, chained records, shown on the application page."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,8 +29,12 @@ def test_reviewer_overrides_with_a_reason(application):
     reviewer = make_user(roles.REVIEWER)
     model_decision = application.decision
     target = other_decision(application)
-    record = override_decision(application=application, reviewer=reviewer, final_decision=target,
-                               reason="  Salary slips show a second income.  ")
+    record = override_decision(
+        application=application,
+        reviewer=reviewer,
+        final_decision=target,
+        reason="  Salary slips show a second income.  ",
+    )
     application.refresh_from_db()
     assert application.final_decision == target and application.decision == model_decision
     assert application.is_overridden
@@ -38,8 +43,12 @@ def test_reviewer_overrides_with_a_reason(application):
     assert record.decision_record == DecisionRecord.objects.get(application=application)
     assert record.sequence == 1 and ChainHead.objects.get(name="overrides").record_hash == record.record_hash
     # A second override chains onto the first, from the decision then in force.
-    second = override_decision(application=application, reviewer=make_user(roles.REVIEWER),
-                               final_decision=model_decision, reason="Second opinion: back to the model.")
+    second = override_decision(
+        application=application,
+        reviewer=make_user(roles.REVIEWER),
+        final_decision=model_decision,
+        reason="Second opinion: back to the model.",
+    )
     assert second.previous_hash == record.record_hash and second.from_decision == target
     assert run_verify()[0] == 0
 
@@ -57,22 +66,34 @@ def test_reviewer_cannot_override_their_own_application():
 def test_only_reviewers_may_override(application, role):
     user = make_user(role)
     with pytest.raises(PermissionDenied):
-        override_decision(application=application, reviewer=user, final_decision=other_decision(application),
-                          reason="I would like to.")
+        override_decision(
+            application=application,
+            reviewer=user,
+            final_decision=other_decision(application),
+            reason="I would like to.",
+        )
     assert OverrideRecord.objects.count() == 0
 
 
 def test_the_entering_officer_cannot_override(application):
     with pytest.raises(PermissionDenied):
-        override_decision(application=application, reviewer=application.officer,
-                          final_decision=other_decision(application), reason="Please.")
+        override_decision(
+            application=application,
+            reviewer=application.officer,
+            final_decision=other_decision(application),
+            reason="Please.",
+        )
 
 
 @pytest.mark.parametrize("reason", ["", "   ", "\n\t", "bad\x00reason", "x" * (REASON_MAX_LENGTH + 1), None])
 def test_reason_is_mandatory_and_sane(application, reason):
     with pytest.raises(ValidationError):
-        override_decision(application=application, reviewer=make_user(roles.REVIEWER),
-                          final_decision=other_decision(application), reason=reason)
+        override_decision(
+            application=application,
+            reviewer=make_user(roles.REVIEWER),
+            final_decision=other_decision(application),
+            reason=reason,
+        )
     assert OverrideRecord.objects.count() == 0
 
 
@@ -80,13 +101,15 @@ def test_reason_is_mandatory_and_sane(application, reason):
 def test_final_decision_must_be_valid_and_different(application, decision):
     decision = application.final_decision if decision == "same" else decision
     with pytest.raises(ValidationError):
-        override_decision(application=application, reviewer=make_user(roles.REVIEWER),
-                          final_decision=decision, reason="Because.")
+        override_decision(
+            application=application, reviewer=make_user(roles.REVIEWER), final_decision=decision, reason="Because."
+        )
     application.refresh_from_db()
     assert not application.is_overridden
 
 
 # --- Web ---------------------------------------------------------------------------
+
 
 def login(user) -> Client:
     client = Client()
@@ -117,8 +140,10 @@ def test_override_page_flow(application):
 def test_override_needs_a_csrf_token(application):
     client = Client(enforce_csrf_checks=True)
     client.force_login(make_user(roles.REVIEWER))
-    response = client.post(f"/applications/{application.pk}/override/",
-                           {"final_decision": other_decision(application), "reason": "No token."})
+    response = client.post(
+        f"/applications/{application.pk}/override/",
+        {"final_decision": other_decision(application), "reason": "No token."},
+    )
     assert response.status_code == 403
     assert OverrideRecord.objects.count() == 0
     assert AccessEvent.objects.filter(action="permission_denied").exists()
@@ -141,7 +166,9 @@ def test_override_page_refuses_everyone_else(application, who):
     assert client.post(url, {"final_decision": other_decision(application), "reason": "x"}).status_code == 403
     application.refresh_from_db()
     assert not application.is_overridden
-    assert AccessEvent.objects.filter(action="permission_denied", target=f"override:application:{application.pk}").exists()
+    assert AccessEvent.objects.filter(
+        action="permission_denied", target=f"override:application:{application.pk}"
+    ).exists()
 
 
 def test_anonymous_override_goes_to_login(application):

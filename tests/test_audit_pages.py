@@ -1,4 +1,5 @@
 """The auditor's pages, the decision export, the access log, and every URL for every role."""
+
 from __future__ import annotations
 
 import csv
@@ -129,8 +130,12 @@ def test_auditor_changes_nothing(trail):
     client = login(auditor)
     application = trail[1]
     before = (DecisionRecord.objects.count(), application.final_decision)
-    assert client.post(f"/applications/{application.pk}/override/",
-                       {"final_decision": "APPROVE", "reason": "auditor"}).status_code == 403
+    assert (
+        client.post(
+            f"/applications/{application.pk}/override/", {"final_decision": "APPROVE", "reason": "auditor"}
+        ).status_code
+        == 403
+    )
     assert client.get("/applications/new/").status_code == 403
     from tests.builders import valid_inputs
 
@@ -145,16 +150,88 @@ ROLES = ("anonymous", "nobody", roles.OFFICER, "other_officer", roles.REVIEWER, 
 A, D, L = "allow", "deny", "login"  # 2xx/3xx within the site, 403, redirect to login
 EXPECTED: dict[str, dict[str, str]] = {
     # route name: role -> expected
-    "home":                      {"anonymous": L, "nobody": A, roles.OFFICER: A, "other_officer": A, roles.REVIEWER: A, roles.AUDITOR: A, roles.ADMIN: A},
-    "applications:list":         {"anonymous": L, "nobody": D, roles.OFFICER: A, "other_officer": A, roles.REVIEWER: A, roles.AUDITOR: A, roles.ADMIN: A},
-    "applications:new":          {"anonymous": L, "nobody": D, roles.OFFICER: A, "other_officer": A, roles.REVIEWER: A, roles.AUDITOR: D, roles.ADMIN: A},
-    "applications:export":       {"anonymous": L, "nobody": D, roles.OFFICER: A, "other_officer": A, roles.REVIEWER: A, roles.AUDITOR: A, roles.ADMIN: A},
-    "applications:detail":       {"anonymous": L, "nobody": D, roles.OFFICER: A, "other_officer": D, roles.REVIEWER: A, roles.AUDITOR: A, roles.ADMIN: A},
-    "audit:override":            {"anonymous": L, "nobody": D, roles.OFFICER: D, "other_officer": D, roles.REVIEWER: A, roles.AUDITOR: D, roles.ADMIN: A},
-    "audit:home":                {"anonymous": L, "nobody": D, roles.OFFICER: D, "other_officer": D, roles.REVIEWER: D, roles.AUDITOR: A, roles.ADMIN: A},
-    "audit:decisions_csv":       {"anonymous": L, "nobody": D, roles.OFFICER: D, "other_officer": D, roles.REVIEWER: D, roles.AUDITOR: A, roles.ADMIN: A},
-    "audit:access_log":          {"anonymous": L, "nobody": D, roles.OFFICER: D, "other_officer": D, roles.REVIEWER: D, roles.AUDITOR: A, roles.ADMIN: A},
-    "login":                     {role: A for role in ROLES},
+    "home": {
+        "anonymous": L,
+        "nobody": A,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "applications:list": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "applications:new": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    "applications:export": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "applications:detail": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": D,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "audit:override": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    "audit:home": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "audit:decisions_csv": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "audit:access_log": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "login": {role: A for role in ROLES},
 }
 # Routes with no page of their own to walk (logout is POST-only by design; admin has its own tests).
 NOT_WALKED = {"logout"}
@@ -183,10 +260,15 @@ def test_walk_every_url_for_every_role(role):
 
     owner = make_user(roles.OFFICER)
     application = scored_application(owner)
-    users = {"anonymous": None, "nobody": make_user(None), roles.OFFICER: owner,
-             "other_officer": make_user(roles.OFFICER),
-             roles.REVIEWER: make_user(roles.REVIEWER), roles.AUDITOR: make_user(roles.AUDITOR),
-             roles.ADMIN: make_user(roles.ADMIN)}
+    users = {
+        "anonymous": None,
+        "nobody": make_user(None),
+        roles.OFFICER: owner,
+        "other_officer": make_user(roles.OFFICER),
+        roles.REVIEWER: make_user(roles.REVIEWER),
+        roles.AUDITOR: make_user(roles.AUDITOR),
+        roles.ADMIN: make_user(roles.ADMIN),
+    }
     client = Client()
     if users[role] is not None:
         client.force_login(users[role])
@@ -196,7 +278,9 @@ def test_walk_every_url_for_every_role(role):
         url = reverse(name, args=args)
         response = client.get(url)
         status = response.status_code
-        if status in (200, 301, 302, 303) and not (status != 200 and "/accounts/login/" in response.get("Location", "")):
+        if status in (200, 301, 302, 303) and not (
+            status != 200 and "/accounts/login/" in response.get("Location", "")
+        ):
             outcome = A
         elif status in (302,) and "/accounts/login/" in response["Location"]:
             outcome = L
@@ -213,9 +297,15 @@ def test_walk_every_url_for_every_role(role):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_admin_site_for_every_role(role):
-    users = {"anonymous": None, "nobody": make_user(None), roles.OFFICER: make_user(roles.OFFICER),
-             "other_officer": make_user(roles.OFFICER), roles.REVIEWER: make_user(roles.REVIEWER),
-             roles.AUDITOR: make_user(roles.AUDITOR), roles.ADMIN: make_user(roles.ADMIN)}
+    users = {
+        "anonymous": None,
+        "nobody": make_user(None),
+        roles.OFFICER: make_user(roles.OFFICER),
+        "other_officer": make_user(roles.OFFICER),
+        roles.REVIEWER: make_user(roles.REVIEWER),
+        roles.AUDITOR: make_user(roles.AUDITOR),
+        roles.ADMIN: make_user(roles.ADMIN),
+    }
     client = Client()
     if users[role] is not None:
         client.force_login(users[role])

@@ -6,6 +6,7 @@ in a throwaway database created and dropped here. Skipped only when no
 server answers *and* the suite is not configured for PostgreSQL; with a
 postgres ``DATABASE_URL`` an unreachable server is a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,14 @@ def postgres_database():
     try:
         from tests.test_audit_concurrency import BASE_DIR, child_env
 
-        done = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=BASE_DIR,
-                              env=child_env(database_url), capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=BASE_DIR,
+            env=child_env(database_url),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         yield database_url
     finally:
@@ -71,7 +78,8 @@ def _seed(db) -> None:
     """One row per audit table, inserted directly (INSERT is allowed: append-only)."""
     user_id = db.execute(
         "INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined) "
-        "VALUES ('!', false, %s, '', '', '', false, true, now()) RETURNING id", (f"pg-{uuid.uuid4().hex[:8]}",),
+        "VALUES ('!', false, %s, '', '', '', false, true, now()) RETURNING id",
+        (f"pg-{uuid.uuid4().hex[:8]}",),
     ).fetchone()[0]
     app_id = db.execute(
         "INSERT INTO applications_loanapplication (person_age, person_income, person_home_ownership, person_emp_length, "
@@ -79,7 +87,8 @@ def _seed(db) -> None:
         "applicant_reference, officer_id, created_at, scored_at, loan_percent_income, interest_burden, status, "
         "probability_of_default, decision, final_decision, risk_label, reasons, model_version, model_sha256, scoring_error) "
         "VALUES (30, 50000, 'RENT', 5, 'EDUCATION', 'B', 10000, 10, 'N', 5, 'pg', %s, now(), now(), 0.2, 0.02, 'SCORED', "
-        "0.1, 'REVIEW', 'REVIEW', 'SAFE', '[]', 'v', 's', '') RETURNING id", (user_id,),
+        "0.1, 'REVIEW', 'REVIEW', 'SAFE', '[]', 'v', 's', '') RETURNING id",
+        (user_id,),
     ).fetchone()[0]
     seq = db.execute("SELECT coalesce(max(sequence), 0) + 1 FROM audit_decisionrecord").fetchone()[0]
     tag = uuid.uuid4().hex
@@ -95,8 +104,10 @@ def _seed(db) -> None:
         "VALUES (%s, %s, %s, '{}', now(), %s, %s, %s, 'REVIEW', 'APPROVE', 'why')",
         (seq, "p" + tag, "r" + tag, app_id, decision_id, user_id),
     )
-    db.execute("INSERT INTO audit_accessevent (created_at, username, action, target, method, path) "
-               "VALUES (now(), 'x', 'login', '', 'GET', '/')")
+    db.execute(
+        "INSERT INTO audit_accessevent (created_at, username, action, target, method, path) "
+        "VALUES (now(), 'x', 'login', '', 'GET', '/')"
+    )
 
 
 @pytest.mark.parametrize("table", TABLES)

@@ -1,4 +1,5 @@
 """Decision records: what is recorded, bit for bit, and that nothing can change or delete it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -69,6 +70,7 @@ def test_a_failed_submission_leaves_no_record_and_no_gap():
 
 # --- ORM guard -----------------------------------------------------------------
 
+
 @pytest.fixture
 def record():
     scored_application()
@@ -121,10 +123,19 @@ def test_cascades_cannot_remove_records(record):
 def test_forking_the_chain_is_refused_by_the_database(record):
     """Two records claiming the same predecessor (or sequence) cannot both exist."""
     clone = DecisionRecord(
-        sequence=2, previous_hash=record.previous_hash, record_hash="f" * 64, payload="{}",
-        created_at=record.created_at, application_id=record.application_id, officer_id=record.officer_id,
-        probability_of_default=0.5, decision="REVIEW", approve_below=0.1, decline_from=0.5,
-        model_version="x", model_sha256="y",
+        sequence=2,
+        previous_hash=record.previous_hash,
+        record_hash="f" * 64,
+        payload="{}",
+        created_at=record.created_at,
+        application_id=record.application_id,
+        officer_id=record.officer_id,
+        probability_of_default=0.5,
+        decision="REVIEW",
+        approve_below=0.1,
+        decline_from=0.5,
+        model_version="x",
+        model_sha256="y",
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         clone.save()
@@ -142,11 +153,15 @@ def test_every_audit_model_refuses_orm_changes(model):
 
 # --- Database triggers (SQLite here; PostgreSQL in test_audit_postgres) --------
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_decisionrecord SET probability_of_default = 0.0",
-    "UPDATE audit_decisionrecord SET decision = 'APPROVE'",
-    "DELETE FROM audit_decisionrecord",
-])
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_decisionrecord SET probability_of_default = 0.0",
+        "UPDATE audit_decisionrecord SET decision = 'APPROVE'",
+        "DELETE FROM audit_decisionrecord",
+    ],
+)
 def test_raw_sql_update_and_delete_are_refused_by_triggers(record, statement):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         raw(statement)
@@ -181,6 +196,7 @@ def test_triggers_exist_after_migrations():
 
 # --- Admin: read-only -----------------------------------------------------------
 
+
 @pytest.fixture
 def admin_client(record):
     admin = make_user(roles.ADMIN, is_superuser=True, staff=True)
@@ -198,8 +214,9 @@ def test_admin_cannot_add_change_or_delete(admin_client, record, model):
     else:
         application = LoanApplication.objects.get(pk=record.application_id)
         new = "APPROVE" if application.final_decision != "APPROVE" else "DECLINE"
-        pk = override_decision(application=application, reviewer=make_user(roles.REVIEWER),
-                               final_decision=new, reason="Seen the payslips.").pk
+        pk = override_decision(
+            application=application, reviewer=make_user(roles.REVIEWER), final_decision=new, reason="Seen the payslips."
+        ).pk
     base = f"/admin/audit/{model}/"
     assert admin_client.get(base).status_code == 200
     assert admin_client.get(f"{base}{pk}/change/").status_code == 200  # read-only view
@@ -210,7 +227,9 @@ def test_admin_cannot_add_change_or_delete(admin_client, record, model):
     assert admin_client.post(f"{base}{pk}/delete/", {"post": "yes"}).status_code == 403
     response = admin_client.post(base, {"action": "delete_selected", "_selected_action": [pk], "post": "yes"})
     assert response.status_code in (200, 302)
-    model_class = {"decisionrecord": DecisionRecord, "overriderecord": OverrideRecord, "accessevent": AccessEvent}[model]
+    model_class = {"decisionrecord": DecisionRecord, "overriderecord": OverrideRecord, "accessevent": AccessEvent}[
+        model
+    ]
     assert model_class.objects.filter(pk=pk).exists()
     page = admin_client.get(f"{base}{pk}/change/").content.decode()
     assert 'name="_save"' not in page and "deletelink" not in page

@@ -1,4 +1,5 @@
 """Shared helpers for the audit tests (no tests here)."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """``verify_decisions``: tampering found and named; replay bit for bit; a swapped model refused."""
+
 from __future__ import annotations
 
 import json
@@ -141,15 +142,21 @@ def test_replay_finds_a_probability_one_bit_off_even_in_a_reforged_chain(chain):
         if record.pk == victim.pk:
             changes["probability_of_default"] = nudged.hex()
         payload, digest = _forge(record, **changes)
-        raw("UPDATE audit_decisionrecord SET previous_hash = %s, record_hash = %s WHERE id = %s",
-            (f"{record.pk:064d}", f"{record.pk:063d}z", record.pk))
-        raw("UPDATE audit_decisionrecord SET payload = %s, previous_hash = %s, record_hash = %s, "
+        raw(
+            "UPDATE audit_decisionrecord SET previous_hash = %s, record_hash = %s WHERE id = %s",
+            (f"{record.pk:064d}", f"{record.pk:063d}z", record.pk),
+        )
+        raw(
+            "UPDATE audit_decisionrecord SET payload = %s, previous_hash = %s, record_hash = %s, "
             "probability_of_default = %s WHERE id = %s",
-            (payload, previous, digest, nudged if record.pk == victim.pk else record.probability_of_default, record.pk))
+            (payload, previous, digest, nudged if record.pk == victim.pk else record.probability_of_default, record.pk),
+        )
         previous = digest
     raw("UPDATE audit_chainhead SET record_hash = %s WHERE name = 'decisions'", (previous,))
-    raw("UPDATE applications_loanapplication SET probability_of_default = %s WHERE id = %s",
-        (nudged, victim.application_id))
+    raw(
+        "UPDATE applications_loanapplication SET probability_of_default = %s WHERE id = %s",
+        (nudged, victim.application_id),
+    )
     code, out, summary = run_verify()
     assert code == 0 and summary["chain_ok"] is True, out  # the forgery is a valid chain...
     code, out, summary = run_verify("--replay")
@@ -160,8 +167,9 @@ def test_replay_finds_a_probability_one_bit_off_even_in_a_reforged_chain(chain):
 def test_override_chain_is_verified_too(chain):
     application = LoanApplication.objects.get(pk=chain[0].application_id)
     new = "APPROVE" if application.final_decision != "APPROVE" else "DECLINE"
-    record = override_decision(application=application, reviewer=make_user(roles.REVIEWER),
-                               final_decision=new, reason="Guarantor provided.")
+    record = override_decision(
+        application=application, reviewer=make_user(roles.REVIEWER), final_decision=new, reason="Guarantor provided."
+    )
     assert run_verify()[0] == 0
     drop_triggers()
     raw("UPDATE audit_overriderecord SET reason = 'nothing to see' WHERE id = %s", (record.pk,))
@@ -171,6 +179,7 @@ def test_override_chain_is_verified_too(chain):
 
 
 # --- Model artifacts ------------------------------------------------------------
+
 
 @pytest.fixture
 def store_chain(private_store):
@@ -239,7 +248,10 @@ def test_artifact_and_manifest_swapped_together_are_reported(store_chain):
     summary = verify_audit_trail(replay=True)
     assert not summary.ok
     assert version in summary.model_errors
-    assert "not the one the decisions recorded" in summary.model_errors[version] or "cannot" in summary.model_errors[version]
+    assert (
+        "not the one the decisions recorded" in summary.model_errors[version]
+        or "cannot" in summary.model_errors[version]
+    )
 
 
 def test_summary_json_is_the_last_line(chain):
@@ -250,9 +262,16 @@ def test_summary_json_is_the_last_line(chain):
 
 # --- The workbench's copy of the outcome must agree with the audit records ---------
 
-@pytest.mark.parametrize("column, value", [
-    ("probability_of_default", 0.001), ("decision", "APPROVE"), ("final_decision", "DECLINE"), ("model_version", "v-forged"),
-])
+
+@pytest.mark.parametrize(
+    "column, value",
+    [
+        ("probability_of_default", 0.001),
+        ("decision", "APPROVE"),
+        ("final_decision", "DECLINE"),
+        ("model_version", "v-forged"),
+    ],
+)
 def test_application_outcome_edited_behind_the_trail_is_found(chain, column, value):
     application = LoanApplication.objects.get(pk=chain[4].application_id)
     if getattr(application, column) == value:

@@ -1,6 +1,7 @@
 """``manage.py backup`` and the restore drill: back up a database holding scored
 decisions, restore the copy somewhere else, and prove with ``verify_decisions
 --replay`` (in a separate process pointed at the copy) that it is intact."""
+
 from __future__ import annotations
 
 import hashlib
@@ -31,9 +32,12 @@ pytestmark = pytest.mark.django_db(transaction=True)  # a backup sees committed 
 
 def _scored_applications(count: int = 3) -> list[LoanApplication]:
     officer = make_user(roles.OFFICER)
-    stored = [submit_application(officer=officer, data=valid_inputs(person_income=str(40000 + 7000 * i),
-                                                                    applicant_reference=f"BK-{i}"))
-              for i in range(count)]
+    stored = [
+        submit_application(
+            officer=officer, data=valid_inputs(person_income=str(40000 + 7000 * i), applicant_reference=f"BK-{i}")
+        )
+        for i in range(count)
+    ]
     assert all(app.status == LoanApplication.Status.SCORED for app in stored)
     return stored
 
@@ -51,10 +55,20 @@ def _backup(output: Path) -> tuple[Path, str]:
 
 
 def _verify(database_url: str) -> tuple[subprocess.CompletedProcess, dict]:
-    env = {**os.environ, "DATABASE_URL": database_url, "DJANGO_DEBUG": "1",
-           "SCORING_MODELS_STORE": str(settings.MODELS_STORE_DIR)}
-    result = subprocess.run([sys.executable, "manage.py", "verify_decisions", "--replay"], cwd=settings.BASE_DIR,
-                            env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_DEBUG": "1",
+        "SCORING_MODELS_STORE": str(settings.MODELS_STORE_DIR),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "verify_decisions", "--replay"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     summary = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
     return result, summary
 
@@ -78,8 +92,9 @@ def test_sqlite_restore_drill(tmp_path):
     shutil.copyfile(path, restored)
     with sqlite3.connect(restored) as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        rows = copy.execute("SELECT id, probability_of_default, decision FROM applications_loanapplication "
-                            "ORDER BY id").fetchall()
+        rows = copy.execute(
+            "SELECT id, probability_of_default, decision FROM applications_loanapplication ORDER BY id"
+        ).fetchall()
     assert rows == [(app.pk, app.probability_of_default, app.decision) for app in stored]
     result, summary = _verify(f"sqlite:///{restored}")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -93,11 +108,13 @@ def test_a_tampered_restore_fails_verification(tmp_path):
     _scored_applications(2)
     path, _ = _backup(tmp_path / "backups")
     with sqlite3.connect(path) as copy:
-        for trigger, in copy.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
+        for (trigger,) in copy.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
             copy.execute(f'DROP TRIGGER "{trigger}"')
         table = DecisionRecord._meta.db_table
-        copy.execute(f"UPDATE {table} SET probability_of_default = probability_of_default / 2 "
-                     f"WHERE id = (SELECT MIN(id) FROM {table})")
+        copy.execute(
+            f"UPDATE {table} SET probability_of_default = probability_of_default / 2 "
+            f"WHERE id = (SELECT MIN(id) FROM {table})"
+        )
     result, summary = _verify(f"sqlite:///{path}")
     assert result.returncode != 0
     assert summary["chain_ok"] is False
@@ -127,8 +144,12 @@ def test_postgresql_restore_drill(tmp_path):
     target = f"restore_drill_{uuid.uuid4().hex[:8]}"
     subprocess.run(["createdb", target], env=env, check=True, capture_output=True)
     try:
-        restore = subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", "--dbname", target, str(path)],
-                                 env=env, capture_output=True, text=True)
+        restore = subprocess.run(
+            ["pg_restore", "--no-owner", "--exit-on-error", "--dbname", target, str(path)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         assert restore.returncode == 0, restore.stderr
         user = database.get("USER") or "postgres"
         host = database.get("HOST") or "127.0.0.1"

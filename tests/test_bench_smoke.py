@@ -4,6 +4,7 @@ The scripts themselves (bench/load_submit.py, bench/load_faults.py) start
 gunicorn and drive wrk; here only the parts that decide pass or fail are
 tested: reading wrk's report and reconciling acknowledgements against rows.
 """
+
 from __future__ import annotations
 
 import sys
@@ -51,13 +52,15 @@ def test_submit_form_fields_are_the_forms_fields():
 @pytest.mark.django_db
 def test_reconcile_counts_lost_unacknowledged_and_retried(officer, tmp_path):
     stored = [
-        submit_application(officer=officer, data=valid_inputs(applicant_reference=f"smk-0-{n}"),
-                           idempotency_key=f"smoketoken{n:04d}")
+        submit_application(
+            officer=officer, data=valid_inputs(applicant_reference=f"smk-0-{n}"), idempotency_key=f"smoketoken{n:04d}"
+        )
         for n in range(3)
     ]
     # The same form again (same token): the first application comes back, no second row.
-    again = submit_application(officer=officer, data=valid_inputs(applicant_reference="smk-0-0"),
-                               idempotency_key="smoketoken0000")
+    again = submit_application(
+        officer=officer, data=valid_inputs(applicant_reference="smk-0-0"), idempotency_key="smoketoken0000"
+    )
     assert again.pk == stored[0].pk
     acked = tmp_path / "acked.txt"
     acked.write_text(f"{stored[0].pk}\n{stored[0].pk}\n{stored[1].pk}\n999999\n")
@@ -105,7 +108,11 @@ def test_submit_instructions_script_submits_through_the_whole_stack():
     import subprocess
 
     script = Path(__file__).resolve().parent.parent / "bench" / "submit_instructions.py"
-    result = subprocess.run([sys.executable, str(script), "--wall", "--submits", "3", "--warmup", "2"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script), "--wall", "--submits", "3", "--warmup", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "µs per submission (wall, in-process, synchronous=FULL)" in result.stdout

@@ -1,5 +1,6 @@
 """End to end in headless Chromium (Debian's /usr/bin/chromium, driven by Playwright):
 log in, fill the form, submit, see the decision, find it in the history and in admin."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,14 @@ from tests.builders import PASSWORD, make_user, scoring_inputs, valid_inputs
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 pytestmark = [
@@ -23,7 +30,9 @@ pytestmark = [
     # live_server needs committed data, so these tests run in a transactional
     # database (flushed afterwards; tests.builders recreates the role groups).
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)"
+    ),
 ]
 
 
@@ -39,8 +48,9 @@ def live_server():
     from django.test.utils import override_settings
     from pytest_django.live_server_helper import LiveServer
 
-    with override_settings(SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False,
-                           SECURE_HSTS_SECONDS=0):
+    with override_settings(
+        SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False, SECURE_HSTS_SECONDS=0
+    ):
         server = LiveServer("localhost")
         yield server
         server.stop()

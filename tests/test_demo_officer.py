@@ -1,4 +1,5 @@
 """``manage.py create_demo_officer``: a printed login for development only."""
+
 from __future__ import annotations
 
 import io
@@ -55,9 +56,19 @@ def test_refusal_exits_non_zero_from_the_command_line(tmp_path):
 
     from django.conf import settings
 
-    env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "x" * 50,
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}"}
-    result = subprocess.run([sys.executable, "manage.py", "create_demo_officer"], cwd=settings.BASE_DIR,
-                            env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "x" * 50,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "create_demo_officer"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "development only" in result.stderr

@@ -1,5 +1,6 @@
 """Operational faults are pages for people: 503 for a database that is down,
 500/404/403 pages without stack traces, and recovery without a restart."""
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,7 @@ def _refuse(*args, **kwargs):
 
 def _assert_no_internals(response) -> None:
     text = response.content.decode()
-    for leak in ("Traceback", "OperationalError", "Connection refused", "hunter2", "File \""):
+    for leak in ("Traceback", "OperationalError", "Connection refused", "hunter2", 'File "'):
         assert leak not in text
 
 

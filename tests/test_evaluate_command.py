@@ -1,4 +1,5 @@
 """evaluate_model scores every row it can and counts the rest as rejected."""
+
 import json
 
 import numpy as np
@@ -11,9 +12,9 @@ from tests.scoring_support import require_shared_data
 
 def test_evaluate_prints_metrics_and_counts_rejections(tmp_path, capsys):
     frame = read_dataset(require_shared_data()).sample(2000, random_state=3).reset_index(drop=True)
-    frame.loc[0:9, "loan_int_rate"] = np.nan      # blank rate: scored as missing
+    frame.loc[0:9, "loan_int_rate"] = np.nan  # blank rate: scored as missing
     frame.loc[10:14, "person_emp_length"] = np.nan  # blank employment: scored
-    frame.loc[20, "person_age"] = 144              # refused by the schema
+    frame.loc[20, "person_age"] = 144  # refused by the schema
     frame.loc[21, "loan_grade"] = "Z"
     frame.loc[22, "person_income"] = 0
     path = tmp_path / "labelled.csv"

@@ -5,6 +5,7 @@ these tests pin down that the cheap copy still isolates every part Django
 isolates, so a change made to one form (an error message, a widget
 attribute, a validator, the choices) never reaches the next form.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,8 +24,9 @@ def test_every_field_of_the_form_uses_the_cheap_copy():
     # slow copy; this catches it.
     kinds = {name: type(field) for name, field in LoanApplicationForm.base_fields.items()}
     assert set(kinds) == {*schema.INPUT_NAMES, "applicant_reference"}
-    assert all(hasattr(kind, "__deepcopy__") and kind.__deepcopy__ is not forms.Field.__deepcopy__
-               for kind in kinds.values()), kinds
+    assert all(
+        hasattr(kind, "__deepcopy__") and kind.__deepcopy__ is not forms.Field.__deepcopy__ for kind in kinds.values()
+    ), kinds
     assert kinds["applicant_reference"] is ReferenceField
 
 
@@ -41,8 +43,9 @@ def test_a_copy_owns_what_django_copies_and_shares_the_rest(name):
         assert getattr(clone, attribute) is not getattr(original, attribute)
     assert clone.widget.attrs == original.widget.attrs and clone.widget.attrs is not original.widget.attrs
     # Everything else is the same, value for value.
-    assert {k: v for k, v in vars(clone).items() if k not in ("widget", "error_messages", "validators", "_choices")} \
-        == {k: v for k, v in vars(original).items() if k not in ("widget", "error_messages", "validators", "_choices")}
+    assert {
+        k: v for k, v in vars(clone).items() if k not in ("widget", "error_messages", "validators", "_choices")
+    } == {k: v for k, v in vars(original).items() if k not in ("widget", "error_messages", "validators", "_choices")}
     if isinstance(original, SchemaChoiceField):
         assert clone.choices == original.choices and clone.choices is not original.choices
         # Field and widget share one list, as after Django's ``field.choices = ...``.

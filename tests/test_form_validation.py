@@ -1,5 +1,6 @@
 """Bad input on /applications/new/: the form comes back with a message beside
 the field, nothing is stored, and nothing ever answers 500 (issue 3)."""
+
 from __future__ import annotations
 
 import pytest
@@ -124,12 +125,25 @@ def test_empty_post_marks_every_field(officer_client):
     assert LoanApplication.objects.count() == 0
 
 
-@pytest.mark.parametrize(("field", "age", "years", "message"), [
-    ("person_emp_length", "25", "12", "Employment of 12 years is longer than an applicant aged 25 could have had "
-                                      "(at most 11 years, counting from age 14)."),
-    ("cb_person_cred_hist_length", "20", "7", "Credit history of 7 years is longer than an applicant aged 20 could "
-                                              "have had (at most 6 years, counting from age 14)."),
-])
+@pytest.mark.parametrize(
+    ("field", "age", "years", "message"),
+    [
+        (
+            "person_emp_length",
+            "25",
+            "12",
+            "Employment of 12 years is longer than an applicant aged 25 could have had "
+            "(at most 11 years, counting from age 14).",
+        ),
+        (
+            "cb_person_cred_hist_length",
+            "20",
+            "7",
+            "Credit history of 7 years is longer than an applicant aged 20 could "
+            "have had (at most 6 years, counting from age 14).",
+        ),
+    ],
+)
 def test_history_longer_than_adult_life_is_refused(officer_client, field, age, years, message):
     response = officer_client.post(URL, valid_inputs(person_age=age, **{field: years}))
     assert _field_errors(response, field) == [message]

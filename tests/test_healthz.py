@@ -1,4 +1,5 @@
 """/healthz: green only when the database reads and writes and the model is verified."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """Decision history: search, filters, sorting, pagination and CSV export of exactly the filtered rows."""
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ from tests.builders import make_user, valid_inputs
 
 pytestmark = pytest.mark.django_db
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _add(officer, reference, *, day=None, decision=None, final=None, version=None, **inputs):
@@ -59,7 +60,8 @@ def mixed(db):
         "a2": _add(alice, "ALPHA-2", day=dt.date(2026, 2, 10), decision="DECLINE", final="APPROVE"),
         "b1": _add(bob, "BRAVO-1", day=dt.date(2026, 2, 11), decision="REVIEW"),
         "b2": _add(bob, "bravo-2", day=dt.date(2026, 3, 1), decision="DECLINE", loan_amnt="50000"),
-        "alice": alice, "bob": bob,
+        "alice": alice,
+        "bob": bob,
     }
 
 
@@ -98,7 +100,11 @@ def test_filter_overridden(reviewer_client, mixed):
 def test_sorting(reviewer_client, mixed):
     response = reviewer_client.get("/applications/", {"sort": "oldest"})
     assert [a.applicant_reference for a in response.context["page"].object_list] == [
-        "ALPHA-1", "ALPHA-2", "BRAVO-1", "bravo-2"]
+        "ALPHA-1",
+        "ALPHA-2",
+        "BRAVO-1",
+        "bravo-2",
+    ]
     response = reviewer_client.get("/applications/", {"sort": "amount_high"})
     assert response.context["page"].object_list[0].applicant_reference == "bravo-2"
     response = reviewer_client.get("/applications/")
@@ -106,8 +112,9 @@ def test_sorting(reviewer_client, mixed):
 
 
 def test_invalid_filter_values_are_ignored_not_500(reviewer_client, mixed):
-    response = reviewer_client.get("/applications/", {"date_from": "yesterday", "decision": "MAYBE", "sort": "x",
-                                                      "officer": "abc", "page": "zzz"})
+    response = reviewer_client.get(
+        "/applications/", {"date_from": "yesterday", "decision": "MAYBE", "sort": "x", "officer": "abc", "page": "zzz"}
+    )
     assert response.status_code == 200
     assert len(response.context["page"].object_list) == 4
 

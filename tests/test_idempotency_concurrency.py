@@ -1,5 +1,6 @@
 """A form posted several times at once (double click, client retry on several
 workers) is stored exactly once: separate processes race on the same tokens."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,8 @@ def test_racing_retries_store_each_form_once(tmp_path):
     assert all(answer == answers[0] for answer in answers)
     with sqlite3.connect(database) as db:
         applications, keys = db.execute(
-            "SELECT count(*), count(DISTINCT idempotency_key) FROM applications_loanapplication").fetchone()
+            "SELECT count(*), count(DISTINCT idempotency_key) FROM applications_loanapplication"
+        ).fetchone()
         records = db.execute("SELECT count(*) FROM audit_decisionrecord").fetchone()[0]
     # ...and each form is stored once, with one decision record.
     assert (applications, keys, records) == (TOKENS, TOKENS, TOKENS)

@@ -8,6 +8,7 @@ written (and fsynced) per submission. Two were dropped by migration
 drop must not rebuild the audit table on SQLite, which would take the
 append-only triggers with it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -24,8 +25,11 @@ pytestmark = pytest.mark.django_db
 def _plain_indexes(table: str, column: str) -> list[str]:
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, table)
-    return [name for name, info in constraints.items()
-            if info["index"] and not info["unique"] and not info["primary_key"] and info["columns"] == [column]]
+    return [
+        name
+        for name, info in constraints.items()
+        if info["index"] and not info["unique"] and not info["primary_key"] and info["columns"] == [column]
+    ]
 
 
 def _indexed_columns(table: str) -> set[tuple[str, ...]]:
@@ -39,10 +43,18 @@ def test_the_dropped_indexes_are_gone_and_the_rest_are_there():
     assert _plain_indexes(applications, "officer_id") == []
     assert _plain_indexes(decisions, "decision") == []
     assert ("officer_id", "created_at") in _indexed_columns(applications)
-    assert {("idempotency_key",), ("created_at",), ("model_version",), ("applicant_reference",)} \
-        <= _indexed_columns(applications)
-    assert {("sequence",), ("previous_hash",), ("record_hash",), ("created_at",), ("application_id",),
-            ("officer_id",), ("model_version",)} <= _indexed_columns(decisions)
+    assert {("idempotency_key",), ("created_at",), ("model_version",), ("applicant_reference",)} <= _indexed_columns(
+        applications
+    )
+    assert {
+        ("sequence",),
+        ("previous_hash",),
+        ("record_hash",),
+        ("created_at",),
+        ("application_id",),
+        ("officer_id",),
+        ("model_version",),
+    } <= _indexed_columns(decisions)
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="EXPLAIN QUERY PLAN is SQLite's")
@@ -70,7 +82,6 @@ def test_migrating_down_and_up_restores_and_drops_the_indexes_and_keeps_the_trig
     assert _plain_indexes(LoanApplication._meta.db_table, "officer_id") == []
     # The audit table was not rebuilt: its append-only triggers still refuse changes.
     scored_application()
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {decisions} SET decision = 'APPROVE'")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {decisions} SET decision = 'APPROVE'")
     assert DecisionRecord.objects.count() == 1

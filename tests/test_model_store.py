@@ -3,6 +3,7 @@
 Each way an artifact can go bad ends in one ModelUnavailable with a human
 message, and never in a silent fallback to another model.
 """
+
 import json
 import shutil
 import threading
@@ -27,8 +28,17 @@ def test_committed_default_model_loads_and_verifies(private_store):
     assert model.version == version
     assert model.sha256 == store.sha256_of_file(artifact)
     manifest = json.loads((private_store / version / "manifest.json").read_text())
-    for key in ("version", "created_at", "artifact_sha256", "training_data", "library_versions",
-                "feature_schema", "hyper_parameters", "cross_validation", "thresholds"):
+    for key in (
+        "version",
+        "created_at",
+        "artifact_sha256",
+        "training_data",
+        "library_versions",
+        "feature_schema",
+        "hyper_parameters",
+        "cross_validation",
+        "thresholds",
+    ):
         assert key in manifest
     assert manifest["training_data"]["rows"] == 26064
     assert manifest["library_versions"] == store.installed_versions()
@@ -83,7 +93,9 @@ def test_sklearn_inconsistent_version_warning_is_an_error(private_store, monkeyp
     def load_with_warning(path):
         import warnings
 
-        warnings.warn(InconsistentVersionWarning(estimator_name="X", current_sklearn_version="a", original_sklearn_version="b"))
+        warnings.warn(
+            InconsistentVersionWarning(estimator_name="X", current_sklearn_version="a", original_sklearn_version="b")
+        )
         return object()
 
     monkeypatch.setattr("joblib.load", load_with_warning)

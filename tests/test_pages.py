@@ -1,4 +1,5 @@
 """The officer's pages: the form, the redirect after submit, the application page."""
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,10 @@ def test_each_rendering_gets_a_new_idempotency_token(officer_client):
 
 
 def test_form_pages_are_never_cached_so_back_fetches_a_fresh_token(officer_client):
-    for response in (officer_client.get("/applications/new/"),
-                     officer_client.post("/applications/new/", valid_inputs(person_age="17"))):
+    for response in (
+        officer_client.get("/applications/new/"),
+        officer_client.post("/applications/new/", valid_inputs(person_age="17")),
+    ):
         assert response.status_code == 200
         directives = {part.strip() for part in response["Cache-Control"].split(",")}
         assert {"no-cache", "no-store", "must-revalidate", "private", "max-age=0"} <= directives

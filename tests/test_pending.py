@@ -1,5 +1,6 @@
 """Model unavailable: the application is kept as PENDING, the officer is told,
 and ``manage.py score_pending`` scores it once the model is back."""
+
 from __future__ import annotations
 
 import io

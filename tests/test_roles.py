@@ -1,4 +1,5 @@
 """Roles (issue 4, point 3): every workbench URL for every role, allowed or denied."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,10 @@ def others_application(db):
 
 def _own_application(user):
     return LoanApplication.objects.create(
-        officer=user, **{k: v for k, v in valid_inputs(applicant_reference="MINE").items()},
-        loan_percent_income=0.2, interest_burden=0.02,
+        officer=user,
+        **{k: v for k, v in valid_inputs(applicant_reference="MINE").items()},
+        loan_percent_income=0.2,
+        interest_burden=0.02,
     )
 
 
@@ -37,7 +40,10 @@ EXPECTED = [
     (NO_ROLE, "post", "/applications/new/", 403),
     *[(role, "get", "/applications/", 200) for role in (roles.OFFICER, roles.REVIEWER, roles.AUDITOR, roles.ADMIN)],
     (NO_ROLE, "get", "/applications/", 403),
-    *[(role, "get", "/applications/export.csv", 200) for role in (roles.OFFICER, roles.REVIEWER, roles.AUDITOR, roles.ADMIN)],
+    *[
+        (role, "get", "/applications/export.csv", 200)
+        for role in (roles.OFFICER, roles.REVIEWER, roles.AUDITOR, roles.ADMIN)
+    ],
     (NO_ROLE, "get", "/applications/export.csv", 403),
     (NO_ROLE, "get", "/applications/?format=csv", 403),
     (roles.OFFICER, "get", "/applications/{other}/", 403),
@@ -49,14 +55,18 @@ EXPECTED = [
     (roles.ADMIN, "get", "/admin/applications/loanapplication/", 200),
     (roles.ADMIN, "get", "/admin/applications/loanapplication/add/", 200),
     (roles.ADMIN, "get", "/admin/applications/loanapplication/{other}/change/", 200),
-    *[(role, "get", "/admin/applications/loanapplication/", 302) for role in (roles.OFFICER, roles.REVIEWER, roles.AUDITOR, NO_ROLE)],
+    *[
+        (role, "get", "/admin/applications/loanapplication/", 302)
+        for role in (roles.OFFICER, roles.REVIEWER, roles.AUDITOR, NO_ROLE)
+    ],
     # "/" lands each role on the page it can use.
     *[(role, "get", "/", 302) for role in ALL_ROLES],
 ]
 
 
-@pytest.mark.parametrize(("role", "method", "url", "status"), EXPECTED,
-                         ids=[f"{r or 'norole'}-{m}-{u}" for r, m, u, _ in EXPECTED])
+@pytest.mark.parametrize(
+    ("role", "method", "url", "status"), EXPECTED, ids=[f"{r or 'norole'}-{m}-{u}" for r, m, u, _ in EXPECTED]
+)
 def test_every_url_for_every_role(client_for, others_application, role, method, url, status):
     client = client_for(role)
     mine = _own_application(client.user) if "{mine}" in url else None
@@ -72,10 +82,16 @@ def test_every_url_for_every_role(client_for, others_application, role, method, 
         assert LoanApplication.objects.count() == before
 
 
-@pytest.mark.parametrize(("role", "target"), [
-    (roles.OFFICER, "/applications/new/"), (roles.REVIEWER, "/applications/new/"),
-    (roles.ADMIN, "/applications/new/"), (roles.AUDITOR, "/applications/"), (NO_ROLE, "/applications/"),
-])
+@pytest.mark.parametrize(
+    ("role", "target"),
+    [
+        (roles.OFFICER, "/applications/new/"),
+        (roles.REVIEWER, "/applications/new/"),
+        (roles.ADMIN, "/applications/new/"),
+        (roles.AUDITOR, "/applications/"),
+        (NO_ROLE, "/applications/"),
+    ],
+)
 def test_root_lands_on_the_right_page(client_for, role, target):
     assert client_for(role).get("/")["Location"] == target
 
@@ -124,10 +140,16 @@ def test_groups_exist_with_their_permissions(db):
     assert not any(code.startswith(("add_", "change_", "delete_")) for code in auditor)
 
 
-@pytest.mark.parametrize(("role", "expected"), [
-    (roles.OFFICER, "officer"), (roles.REVIEWER, "reviewer"), (roles.AUDITOR, "auditor"),
-    (roles.ADMIN, "admin"), (NO_ROLE, None),
-])
+@pytest.mark.parametrize(
+    ("role", "expected"),
+    [
+        (roles.OFFICER, "officer"),
+        (roles.REVIEWER, "reviewer"),
+        (roles.AUDITOR, "auditor"),
+        (roles.ADMIN, "admin"),
+        (NO_ROLE, None),
+    ],
+)
 def test_role_of(db, role, expected):
     assert roles.role_of(make_user(role)) == expected
 
@@ -169,14 +191,17 @@ def test_fast_permission_check_covers_direct_inactive_and_superuser(db):
     assert roles.has_permission(superuser, roles.DELETE)
 
 
-@pytest.mark.parametrize(("role", "links"), [
-    (roles.OFFICER, {"New application": True, "History": True, "Audit": False, "Admin": False}),
-    (roles.REVIEWER, {"New application": True, "History": True, "Audit": False, "Admin": False}),
-    (roles.AUDITOR, {"New application": False, "History": True, "Audit": True, "Admin": False}),
-    (roles.ADMIN, {"New application": True, "History": True, "Audit": True, "Admin": True}),
-])
+@pytest.mark.parametrize(
+    ("role", "links"),
+    [
+        (roles.OFFICER, {"New application": True, "History": True, "Audit": False, "Admin": False}),
+        (roles.REVIEWER, {"New application": True, "History": True, "Audit": False, "Admin": False}),
+        (roles.AUDITOR, {"New application": False, "History": True, "Audit": True, "Admin": False}),
+        (roles.ADMIN, {"New application": True, "History": True, "Audit": True, "Admin": True}),
+    ],
+)
 def test_navigation_offers_what_the_role_may_use(client_for, role, links):
     html = client_for(role).get("/applications/").content.decode()
-    nav = html[html.index('<nav class="mainnav"'):html.index("</nav>")]
+    nav = html[html.index('<nav class="mainnav"') : html.index("</nav>")]
     for label, shown in links.items():
         assert (f">{label}</a>" in nav) == shown, (role, label)

@@ -1,4 +1,5 @@
 """operations.rows: the precompiled statements store and read exactly what the ORM would."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,7 +21,8 @@ from tests.builders import make_user, valid_inputs
 pytestmark = pytest.mark.django_db
 
 COMPARED = [
-    field.attname for field in LoanApplication._meta.concrete_fields
+    field.attname
+    for field in LoanApplication._meta.concrete_fields
     if field.attname not in ("id", "applicant_reference", "idempotency_key")
 ]
 
@@ -40,8 +42,8 @@ def _scored_application(officer, reference: str, key: str) -> LoanApplication:
     application.reasons = [{"feature": "loan_grade", "text": "Loan grade B", "contribution": 0.5}]
     application.model_version = "test-model"
     application.model_sha256 = "ab" * 32
-    application.scored_at = dt.datetime(2026, 11, 27, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
-    application.created_at = dt.datetime(2026, 11, 27, 3, 4, 5, 123456, tzinfo=dt.timezone.utc)
+    application.scored_at = dt.datetime(2026, 11, 27, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    application.created_at = dt.datetime(2026, 11, 27, 3, 4, 5, 123456, tzinfo=dt.UTC)
     return application
 
 
@@ -61,7 +63,7 @@ def test_insert_row_stores_the_same_row_as_model_save():
     # Full precision and exact decimals, as typed.
     assert rows_row["probability_of_default"] == 0.1234567890123456789
     assert rows_row["loan_int_rate"] == Decimal("11.25")
-    assert rows_row["scored_at"] == dt.datetime(2026, 11, 27, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
+    assert rows_row["scored_at"] == dt.datetime(2026, 11, 27, 3, 4, 5, 678901, tzinfo=dt.UTC)
 
 
 def test_insert_row_refuses_a_saved_instance():
@@ -89,8 +91,9 @@ def test_row_lookup_returns_what_queryset_get_returns():
 
 
 def test_row_lookup_binds_extra_conditions_in_order():
-    session = Session.objects.create(session_key="k" * 32, session_data="x",
-                                     expire_date=timezone.now() + dt.timedelta(hours=1))
+    session = Session.objects.create(
+        session_key="k" * 32, session_data="x", expire_date=timezone.now() + dt.timedelta(hours=1)
+    )
     lookup = RowLookup(Session, "session_key", extra=("expire_date__gt",))
     assert lookup.get(session.session_key, timezone.now()).session_data == "x"
     assert lookup.get(session.session_key, timezone.now() + dt.timedelta(hours=2)) is None

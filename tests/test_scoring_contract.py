@@ -4,6 +4,7 @@ For every row of the training file, ``score_application(row)`` must equal
 ``joblib.load(artifact).predict_proba(frame)[:, 1]`` bit for bit, and the
 reasons' contributions must add up to the model's raw score.
 """
+
 import math
 
 import joblib
@@ -37,10 +38,9 @@ def test_fast_path_equals_artifact_bit_for_bit_over_the_training_file(training_r
     model = get_model()
     artifact = joblib.load(model.stored.artifact_path)
     expected = artifact.predict_proba(training_rows.loc[:, list(schema.INPUT_NAMES)])[:, 1]
-    got = np.array([
-        score_application(_as_inputs(record)).probability_of_default
-        for record in training_rows.to_dict("records")
-    ])
+    got = np.array(
+        [score_application(_as_inputs(record)).probability_of_default for record in training_rows.to_dict("records")]
+    )
     assert len(got) > 25_000
     # Compare the bits, not the values: 0.1 + 0.2 style differences must fail.
     mismatched = np.flatnonzero(got.view(np.uint64) != expected.view(np.uint64))
@@ -49,9 +49,9 @@ def test_fast_path_equals_artifact_bit_for_bit_over_the_training_file(training_r
 
 def test_batch_scores_equal_artifact_bit_for_bit(training_rows):
     model = get_model()
-    expected = joblib.load(model.stored.artifact_path).predict_proba(
-        training_rows.loc[:, list(schema.INPUT_NAMES)]
-    )[:, 1]
+    expected = joblib.load(model.stored.artifact_path).predict_proba(training_rows.loc[:, list(schema.INPUT_NAMES)])[
+        :, 1
+    ]
     scores = score_batch(training_rows)
     assert scores.accepted.all()
     assert np.array_equal(scores.probability_of_default.view(np.uint64), expected.view(np.uint64))

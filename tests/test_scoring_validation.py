@@ -1,4 +1,5 @@
 """score_application refuses anything outside the schema, naming the field."""
+
 import pytest
 
 from scoring.services import score_application

@@ -4,6 +4,7 @@ The walk covers every URL pattern of the project (login, logout, the
 workbench, overrides, the audit pages, every admin page), so a view added
 later with ``csrf_exempt`` fails here without anyone remembering to add it.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -44,8 +45,13 @@ def _unnamed_paths(patterns, prefix: str = "") -> list[str]:
 
 def _all_urls(application: LoanApplication) -> list[str]:
     samples = {
-        "pk": application.pk, "object_id": str(application.pk), "id": application.pk,
-        "app_label": "applications", "content_type_id": 1, "uidb64": "MQ", "token": "x-y",
+        "pk": application.pk,
+        "object_id": str(application.pk),
+        "id": application.pk,
+        "app_label": "applications",
+        "content_type_id": 1,
+        "uidb64": "MQ",
+        "token": "x-y",
     }
     urls = set(_unnamed_paths(get_resolver().url_patterns))
     skipped = []
@@ -59,17 +65,31 @@ def _all_urls(application: LoanApplication) -> list[str]:
 
 
 def _row_counts() -> dict[str, int]:
-    return {model._meta.label: model.objects.count() for model in apps.get_models()
-            if model._meta.label not in {"sessions.Session", "audit.AccessEvent", "axes.AccessAttempt",
-                                         "axes.AccessFailureLog", "axes.AccessLog"}}
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_models()
+        if model._meta.label
+        not in {
+            "sessions.Session",
+            "audit.AccessEvent",
+            "axes.AccessAttempt",
+            "axes.AccessFailureLog",
+            "axes.AccessLog",
+        }
+    }
 
 
 def test_every_url_refuses_a_post_without_a_csrf_token():
     application = scored_application()
     superuser = make_user(roles.ADMIN, is_superuser=True)
     urls = _all_urls(application)
-    assert {"/accounts/login/", "/accounts/logout/", "/applications/new/",
-            f"/applications/{application.pk}/override/", "/admin/login/"} <= set(urls)
+    assert {
+        "/accounts/login/",
+        "/accounts/logout/",
+        "/applications/new/",
+        f"/applications/{application.pk}/override/",
+        "/admin/login/",
+    } <= set(urls)
     assert sum(url.startswith("/admin/") for url in urls) > 20
     before = _row_counts()
     anonymous = Client(enforce_csrf_checks=True)
@@ -78,9 +98,17 @@ def test_every_url_refuses_a_post_without_a_csrf_token():
     refused = []
     for url in urls:
         for client in (anonymous, signed_in):
-            response = client.post(url, {**valid_inputs(), "username": superuser.username, "password": PASSWORD,
-                                         "final_decision": "DECLINE", "reason": "a long enough reason here",
-                                         "post": "yes"})
+            response = client.post(
+                url,
+                {
+                    **valid_inputs(),
+                    "username": superuser.username,
+                    "password": PASSWORD,
+                    "final_decision": "DECLINE",
+                    "reason": "a long enough reason here",
+                    "post": "yes",
+                },
+            )
             if response.status_code != 403 or b"CSRF" not in response.content:
                 refused.append((url, client is signed_in, response.status_code))
     assert refused == []
@@ -95,8 +123,9 @@ def test_the_same_posts_work_with_a_token():
     client = Client(enforce_csrf_checks=True)
     client.get("/accounts/login/")
     token = client.cookies["csrftoken"].value
-    response = client.post("/accounts/login/", {"username": officer.username, "password": PASSWORD,
-                                                "csrfmiddlewaretoken": token})
+    response = client.post(
+        "/accounts/login/", {"username": officer.username, "password": PASSWORD, "csrfmiddlewaretoken": token}
+    )
     assert response.status_code == 302
     client.get("/applications/new/")
     token = client.cookies["csrftoken"].value
@@ -129,8 +158,10 @@ def test_get_to_override_with_form_data_changes_nothing():
     client = Client()
     client.force_login(reviewer)
     target = "DECLINE" if application.final_decision != "DECLINE" else "APPROVE"
-    response = client.get(f"/applications/{application.pk}/override/",
-                          {"final_decision": target, "reason": "a long enough reason for the change"})
+    response = client.get(
+        f"/applications/{application.pk}/override/",
+        {"final_decision": target, "reason": "a long enough reason for the change"},
+    )
     assert response.status_code == 200
     application.refresh_from_db()
     assert application.final_decision == application.decision

@@ -1,5 +1,6 @@
 """Security headers on every page (login, workbench, admin, audit, every error page),
 the HTTPS redirect, the proxy toggle, and templates free of inline script/style."""
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,13 @@ def test_workbench_pages_for_an_officer():
     officer = make_user(roles.OFFICER)
     application = scored_application(officer)
     client = _client(officer)
-    for url in ("/", "/applications/new/", "/applications/", f"/applications/{application.pk}/",
-                "/applications/export.csv"):
+    for url in (
+        "/",
+        "/applications/new/",
+        "/applications/",
+        f"/applications/{application.pk}/",
+        "/applications/export.csv",
+    ):
         response = client.get(url, secure=True)
         assert response.status_code in (200, 302), (url, response.status_code)
         assert_security_headers(response)
@@ -154,11 +160,13 @@ def test_templates_have_no_inline_script_or_style():
 
 def _production_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_URL"))}
-    env.update({
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": "k3y-" + "q8Zr5tWv1xYb7nPc0mLd2sFg6hJk4aEo9uIy3" * 2,
-        "DJANGO_ALLOWED_HOSTS": "credit.bank.example",
-    })
+    env.update(
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "k3y-" + "q8Zr5tWv1xYb7nPc0mLd2sFg6hJk4aEo9uIy3" * 2,
+            "DJANGO_ALLOWED_HOSTS": "credit.bank.example",
+        }
+    )
     if "DATABASE_URL" in os.environ:
         env["DATABASE_URL"] = os.environ["DATABASE_URL"]
     env.update(extra)
@@ -166,8 +174,14 @@ def _production_env(**extra: str) -> dict[str, str]:
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=django_settings.BASE_DIR,
-                          env=_production_env(**env), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=django_settings.BASE_DIR,
+        env=_production_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_passes_with_production_settings():
@@ -192,15 +206,29 @@ def test_production_defaults_follow_from_debug_off_alone():
     result = _manage("shell", "-c", code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].split() == [
-        "False", "True", "True", "True", "31536000", "True", "DENY", "CompressedManifestStaticFilesStorage", "json",
+        "False",
+        "True",
+        "True",
+        "True",
+        "31536000",
+        "True",
+        "DENY",
+        "CompressedManifestStaticFilesStorage",
+        "json",
     ]
 
 
 def test_production_refuses_to_start_without_a_secret_key():
     env = _production_env()
     del env["DJANGO_SECRET_KEY"]
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=django_settings.BASE_DIR,
-                            env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
 

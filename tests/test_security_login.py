@@ -1,5 +1,6 @@
 """Sign-in: throttling and lockout (django-axes), a new session on login,
 password rules, and demo accounts that cannot sign in with DEBUG off."""
+
 from __future__ import annotations
 
 import io
@@ -27,7 +28,7 @@ def _login(client: Client, username: str, password: str, **extra):
 
 def test_five_failures_lock_the_account_for_fifteen_minutes_with_a_clear_page(settings):
     assert settings.AXES_FAILURE_LIMIT == 5
-    assert settings.AXES_COOLOFF_TIME == timedelta(minutes=15)
+    assert timedelta(minutes=15) == settings.AXES_COOLOFF_TIME
     user = make_user(roles.OFFICER)
     client = Client()
     for attempt in range(4):
@@ -64,7 +65,9 @@ def test_the_lock_expires_after_the_cool_off(settings):
         _login(client, user.username, WRONG)
     assert _login(client, user.username, PASSWORD).status_code == 429
     # Fifteen minutes and a second later (attempt times moved back instead of sleeping).
-    AccessAttempt.objects.update(attempt_time=AccessAttempt.objects.first().attempt_time - timedelta(minutes=15, seconds=1))
+    AccessAttempt.objects.update(
+        attempt_time=AccessAttempt.objects.first().attempt_time - timedelta(minutes=15, seconds=1)
+    )
     assert _login(client, user.username, PASSWORD).status_code == 302
 
 
@@ -130,12 +133,15 @@ def test_sign_out_ends_the_session_on_the_server():
     assert client.get("/applications/new/").status_code == 302
 
 
-@pytest.mark.parametrize("password, accepted", [
-    ("short-pw-1", False),             # 10 characters
-    ("12345678901234", False),         # numeric
-    ("password123456", False),         # common
-    ("tidal-basin-kettle-9", True),
-])
+@pytest.mark.parametrize(
+    "password, accepted",
+    [
+        ("short-pw-1", False),  # 10 characters
+        ("12345678901234", False),  # numeric
+        ("password123456", False),  # common
+        ("tidal-basin-kettle-9", True),
+    ],
+)
 def test_password_rules(password, accepted):
     user = get_user_model()(username="someone")
     if accepted:
@@ -152,6 +158,7 @@ def test_minimum_password_length_is_twelve():
 
 
 # --- Demo accounts ----------------------------------------------------------------
+
 
 def _demo_user():
     return make_user(roles.OFFICER, username="demo-officer")

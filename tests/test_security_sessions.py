@@ -1,5 +1,6 @@
 """Idle and absolute session timeouts, and the cheap write path (one session
 write a minute at most), via operations.sessions.SessionTimeoutMiddleware."""
+
 from __future__ import annotations
 
 import pytest

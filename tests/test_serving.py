@@ -1,5 +1,6 @@
 """Serving: gunicorn.conf.py from the environment, JSON-lines logs, and a real
 gunicorn started with the production configuration answering /healthz."""
+
 from __future__ import annotations
 
 import json
@@ -69,8 +70,18 @@ def test_json_lines_formatter():
 
 
 def test_gunicorn_access_records_become_fields():
-    atoms = {"h": "10.0.0.5", "m": "POST", "U": "/applications/new/", "q": "", "s": "303", "B": 0,
-             "M": 4, "D": 4210, "a": 'curl/8 "quoted"', "r": "POST /applications/new/ HTTP/1.1"}
+    atoms = {
+        "h": "10.0.0.5",
+        "m": "POST",
+        "U": "/applications/new/",
+        "q": "",
+        "s": "303",
+        "B": 0,
+        "M": 4,
+        "D": 4210,
+        "a": 'curl/8 "quoted"',
+        "r": "POST /applications/new/ HTTP/1.1",
+    }
     record = logging.LogRecord("gunicorn.access", logging.INFO, __file__, 1, '%(h)s "%(r)s" %(s)s', (atoms,), None)
     entry = json.loads(JsonLinesFormatter().format(record))
     assert entry["status"] == 303 and entry["duration_ms"] == 4 and entry["method"] == "POST"
@@ -87,20 +98,32 @@ def _free_port() -> int:
 def test_gunicorn_serves_the_production_configuration(tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")}
     port = _free_port()
-    env.update({
-        "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "s3rv-" + "Zq8r5tWv1xYb7nPc0mLd2sFg6hJk4aEo9uIy3" * 2,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
-        "PORT": str(port), "WEB_CONCURRENCY": "2", "SCORING_MODELS_STORE": str(settings.MODELS_STORE_DIR),
-        "DJANGO_SECURE_SSL_REDIRECT": "1",
-    })
+    env.update(
+        {
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": "s3rv-" + "Zq8r5tWv1xYb7nPc0mLd2sFg6hJk4aEo9uIy3" * 2,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.sqlite3'}",
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "2",
+            "SCORING_MODELS_STORE": str(settings.MODELS_STORE_DIR),
+            "DJANGO_SECURE_SSL_REDIRECT": "1",
+        }
+    )
     # As `make serve` does: migrate and collect static files (whitenoise
     # warns on every worker start when STATIC_ROOT does not exist yet).
     for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, env=env, check=True, timeout=300)
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = open(tmp_path / "gunicorn.log", "w")
-    server = subprocess.Popen([str(gunicorn), "-c", "gunicorn.conf.py", "creditsite.wsgi"], cwd=settings.BASE_DIR,
-                              env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        [str(gunicorn), "-c", "gunicorn.conf.py", "creditsite.wsgi"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 90
         body = None

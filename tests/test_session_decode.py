@@ -1,4 +1,5 @@
 """operations.sessions.SessionStore.decode: Django's result, signature checked once per row content and key."""
+
 from __future__ import annotations
 
 import logging
@@ -9,8 +10,13 @@ from django.contrib.sessions.backends.db import SessionStore as DjangoSessionSto
 from operations import sessions
 from operations.sessions import SessionStore
 
-DATA = {"_auth_user_id": "7", "_auth_user_backend": "operations.auth_backends.ProductionModelBackend",
-        "_auth_user_hash": "ab" * 32, "_ops_login_at": 1_800_000_000, "nested": {"list": [1, 2]}}
+DATA = {
+    "_auth_user_id": "7",
+    "_auth_user_backend": "operations.auth_backends.ProductionModelBackend",
+    "_auth_user_hash": "ab" * 32,
+    "_ops_login_at": 1_800_000_000,
+    "nested": {"list": [1, 2]},
+}
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
 """operations.durable_sqlite: Django's ``%s`` placeholders become SQLite's ``?`` once per statement text."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -1,5 +1,6 @@
 """operations.durable_sqlite: writers queue on an OS lock that every transaction end releases;
 WAL checkpoints run after it is released."""
+
 from __future__ import annotations
 
 import fcntl
@@ -77,10 +78,9 @@ def test_rollback_and_close_release_the_lock(wrapper_factory):
     assert _lock_is_free(lock_path)
 
     _begin(wrapper)
-    with pytest.raises(IntegrityError):
-        with wrapper.cursor() as cursor:
-            cursor.execute("INSERT INTO item (name) VALUES ('dup')")
-            cursor.execute("INSERT INTO item (name) VALUES ('dup')")
+    with pytest.raises(IntegrityError), wrapper.cursor() as cursor:
+        cursor.execute("INSERT INTO item (name) VALUES ('dup')")
+        cursor.execute("INSERT INTO item (name) VALUES ('dup')")
     assert not _lock_is_free(lock_path)
     wrapper.close()
     assert _lock_is_free(lock_path)
@@ -135,6 +135,7 @@ def test_in_memory_databases_take_no_lock(django_db_blocker):
 
 
 # --- Checkpoints after the lock --------------------------------------------------
+
 
 def _wal_frames(database: Path) -> tuple[int, int]:
     """(frames in the WAL, frames already copied into the database), from the WAL index.

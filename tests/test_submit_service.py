@@ -1,4 +1,5 @@
 """submit_application: validated, scored by the real engine, stored once with its audit record."""
+
 from __future__ import annotations
 
 import pytest
@@ -40,9 +41,12 @@ def test_decimal_inputs_are_stored_as_entered(officer):
     stored = LoanApplication.objects.get(pk=application.pk)
     assert str(stored.person_income) == "52000.55"
     assert str(stored.loan_int_rate) == "7.90"
-    assert stored.probability_of_default == score_application(
-        scoring_inputs(valid_inputs(person_income="52000.55", loan_int_rate="7.9"))
-    ).probability_of_default
+    assert (
+        stored.probability_of_default
+        == score_application(
+            scoring_inputs(valid_inputs(person_income="52000.55", loan_int_rate="7.9"))
+        ).probability_of_default
+    )
 
 
 def test_invalid_input_raises_validation_error_and_stores_nothing(officer):

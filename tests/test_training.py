@@ -1,4 +1,5 @@
 """Training: documented cleaning, a deterministic Pipeline, a complete manifest."""
+
 import json
 
 import numpy as np
@@ -24,19 +25,33 @@ def sample_csv(tmp_path_factory):
 
 def test_cleaning_rules_each_drop_what_they_name():
     rows = [
-        dict(person_age=30, person_income=50000, person_home_ownership="RENT", person_emp_length=5, loan_intent="EDUCATION",
-             loan_grade="B", loan_amnt=5000, loan_int_rate=11.0, loan_status=0, loan_percent_income=0.1,
-             cb_person_default_on_file="N", cb_person_cred_hist_length=4),
+        dict(
+            person_age=30,
+            person_income=50000,
+            person_home_ownership="RENT",
+            person_emp_length=5,
+            loan_intent="EDUCATION",
+            loan_grade="B",
+            loan_amnt=5000,
+            loan_int_rate=11.0,
+            loan_status=0,
+            loan_percent_income=0.1,
+            cb_person_default_on_file="N",
+            cb_person_cred_hist_length=4,
+        ),
     ]
     good = rows[0]
-    frame = pd.DataFrame([
-        good, dict(good),                                   # exact duplicate
-        {**good, "person_age": 144},                         # age over 100
-        {**good, "person_emp_length": 20},                   # worked since age 10
-        {**good, "loan_int_rate": np.nan, "loan_amnt": 6000},  # missing rate: kept
-        {**good, "loan_status": np.nan, "loan_amnt": 7000},    # no label
-        {**good, "person_income": 0, "loan_amnt": 8000},
-    ])
+    frame = pd.DataFrame(
+        [
+            good,
+            dict(good),  # exact duplicate
+            {**good, "person_age": 144},  # age over 100
+            {**good, "person_emp_length": 20},  # worked since age 10
+            {**good, "loan_int_rate": np.nan, "loan_amnt": 6000},  # missing rate: kept
+            {**good, "loan_status": np.nan, "loan_amnt": 7000},  # no label
+            {**good, "person_income": 0, "loan_amnt": 8000},
+        ]
+    )
     clean, report = clean_training_frame(frame)
     assert report.rows_read == 7
     assert report.rows_kept == 2
@@ -63,7 +78,9 @@ def test_training_is_deterministic_for_a_seed(sample_csv, tmp_path):
 
 
 def test_manifest_records_what_an_auditor_needs(sample_csv, tmp_path):
-    manifest = train_and_store(data_path=sample_csv, store_dir=tmp_path, params=SMALL, cross_validate=True, activate=True)
+    manifest = train_and_store(
+        data_path=sample_csv, store_dir=tmp_path, params=SMALL, cross_validate=True, activate=True
+    )
     on_disk = json.loads((tmp_path / manifest["version"] / "manifest.json").read_text())
     assert on_disk == manifest
     assert (tmp_path / "ACTIVE").read_text().strip() == manifest["version"]
@@ -100,8 +117,12 @@ def test_retraining_on_shared_data_reproduces_the_committed_model(tmp_path):
     data = require_shared_data()
     committed_version = (COMMITTED_STORE / "ACTIVE").read_text().strip()
     committed = load_verified(COMMITTED_STORE, committed_version)
-    manifest = train_and_store(data_path=data, store_dir=tmp_path, cross_validate=False,
-                               seed=committed.manifest["hyper_parameters"]["random_state"])
+    manifest = train_and_store(
+        data_path=data,
+        store_dir=tmp_path,
+        cross_validate=False,
+        seed=committed.manifest["hyper_parameters"]["random_state"],
+    )
     retrained = load_verified(tmp_path, manifest["version"])
     frame = read_dataset(data)
     frame = frame[schema.frame_rejections(frame).isna()].loc[:, list(schema.INPUT_NAMES)]
@@ -121,8 +142,11 @@ def test_retraining_on_shared_data_reproduces_the_committed_model(tmp_path):
     thresholds = committed.manifest["thresholds"]
 
     def decisions(probabilities: np.ndarray) -> np.ndarray:
-        return np.select([probabilities < thresholds["approve_below"], probabilities >= thresholds["decline_from"]],
-                         ["APPROVE", "DECLINE"], "REVIEW")
+        return np.select(
+            [probabilities < thresholds["approve_below"], probabilities >= thresholds["decline_from"]],
+            ["APPROVE", "DECLINE"],
+            "REVIEW",
+        )
 
     assert (decisions(got) == decisions(expected)).all()
     assert retrained.manifest["thresholds"] == thresholds

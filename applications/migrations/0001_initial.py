@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,41 +16,258 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='LoanApplication',
+            name="LoanApplication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('person_age', models.SmallIntegerField(help_text="Applicant's age in whole years (18 to 100).", validators=[applications.validators.SchemaRangeValidator('person_age')], verbose_name='Age')),
-                ('person_income', models.DecimalField(decimal_places=2, help_text="Gross annual income, in the loan's currency.", max_digits=10, validators=[applications.validators.SchemaRangeValidator('person_income')], verbose_name='Annual income')),
-                ('person_home_ownership', models.CharField(choices=[('RENT', 'Rent'), ('OWN', 'Own'), ('MORTGAGE', 'Mortgage'), ('OTHER', 'Other')], help_text='How the applicant lives.', max_length=8, verbose_name='Home ownership')),
-                ('person_emp_length', models.DecimalField(decimal_places=1, help_text='Years in employment; at most the years since age 14.', max_digits=3, validators=[applications.validators.SchemaRangeValidator('person_emp_length')], verbose_name='Employment length')),
-                ('loan_intent', models.CharField(choices=[('EDUCATION', 'Education'), ('MEDICAL', 'Medical'), ('VENTURE', 'Venture'), ('PERSONAL', 'Personal'), ('DEBTCONSOLIDATION', 'Debt consolidation'), ('HOMEIMPROVEMENT', 'Home improvement')], help_text='What the loan is for.', max_length=17, verbose_name='Loan purpose')),
-                ('loan_grade', models.CharField(choices=[('A', 'A'), ('B', 'B'), ('C', 'C'), ('D', 'D'), ('E', 'E'), ('F', 'F'), ('G', 'G')], help_text="The bank's grade for the loan, A (best) to G.", max_length=1, verbose_name='Loan grade')),
-                ('loan_amnt', models.DecimalField(decimal_places=2, help_text="Amount requested, in the loan's currency.", max_digits=9, validators=[applications.validators.SchemaRangeValidator('loan_amnt')], verbose_name='Loan amount')),
-                ('loan_int_rate', models.DecimalField(decimal_places=2, help_text='Annual interest rate in percent, above 0 and at most 100.', max_digits=5, validators=[applications.validators.SchemaRangeValidator('loan_int_rate')], verbose_name='Interest rate')),
-                ('cb_person_default_on_file', models.CharField(choices=[('N', 'No'), ('Y', 'Yes')], help_text='A default recorded on the credit bureau file.', max_length=1, verbose_name='Previous default on file')),
-                ('cb_person_cred_hist_length', models.SmallIntegerField(help_text='Years of credit history; at most the years since age 14.', validators=[applications.validators.SchemaRangeValidator('cb_person_cred_hist_length')], verbose_name='Credit history length')),
-                ('applicant_reference', models.CharField(blank=True, db_index=True, help_text="The bank's own application number (optional), for finding it again.", max_length=64, verbose_name='Applicant reference')),
-                ('idempotency_key', models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
-                ('scored_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('loan_percent_income', models.FloatField(editable=False)),
-                ('interest_burden', models.FloatField(editable=False)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending (not scored yet)'), ('SCORED', 'Scored')], default='PENDING', editable=False, max_length=8)),
-                ('probability_of_default', models.FloatField(blank=True, editable=False, null=True)),
-                ('decision', models.CharField(blank=True, choices=[('APPROVE', 'Approve'), ('REVIEW', 'Review'), ('DECLINE', 'Decline')], editable=False, max_length=8)),
-                ('final_decision', models.CharField(blank=True, choices=[('APPROVE', 'Approve'), ('REVIEW', 'Review'), ('DECLINE', 'Decline')], editable=False, max_length=8)),
-                ('risk_label', models.CharField(blank=True, choices=[('SAFE', 'Safe'), ('RISKY', 'Risky')], editable=False, max_length=8)),
-                ('reasons', models.JSONField(blank=True, default=list, editable=False)),
-                ('model_version', models.CharField(blank=True, db_index=True, editable=False, max_length=64)),
-                ('model_sha256', models.CharField(blank=True, editable=False, max_length=64, verbose_name='Model SHA-256')),
-                ('scoring_error', models.TextField(blank=True, editable=False)),
-                ('officer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='loan_applications', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "person_age",
+                    models.SmallIntegerField(
+                        help_text="Applicant's age in whole years (18 to 100).",
+                        validators=[applications.validators.SchemaRangeValidator("person_age")],
+                        verbose_name="Age",
+                    ),
+                ),
+                (
+                    "person_income",
+                    models.DecimalField(
+                        decimal_places=2,
+                        help_text="Gross annual income, in the loan's currency.",
+                        max_digits=10,
+                        validators=[applications.validators.SchemaRangeValidator("person_income")],
+                        verbose_name="Annual income",
+                    ),
+                ),
+                (
+                    "person_home_ownership",
+                    models.CharField(
+                        choices=[("RENT", "Rent"), ("OWN", "Own"), ("MORTGAGE", "Mortgage"), ("OTHER", "Other")],
+                        help_text="How the applicant lives.",
+                        max_length=8,
+                        verbose_name="Home ownership",
+                    ),
+                ),
+                (
+                    "person_emp_length",
+                    models.DecimalField(
+                        decimal_places=1,
+                        help_text="Years in employment; at most the years since age 14.",
+                        max_digits=3,
+                        validators=[applications.validators.SchemaRangeValidator("person_emp_length")],
+                        verbose_name="Employment length",
+                    ),
+                ),
+                (
+                    "loan_intent",
+                    models.CharField(
+                        choices=[
+                            ("EDUCATION", "Education"),
+                            ("MEDICAL", "Medical"),
+                            ("VENTURE", "Venture"),
+                            ("PERSONAL", "Personal"),
+                            ("DEBTCONSOLIDATION", "Debt consolidation"),
+                            ("HOMEIMPROVEMENT", "Home improvement"),
+                        ],
+                        help_text="What the loan is for.",
+                        max_length=17,
+                        verbose_name="Loan purpose",
+                    ),
+                ),
+                (
+                    "loan_grade",
+                    models.CharField(
+                        choices=[("A", "A"), ("B", "B"), ("C", "C"), ("D", "D"), ("E", "E"), ("F", "F"), ("G", "G")],
+                        help_text="The bank's grade for the loan, A (best) to G.",
+                        max_length=1,
+                        verbose_name="Loan grade",
+                    ),
+                ),
+                (
+                    "loan_amnt",
+                    models.DecimalField(
+                        decimal_places=2,
+                        help_text="Amount requested, in the loan's currency.",
+                        max_digits=9,
+                        validators=[applications.validators.SchemaRangeValidator("loan_amnt")],
+                        verbose_name="Loan amount",
+                    ),
+                ),
+                (
+                    "loan_int_rate",
+                    models.DecimalField(
+                        decimal_places=2,
+                        help_text="Annual interest rate in percent, above 0 and at most 100.",
+                        max_digits=5,
+                        validators=[applications.validators.SchemaRangeValidator("loan_int_rate")],
+                        verbose_name="Interest rate",
+                    ),
+                ),
+                (
+                    "cb_person_default_on_file",
+                    models.CharField(
+                        choices=[("N", "No"), ("Y", "Yes")],
+                        help_text="A default recorded on the credit bureau file.",
+                        max_length=1,
+                        verbose_name="Previous default on file",
+                    ),
+                ),
+                (
+                    "cb_person_cred_hist_length",
+                    models.SmallIntegerField(
+                        help_text="Years of credit history; at most the years since age 14.",
+                        validators=[applications.validators.SchemaRangeValidator("cb_person_cred_hist_length")],
+                        verbose_name="Credit history length",
+                    ),
+                ),
+                (
+                    "applicant_reference",
+                    models.CharField(
+                        blank=True,
+                        db_index=True,
+                        help_text="The bank's own application number (optional), for finding it again.",
+                        max_length=64,
+                        verbose_name="Applicant reference",
+                    ),
+                ),
+                (
+                    "idempotency_key",
+                    models.CharField(blank=True, editable=False, max_length=64, null=True, unique=True),
+                ),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now, editable=False)),
+                ("scored_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("loan_percent_income", models.FloatField(editable=False)),
+                ("interest_burden", models.FloatField(editable=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("PENDING", "Pending (not scored yet)"), ("SCORED", "Scored")],
+                        default="PENDING",
+                        editable=False,
+                        max_length=8,
+                    ),
+                ),
+                ("probability_of_default", models.FloatField(blank=True, editable=False, null=True)),
+                (
+                    "decision",
+                    models.CharField(
+                        blank=True,
+                        choices=[("APPROVE", "Approve"), ("REVIEW", "Review"), ("DECLINE", "Decline")],
+                        editable=False,
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "final_decision",
+                    models.CharField(
+                        blank=True,
+                        choices=[("APPROVE", "Approve"), ("REVIEW", "Review"), ("DECLINE", "Decline")],
+                        editable=False,
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "risk_label",
+                    models.CharField(
+                        blank=True, choices=[("SAFE", "Safe"), ("RISKY", "Risky")], editable=False, max_length=8
+                    ),
+                ),
+                ("reasons", models.JSONField(blank=True, default=list, editable=False)),
+                ("model_version", models.CharField(blank=True, db_index=True, editable=False, max_length=64)),
+                (
+                    "model_sha256",
+                    models.CharField(blank=True, editable=False, max_length=64, verbose_name="Model SHA-256"),
+                ),
+                ("scoring_error", models.TextField(blank=True, editable=False)),
+                (
+                    "officer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="loan_applications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ('-created_at', '-id'),
-                'permissions': [('view_all_loanapplications', "Can see every officer's applications")],
-                'indexes': [models.Index(fields=['officer', '-created_at'], name='loanapp_officer_created'), models.Index(condition=models.Q(('status', 'PENDING')), fields=['status'], name='loanapp_status')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('person_age__gte', 18), ('person_age__lte', 100)), name='loanapp_person_age_range'), models.CheckConstraint(condition=models.Q(('person_income__gt', 0), ('person_income__lte', 10000000)), name='loanapp_person_income_range'), models.CheckConstraint(condition=models.Q(('person_home_ownership__in', ('RENT', 'OWN', 'MORTGAGE', 'OTHER'))), name='loanapp_person_home_ownership_range'), models.CheckConstraint(condition=models.Q(('person_emp_length__gte', 0), ('person_emp_length__lte', 86)), name='loanapp_person_emp_length_range'), models.CheckConstraint(condition=models.Q(('loan_intent__in', ('EDUCATION', 'MEDICAL', 'VENTURE', 'PERSONAL', 'DEBTCONSOLIDATION', 'HOMEIMPROVEMENT'))), name='loanapp_loan_intent_range'), models.CheckConstraint(condition=models.Q(('loan_grade__in', ('A', 'B', 'C', 'D', 'E', 'F', 'G'))), name='loanapp_loan_grade_range'), models.CheckConstraint(condition=models.Q(('loan_amnt__gt', 0), ('loan_amnt__lte', 1000000)), name='loanapp_loan_amnt_range'), models.CheckConstraint(condition=models.Q(('loan_int_rate__gt', 0), ('loan_int_rate__lte', 100)), name='loanapp_loan_int_rate_range'), models.CheckConstraint(condition=models.Q(('cb_person_default_on_file__in', ('N', 'Y'))), name='loanapp_cb_person_default_on_file_range'), models.CheckConstraint(condition=models.Q(('cb_person_cred_hist_length__gte', 0), ('cb_person_cred_hist_length__lte', 86)), name='loanapp_cb_person_cred_hist_length_range'), models.CheckConstraint(condition=models.Q(('status__in', ['PENDING', 'SCORED'])), name='loanapp_status_valid'), models.CheckConstraint(condition=models.Q(models.Q(('decision__in', ('APPROVE', 'REVIEW', 'DECLINE')), ('final_decision__in', ('APPROVE', 'REVIEW', 'DECLINE')), ('probability_of_default__gte', 0), ('probability_of_default__lte', 1), ('risk_label__in', ('SAFE', 'RISKY')), ('scored_at__isnull', False), ('status', 'SCORED'), models.Q(('model_version', ''), _negated=True), models.Q(('model_sha256', ''), _negated=True)), models.Q(('decision', ''), ('final_decision', ''), ('probability_of_default__isnull', True), ('status', 'PENDING')), _connector='OR'), name='loanapp_outcome_complete')],
+                "ordering": ("-created_at", "-id"),
+                "permissions": [("view_all_loanapplications", "Can see every officer's applications")],
+                "indexes": [
+                    models.Index(fields=["officer", "-created_at"], name="loanapp_officer_created"),
+                    models.Index(condition=models.Q(("status", "PENDING")), fields=["status"], name="loanapp_status"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("person_age__gte", 18), ("person_age__lte", 100)),
+                        name="loanapp_person_age_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("person_income__gt", 0), ("person_income__lte", 10000000)),
+                        name="loanapp_person_income_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("person_home_ownership__in", ("RENT", "OWN", "MORTGAGE", "OTHER"))),
+                        name="loanapp_person_home_ownership_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("person_emp_length__gte", 0), ("person_emp_length__lte", 86)),
+                        name="loanapp_person_emp_length_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            (
+                                "loan_intent__in",
+                                ("EDUCATION", "MEDICAL", "VENTURE", "PERSONAL", "DEBTCONSOLIDATION", "HOMEIMPROVEMENT"),
+                            )
+                        ),
+                        name="loanapp_loan_intent_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("loan_grade__in", ("A", "B", "C", "D", "E", "F", "G"))),
+                        name="loanapp_loan_grade_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("loan_amnt__gt", 0), ("loan_amnt__lte", 1000000)),
+                        name="loanapp_loan_amnt_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("loan_int_rate__gt", 0), ("loan_int_rate__lte", 100)),
+                        name="loanapp_loan_int_rate_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("cb_person_default_on_file__in", ("N", "Y"))),
+                        name="loanapp_cb_person_default_on_file_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("cb_person_cred_hist_length__gte", 0), ("cb_person_cred_hist_length__lte", 86)
+                        ),
+                        name="loanapp_cb_person_cred_hist_length_range",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("status__in", ["PENDING", "SCORED"])), name="loanapp_status_valid"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(
+                                ("decision__in", ("APPROVE", "REVIEW", "DECLINE")),
+                                ("final_decision__in", ("APPROVE", "REVIEW", "DECLINE")),
+                                ("probability_of_default__gte", 0),
+                                ("probability_of_default__lte", 1),
+                                ("risk_label__in", ("SAFE", "RISKY")),
+                                ("scored_at__isnull", False),
+                                ("status", "SCORED"),
+                                models.Q(("model_version", ""), _negated=True),
+                                models.Q(("model_sha256", ""), _negated=True),
+                            ),
+                            models.Q(
+                                ("decision", ""),
+                                ("final_decision", ""),
+                                ("probability_of_default__isnull", True),
+                                ("status", "PENDING"),
+                            ),
+                            _connector="OR",
+                        ),
+                        name="loanapp_outcome_complete",
+                    ),
+                ],
             },
         ),
     ]

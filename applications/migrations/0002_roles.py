@@ -6,6 +6,7 @@ created here first. The mapping is frozen in this file on purpose: a
 migration must keep doing what it did when it was written, whatever
 ``applications.roles`` says later (change roles with a new migration).
 """
+
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
@@ -14,8 +15,11 @@ ROLE_PERMISSIONS = {
     "reviewer": ("add_loanapplication", "view_loanapplication", "view_all_loanapplications"),
     "auditor": ("view_loanapplication", "view_all_loanapplications"),
     "admin": (
-        "add_loanapplication", "view_loanapplication", "view_all_loanapplications",
-        "change_loanapplication", "delete_loanapplication",
+        "add_loanapplication",
+        "view_loanapplication",
+        "view_all_loanapplications",
+        "change_loanapplication",
+        "delete_loanapplication",
     ),
 }
 

@@ -3,6 +3,7 @@
 One index less is one B-tree page less written per submission. Dropped with
 ``DROP INDEX`` rather than Django's SQLite table rebuild (operations.indexes).
 """
+
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
@@ -18,9 +19,13 @@ class Migration(migrations.Migration):
 
     operations = [
         field_index_removal(
-            "applications", "loanapplication", "officer",
+            "applications",
+            "loanapplication",
+            "officer",
             models.ForeignKey(
-                db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name="loan_applications",
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="loan_applications",
                 to=settings.AUTH_USER_MODEL,
             ),
         ),

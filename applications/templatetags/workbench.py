@@ -1,4 +1,5 @@
 """Template helpers for the workbench pages."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,6 +1,7 @@
 """Database-level immutability: triggers refusing UPDATE and DELETE (and
 TRUNCATE on PostgreSQL) on the audit tables, in the dialect of the database
 being migrated; plus the two chain-head rows appenders lock."""
+
 from django.db import migrations
 
 from audit import db_triggers

@@ -3,6 +3,7 @@
 Dropped with ``DROP INDEX``: Django's SQLite ``AlterField`` would rebuild the
 table and take the append-only triggers with it (operations.indexes).
 """
+
 from django.db import migrations, models
 
 from operations.indexes import field_index_removal

@@ -1,4 +1,5 @@
 """Template helpers so the application page can include the override panel as is."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -27,6 +27,7 @@ right after releasing the lock, every ``CHECKPOINT_EVERY`` commits or when
 the WAL has grown too big. Durability is unchanged: each COMMIT still
 fsyncs the WAL (``synchronous=FULL``).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -36,7 +37,6 @@ import os
 import sqlite3
 
 from django.db.backends.sqlite3 import base
-
 
 # This connection's commits between its checkpoints. A submission writes ~20
 # WAL pages, so 50 is about SQLite's own default of 1,000 pages; with several
@@ -88,8 +88,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not self.is_in_memory_db():
             # One open file description per connection: flock then also
             # orders threads of one process, each with its own connection.
-            self._writer_lock_fd = os.open(f"{self.settings_dict['NAME']}-writer.lock",
-                                           os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._writer_lock_fd = os.open(
+                f"{self.settings_dict['NAME']}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
             # SQLite would checkpoint inside the COMMIT that crosses the
             # threshold, i.e. while this backend still holds the writer lock,
             # and every other writer would wait for the copy and its fsyncs.

@@ -1,4 +1,5 @@
 """``manage.py create_demo_officer``: a local login for ``make run`` (DEBUG only)."""
+
 from __future__ import annotations
 
 import secrets

@@ -1,12 +1,12 @@
 """``manage.py score_pending``: score applications stored while the model was down."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from scoring.exceptions import ModelUnavailable
-
 from applications.selectors import pending_applications
 from applications.services import record_scoring_failure, score_pending_application
+from scoring.exceptions import ModelUnavailable
 
 
 class Command(BaseCommand):

@@ -7,6 +7,7 @@ command lifts the triggers for the flush and puts them back. On any other
 database it refuses: wiping the audit trail is not an operation this product
 offers.
 """
+
 from __future__ import annotations
 
 from django.core import mail

@@ -5,6 +5,7 @@ Prints each problem found, then a JSON summary as the last line
 plus the override chain, model errors and applications whose shown outcome
 disagrees with their records); exits 1 on any problem.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,7 +20,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--replay", action="store_true",
+            "--replay",
+            action="store_true",
             help="Also re-score every stored feature vector with its recorded model version and compare bits.",
         )
 

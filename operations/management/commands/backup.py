@@ -4,6 +4,7 @@ Prints the file's path and SHA-256 (keep the hash with the copy: it proves
 later that the file restored is the file written). Restore drill: see
 docs/deploy-checks.md and tests/test_backup.py.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,8 +19,11 @@ class Command(BaseCommand):
     help = "Back up the database online (SQLite backup API or pg_dump) and print the file's path and SHA-256."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--output", default=str(Path(settings.BASE_DIR) / "backups"),
-                            help="directory for the backup file (default: ./backups)")
+        parser.add_argument(
+            "--output",
+            default=str(Path(settings.BASE_DIR) / "backups"),
+            help="directory for the backup file (default: ./backups)",
+        )
         parser.add_argument("--database", default="default", help="database alias (default: default)")
 
     def handle(self, *args, output: str, database: str, **options) -> None:

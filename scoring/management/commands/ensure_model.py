@@ -1,4 +1,5 @@
 """Make sure the active model is in place and verifies (used by make run/test)."""
+
 from pathlib import Path
 
 from django.conf import settings

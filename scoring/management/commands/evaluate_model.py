@@ -1,4 +1,5 @@
 """python manage.py evaluate_model --data FILE.csv [--model VERSION]"""
+
 import json
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """python manage.py train_model --data ../shared/data/credit_risk_train.csv"""
+
 import json
 from pathlib import Path
 
@@ -31,15 +32,21 @@ class Command(BaseCommand):
         store = options["store"] or Path(settings.MODELS_STORE_DIR)
         steps = 2 + (0 if options["no_cv"] else 5)
         with tqdm(total=steps, desc="training", unit="step", file=self.stderr._out, disable=None) as bar:
+
             def progress(message: str) -> None:
                 bar.set_postfix_str(message)
                 bar.update(1)
 
             try:
                 manifest = train_and_store(
-                    data_path=data, store_dir=store, seed=options["seed"], cross_validate=not options["no_cv"],
-                    approve_below=options["approve_below"], decline_from=options["decline_from"],
-                    activate=options["activate"], progress=progress,
+                    data_path=data,
+                    store_dir=store,
+                    seed=options["seed"],
+                    cross_validate=not options["no_cv"],
+                    approve_below=options["approve_below"],
+                    decline_from=options["decline_from"],
+                    activate=options["activate"],
+                    progress=progress,
                 )
             except (ValueError, KeyError) as error:
                 raise CommandError(f"Cannot train on {data}: {error}") from None
@@ -47,7 +54,9 @@ class Command(BaseCommand):
         metrics = manifest["cross_validation"]["metrics"]
         self.stdout.write(f"stored model {manifest['version']} in {store / manifest['version']}")
         if metrics:
-            self.stdout.write("cross-validated (stratified 5-fold): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            self.stdout.write(
+                "cross-validated (stratified 5-fold): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            )
         if options["activate"]:
             self.stdout.write(f"{manifest['version']} is now the active model")
         self.stdout.write(json.dumps({"version": manifest["version"], "metrics": metrics}))
