@@ -91,7 +91,7 @@ logconfig_dict = stdout_logging(
 
 def _load_model(log) -> None:
     from scoring.exceptions import ModelUnavailable
-    from scoring.registry import get_model
+    from scoring.model_cache import get_model
 
     try:
         model = get_model()

@@ -375,7 +375,7 @@ class _Replayer:
     Streaming keeps memory flat however long the trail is (one batch of
     feature vectors per model version at a time); each batch is one
     vectorised ``replay_probabilities`` call. The model comes from
-    ``scoring.registry.get_model``, which loads an artifact only after its
+    ``scoring.model_cache.get_model``, which loads an artifact only after its
     SHA-256 matches the manifest; the manifest's SHA-256 must also be the one
     each decision recorded.
     """
@@ -417,7 +417,7 @@ class _Replayer:
 
     def _replay(self, version: str, ids: list, probabilities: list, vectors: list, shas: set) -> str | None:
         from scoring.exceptions import ModelUnavailable
-        from scoring.registry import get_model
+        from scoring.model_cache import get_model
         from scoring.services import replay_probabilities
 
         try:

@@ -47,7 +47,7 @@ from django.db import connection, transaction  # noqa: E402
 from audit import canonical  # noqa: E402
 from audit.models import ChainHead  # noqa: E402
 from scoring import schema  # noqa: E402
-from scoring.registry import get_model  # noqa: E402
+from scoring.model_cache import get_model  # noqa: E402
 from scoring.services import decide, model_features, replay_probabilities  # noqa: E402
 
 

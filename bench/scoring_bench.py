@@ -34,7 +34,7 @@ import joblib  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from scoring import schema  # noqa: E402
-from scoring.registry import forget_loaded_models, get_model  # noqa: E402
+from scoring.model_cache import forget_loaded_models, get_model  # noqa: E402
 from scoring.services import score_application, score_batch  # noqa: E402
 from scoring.training import read_dataset  # noqa: E402
 

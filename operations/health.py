@@ -50,7 +50,7 @@ def check_database() -> dict[str, Any]:
 
 def check_model() -> dict[str, Any]:
     from scoring.exceptions import ModelUnavailable
-    from scoring.registry import get_model
+    from scoring.model_cache import get_model
 
     try:
         model = get_model()

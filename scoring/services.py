@@ -17,7 +17,7 @@ import pandas as pd
 from scoring import schema
 from scoring.explain import principal_reasons
 from scoring.features import derived_values
-from scoring.registry import LoadedModel, get_model
+from scoring.model_cache import LoadedModel, get_model
 from scoring.results import APPROVE, DECLINE, REVIEW, RISKY, SAFE, ScoreResult
 
 

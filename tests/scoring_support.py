@@ -38,7 +38,7 @@ def good_application(**overrides) -> dict:
 @pytest.fixture
 def private_store(tmp_path, settings):
     """A copy of the committed model store that a test may damage freely."""
-    from scoring.registry import forget_loaded_models
+    from scoring.model_cache import forget_loaded_models
 
     store = tmp_path / "models_store"
     shutil.copytree(COMMITTED_STORE, store)

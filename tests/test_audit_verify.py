@@ -190,7 +190,7 @@ def store_chain(private_store):
 
 
 def _swap_artifact(store, replacement: bytes | None = None) -> str:
-    from scoring.registry import forget_loaded_models
+    from scoring.model_cache import forget_loaded_models
 
     version = (store / "ACTIVE").read_text().strip()
     artifact = store / version / "model.joblib"
@@ -207,7 +207,7 @@ def _swap_artifact(store, replacement: bytes | None = None) -> str:
 
 def test_swapped_artifact_is_refused_on_load_and_reported_by_replay(store_chain):
     from scoring.exceptions import ModelUnavailable
-    from scoring.registry import get_model
+    from scoring.model_cache import get_model
 
     version = _swap_artifact(store_chain)
     with pytest.raises(ModelUnavailable, match="does not match its manifest"):
@@ -223,7 +223,7 @@ def test_swapped_artifact_is_refused_on_load_and_reported_by_replay(store_chain)
 def test_missing_model_is_reported_by_replay(store_chain):
     version = (store_chain / "ACTIVE").read_text().strip()
     shutil.rmtree(store_chain / version)
-    from scoring.registry import forget_loaded_models
+    from scoring.model_cache import forget_loaded_models
 
     forget_loaded_models()
     code, out, summary = run_verify("--replay")
@@ -242,7 +242,7 @@ def test_artifact_and_manifest_swapped_together_are_reported(store_chain):
     manifest = json.loads(manifest_path.read_text())
     manifest["artifact_sha256"] = sha256_of_file(artifact)
     manifest_path.write_text(json.dumps(manifest))
-    from scoring.registry import forget_loaded_models
+    from scoring.model_cache import forget_loaded_models
 
     forget_loaded_models()
     summary = verify_audit_trail(replay=True)

@@ -133,7 +133,7 @@ def test_403_page(settings):
 
 
 def test_model_missing_while_serving_keeps_the_application_as_pending(private_store):
-    from scoring.registry import get_model
+    from scoring.model_cache import get_model
 
     artifact = private_store / get_model().version / "model.joblib"
     shutil.move(artifact, private_store / "away")

@@ -39,7 +39,7 @@ def test_needs_no_login_and_opens_no_session():
 
 
 def test_red_naming_the_model_when_its_artifact_is_removed(private_store, caplog):
-    from scoring.registry import get_model
+    from scoring.model_cache import get_model
 
     version = get_model().version
     artifact = private_store / version / "model.joblib"
@@ -58,7 +58,7 @@ def test_red_naming_the_model_when_its_artifact_is_removed(private_store, caplog
 
 
 def test_red_when_the_artifact_is_corrupted(private_store):
-    from scoring.registry import get_model
+    from scoring.model_cache import get_model
 
     artifact = private_store / get_model().version / "model.joblib"
     artifact.write_bytes(artifact.read_bytes()[:-100] + b"\0" * 100)
@@ -95,7 +95,7 @@ def test_red_when_the_database_reads_but_refuses_writes(monkeypatch, caplog):
 
 
 def test_both_red_at_once(monkeypatch, private_store):
-    from scoring.registry import get_model
+    from scoring.model_cache import get_model
 
     (private_store / get_model().version / "model.joblib").unlink()
     monkeypatch.setattr(connection, "cursor", lambda *a, **k: (_ for _ in ()).throw(OperationalError("down")))

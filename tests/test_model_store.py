@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from scoring import registry, store
+from scoring import model_cache, store
 from scoring.exceptions import ModelUnavailable
-from scoring.registry import get_model
+from scoring.model_cache import get_model
 from scoring.services import score_application
 from tests.scoring_support import good_application, private_store  # noqa: F401
 
@@ -133,13 +133,13 @@ def test_damage_while_serving_stops_scoring_and_repair_resumes_without_restart(p
 
 def test_loaded_once_per_process_even_from_many_threads(private_store, monkeypatch):
     calls = []
-    real = registry.load_verified
+    real = model_cache.load_verified
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(registry, "load_verified", counting)
+    monkeypatch.setattr(model_cache, "load_verified", counting)
     results = []
     threads = [threading.Thread(target=lambda: results.append(get_model())) for _ in range(8)]
     for thread in threads:
@@ -157,7 +157,7 @@ def test_nothing_is_loaded_at_import_time():
     code = (
         "import os, django; os.environ['DJANGO_SETTINGS_MODULE']='creditsite.settings'; "
         "os.environ.setdefault('DJANGO_DEBUG','1'); django.setup(); "
-        "import scoring.services, scoring.registry as r; print(len(r._models))"
+        "import scoring.services, scoring.model_cache as r; print(len(r._models))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "0"

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from applications.models import LoanApplication
 from applications.services import score_pending_application, submit_application
-from scoring.registry import forget_loaded_models
+from scoring.model_cache import forget_loaded_models
 from scoring.services import score_application
 from tests.builders import scoring_inputs, valid_inputs
 

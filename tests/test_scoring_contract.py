@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from scoring import schema
-from scoring.registry import get_model
+from scoring.model_cache import get_model
 from scoring.services import score_application, score_batch
 from scoring.training import read_dataset
 from tests.scoring_support import good_application, require_shared_data

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from scoring.exceptions import ModelUnavailable
-from scoring.registry import get_model
+from scoring.model_cache import get_model
 from scoring.store import ACTIVE_POINTER
 from scoring.training import train_and_store
 

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from scoring.registry import forget_loaded_models
+from scoring.model_cache import forget_loaded_models
 from scoring.training import DEFAULT_APPROVE_BELOW, DEFAULT_DECLINE_FROM, DEFAULT_SEED, train_and_store
 
 
