@@ -1,27 +1,25 @@
-"""Test-wide settings that differ from production, and why.
+"""Suite-wide pytest hooks: which tests run against which database.
 
-The suite runs with production settings (DEBUG off, see ``make test``)
-except for two things that only exist for real HTTPS traffic and a
-collected static tree:
-
-* ``SECURE_SSL_REDIRECT``: the test client and the live server speak plain
-  HTTP, so every request would be answered with a redirect to https://.
-  ``tests/test_security_headers.py`` switches it back on to test it.
-* ``STORAGES``: the manifest storage needs ``collectstatic`` to have run.
-  For the same reason WhiteNoise serves straight from the app folders
-  (``WHITENOISE_USE_FINDERS``) instead of warning about a missing
-  ``STATIC_ROOT`` on a fresh clone.
-
-Set here, at import, before any request handler or live server is built
-(middleware reads these settings once, when it is instantiated).
+Tests marked ``postgres`` need a PostgreSQL server and run only in the
+PostgreSQL pass (``DATABASE_URL=postgres://... make test``); in the SQLite
+pass they are skipped, saying so, even where a server happens to answer.
 """
 
-from django.conf import settings
+from __future__ import annotations
 
-settings.SECURE_SSL_REDIRECT = False
-settings.STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-}
-settings.WHITENOISE_USE_FINDERS = True
-settings.WHITENOISE_AUTOREFRESH = True
+import os
+
+import pytest
+
+
+def _database_is_postgres() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://", "pgsql://"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _database_is_postgres():
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only: runs in the PostgreSQL pass (DATABASE_URL=postgres://...)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)

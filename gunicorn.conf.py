@@ -74,8 +74,6 @@ else:
 _access = os.environ.get("GUNICORN_ACCESS_LOG", "1") not in ("0", "false", "False", "")
 # Request time in milliseconds (%(M)s) and microseconds (%(D)s).
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms "%(a)s"'
-# gunicorn's logger, minus building ~60 unused atoms per request (operations/access_log.py).
-logger_class = "operations.access_log.AccessLogger"
 logconfig_dict = stdout_logging(
     json_lines=json_logs_from_env(),
     loggers={

@@ -105,7 +105,7 @@ class LoanApplicationAdmin(admin.ModelAdmin):
         if change:
             return super().save_form(request, form, change)
         try:
-            application = submit_application(officer=request.user, data=form.data)
+            application = submit_application(officer=request.user, cleaned_data=form.cleaned_data)
         except ValidationError as error:
             # The form already passed the same validation; this is the scorer
             # disagreeing, which must not be swallowed.

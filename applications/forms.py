@@ -1,14 +1,14 @@
 """Forms: the one place an application's inputs are validated.
 
-``LoanApplicationForm`` is used by the officer's page, by the admin's add
-page and by ``services.submit_application`` for every other caller, so all of
-them accept and refuse exactly the same input with the same messages.
+``LoanApplicationForm`` is used by the officer's page and the admin's add
+page; both hand its ``cleaned_data`` to ``services.submit_application``, so
+they accept and refuse exactly the same input with the same messages. The
+rules themselves (ranges, choices) come from ``scoring.schema``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from django import forms
@@ -16,10 +16,10 @@ from django.contrib.auth import get_user_model
 from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
 
 from applications.models import LoanApplication
+from applications.services import OVERRIDE_REASON_MAX_LENGTH, clean_override_reason
 from applications.validators import SchemaRangeValidator, format_bound
 from scoring import schema
-
-IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+from scoring.results import DECISIONS
 
 
 class _SchemaRangeMixin:
@@ -239,3 +239,18 @@ class HistoryFilterForm(forms.Form):
         self.is_valid()
         cleaned = getattr(self, "cleaned_data", {})
         return {key: value for key, value in cleaned.items() if value not in (None, "")}
+
+
+class OverrideForm(forms.Form):
+    """A reviewer's final decision against the model's, with the reason kept in the audit trail."""
+
+    final_decision = forms.ChoiceField(choices=[(d, d.title()) for d in DECISIONS], label="Final decision")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=OVERRIDE_REASON_MAX_LENGTH,
+        strip=True,
+        help_text="Mandatory. Why the model's decision is overridden; kept forever in the audit trail.",
+    )
+
+    def clean_reason(self) -> str:
+        return clean_override_reason(self.cleaned_data.get("reason"))

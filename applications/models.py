@@ -120,7 +120,10 @@ class LoanApplication(models.Model):
 
     class Meta:
         ordering = ("-created_at", "-id")
-        permissions = [("view_all_loanapplications", "Can see every officer's applications")]
+        permissions = [
+            ("view_all_loanapplications", "Can see every officer's applications"),
+            ("override_decision", "Can override a model decision (never on own applications)"),
+        ]
         indexes = [
             models.Index(fields=["officer", "-created_at"], name="loanapp_officer_created"),
             models.Index(fields=["status"], name="loanapp_status", condition=Q(status="PENDING")),

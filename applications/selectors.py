@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from applications import roles
+from accounts import roles
 from applications.forms import HistoryFilterForm
 from applications.models import OVERRIDDEN, LoanApplication
 

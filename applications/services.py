@@ -1,15 +1,18 @@
-"""Write side of the workbench (HackSoft style: keyword-only service functions).
+"""Write side of the loan domain (HackSoft style: keyword-only service functions).
 
-Every way an application comes in (the officer's form, the admin, a later
-API) goes through ``submit_application``, so each one is validated by the
-same form, scored by the same engine and stored with its audit record in the
-same transaction. Nothing here runs from signals: a reader of a view sees
-every side effect of a save by following one call.
+Every way an application comes in (the officer's page, the admin) validates
+its input with ``LoanApplicationForm`` and hands the cleaned data to
+``submit_application``, which scores it with the same engine and stores it
+with its audit record in one transaction. Nothing here runs from signals: a
+reader of a view sees every side effect of a save by following one call.
+The audit records themselves are written by ``audit.services``: this app
+owns the application rows, the audit app owns the chain.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -18,13 +21,18 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from applications.forms import IDEMPOTENCY_KEY_RE, LoanApplicationForm
+from accounts import roles
 from applications.models import LoanApplication
-from audit.services import append_decision_record, prepare_decision_record
-from operations.rows import insert_row, prepare_insert
+from audit.services import (
+    append_decision_record,
+    append_override_record,
+    latest_decision_record,
+    prepare_decision_record,
+)
+from infrastructure.rows import insert_row, prepare_insert
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
-from scoring.results import ScoreResult
+from scoring.results import DECISIONS, ScoreResult
 from scoring.schema import INPUT_NAMES
 from scoring.services import score_application
 
@@ -35,6 +43,22 @@ PENDING_MESSAGE = (
     "without a decision. Nothing was lost: it will be scored as soon as the model is back "
     "(manage.py score_pending)."
 )
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+OVERRIDE_REASON_MAX_LENGTH = 2000
+_SCORE_FIELDS = (
+    "status",
+    "probability_of_default",
+    "decision",
+    "final_decision",
+    "risk_label",
+    "reasons",
+    "model_version",
+    "model_sha256",
+    "loan_percent_income",
+    "interest_burden",
+    "scored_at",
+    "scoring_error",
+)
 
 
 def new_idempotency_key() -> str:
@@ -42,7 +66,90 @@ def new_idempotency_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def _scorer_error(error: ValueError) -> ValidationError:
+def submit_application(
+    *, officer: Any, cleaned_data: Mapping[str, Any], idempotency_key: str | None = None
+) -> LoanApplication:
+    """Score and store one validated application with its audit record.
+
+    ``cleaned_data`` is ``LoanApplicationForm.cleaned_data``: the ten inputs
+    and the optional reference. Raises ``ValidationError`` (keyed by field)
+    if the engine still refuses a value; nothing is stored then. If the model
+    is unavailable the application is stored as PENDING (see
+    ``PENDING_MESSAGE``). ``idempotency_key`` is the token rendered into the
+    form: submitting the same form twice returns the application stored the
+    first time.
+    """
+    key = _checked_idempotency_key(idempotency_key)
+    application = LoanApplication(
+        officer=officer,
+        idempotency_key=key,
+        applicant_reference=cleaned_data.get("applicant_reference") or "",
+        **{name: cleaned_data[name] for name in INPUT_NAMES},
+    )
+    result = _score_or_mark_pending(application)
+    try:
+        _store(application, result, officer=officer)
+    except IntegrityError:
+        earlier = _earlier_submission(key=key, officer=officer)
+        if earlier is None:
+            raise
+        return earlier
+    return application
+
+
+def _checked_idempotency_key(key: str | None) -> str | None:
+    if key and not IDEMPOTENCY_KEY_RE.match(key):
+        raise ValidationError({NON_FIELD_ERRORS: "This form's token is not valid; please reload the page."})
+    return key or None
+
+
+def _score_or_mark_pending(application: LoanApplication) -> ScoreResult | None:
+    """Score the application in memory; ``None`` (and the row marked PENDING) if the model is unavailable."""
+    try:
+        result = score_application(application.model_inputs())
+    except ModelUnavailable as error:
+        logger.warning("Model unavailable; storing application as pending: %s", error)
+        application.scoring_error = str(error) or error.__class__.__name__
+        application.loan_percent_income, application.interest_burden = derived_values(
+            loan_amnt=float(application.loan_amnt),
+            loan_int_rate=float(application.loan_int_rate),
+            person_income=float(application.person_income),
+        )
+        return None
+    except ValueError as error:
+        raise _engine_refusal(error) from None
+    _apply_score(application, result)
+    return result
+
+
+def _store(application: LoanApplication, result: ScoreResult | None, *, officer: Any) -> None:
+    """Insert the application and its decision record in one transaction.
+
+    Both statements are prepared before the transaction: under SQLite the
+    write lock is held from the first statement to the commit, and every
+    other submission waits for it meanwhile.
+    """
+    prepared_decision = None
+    if result is not None:
+        prepared_decision = prepare_decision_record(application=application, result=result, officer=officer)
+    prepared_insert = prepare_insert(application)
+    with transaction.atomic():
+        insert_row(application, prepared=prepared_insert)
+        if prepared_decision is not None:
+            append_decision_record(application_id=application.pk, prepared=prepared_decision)
+
+
+def _earlier_submission(*, key: str | None, officer: Any) -> LoanApplication | None:
+    """The application a retried form stored first, or ``None`` if this was not a retry."""
+    if key is None:
+        return None
+    existing = LoanApplication.objects.filter(idempotency_key=key).select_related("officer").first()
+    if existing is not None and existing.officer_id != officer.pk:
+        raise PermissionDenied("This form was submitted by another user.")
+    return existing
+
+
+def _engine_refusal(error: ValueError) -> ValidationError:
     """Turn the engine's ``"<field>: message"`` into a form error on that field.
 
     The form applies the schema first, so this only fires if the two ever
@@ -71,78 +178,6 @@ def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
     application.scoring_error = ""
 
 
-def _apply_derived(application: LoanApplication) -> None:
-    """Derived features for a row the model could not score (same formulas)."""
-    application.loan_percent_income, application.interest_burden = derived_values(
-        loan_amnt=float(application.loan_amnt),
-        loan_int_rate=float(application.loan_int_rate),
-        person_income=float(application.person_income),
-    )
-
-
-def submit_application(
-    *,
-    officer: Any,
-    data: Mapping[str, Any],
-    idempotency_key: str | None = None,
-) -> LoanApplication:
-    """Validate, score and store one application with its audit record.
-
-    Raises ``ValidationError`` (keyed by field) for bad input; nothing is
-    stored then. Scoring runs before the transaction so the database write
-    lock is held only for the two inserts. If the model is unavailable the
-    application is stored as PENDING with the reason in ``scoring_error``
-    (see ``PENDING_MESSAGE``) and scored later by ``score_pending_application``.
-
-    ``idempotency_key`` is the token rendered into the form: submitting the
-    same form twice returns the application stored the first time.
-    """
-    key = idempotency_key or None
-    if key is not None and not IDEMPOTENCY_KEY_RE.match(key):
-        raise ValidationError({NON_FIELD_ERRORS: "This form's token is not valid; please reload the page."})
-
-    form = LoanApplicationForm(data=data)
-    if not form.is_valid():
-        raise ValidationError(form.errors.as_data())
-    application: LoanApplication = form.save(commit=False)
-    application.officer = officer
-    application.idempotency_key = key
-
-    try:
-        result: ScoreResult | None = score_application(application.model_inputs())
-    except ModelUnavailable as error:
-        logger.warning("Model unavailable; storing application as pending: %s", error)
-        result = None
-        application.scoring_error = str(error) or error.__class__.__name__
-        _apply_derived(application)
-    except ValueError as error:
-        raise _scorer_error(error) from None
-
-    # Everything that needs no database is done before the transaction:
-    # under SQLite the write lock is held from its first statement to the
-    # commit, and every other submission waits for it meanwhile.
-    prepared_decision = None
-    if result is not None:
-        _apply_score(application, result)
-        prepared_decision = prepare_decision_record(application=application, result=result, officer=officer)
-    prepared_insert = prepare_insert(application)
-    try:
-        with transaction.atomic():
-            insert_row(application, prepared=prepared_insert)
-            if prepared_decision is not None:
-                append_decision_record(application=application, prepared=prepared_decision)
-    except IntegrityError:
-        if key is None:
-            raise
-        existing = LoanApplication.objects.filter(idempotency_key=key).select_related("officer").first()
-        if existing is None:
-            raise
-        if existing.officer_id != officer.pk:
-            raise PermissionDenied("This form was submitted by another user.") from None
-        return existing
-    return application
-
-
 def score_pending_application(*, application: LoanApplication) -> LoanApplication:
     """Score one PENDING application now that the model is back.
 
@@ -156,24 +191,9 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
         if current.status != LoanApplication.Status.PENDING:
             return current
         _apply_score(current, result)
-        current.save(
-            update_fields=[
-                "status",
-                "probability_of_default",
-                "decision",
-                "final_decision",
-                "risk_label",
-                "reasons",
-                "model_version",
-                "model_sha256",
-                "loan_percent_income",
-                "interest_burden",
-                "scored_at",
-                "scoring_error",
-            ]
-        )
+        current.save(update_fields=_SCORE_FIELDS)
         append_decision_record(
-            application=current,
+            application_id=current.pk,
             prepared=prepare_decision_record(application=current, result=result, officer=current.officer),
         )
     return current
@@ -184,3 +204,58 @@ def record_scoring_failure(*, application: LoanApplication, error: Exception) ->
     LoanApplication.objects.filter(pk=application.pk, status=LoanApplication.Status.PENDING).update(
         scoring_error=str(error)[:2000],
     )
+
+
+def clean_override_reason(reason: Any) -> str:
+    """The written reason for an override: mandatory, at most 2,000 characters, no NUL."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError({"reason": "Write why the decision is overridden."})
+    reason = reason.strip()
+    if "\x00" in reason:
+        raise ValidationError({"reason": "The reason contains a NUL character."})
+    if len(reason) > OVERRIDE_REASON_MAX_LENGTH:
+        raise ValidationError({"reason": f"Keep the reason to at most {OVERRIDE_REASON_MAX_LENGTH} characters."})
+    return reason
+
+
+def override_decision(*, application: LoanApplication, reviewer: Any, final_decision: str, reason: str) -> Any:
+    """Set an application's final decision against the model's, with a reason; four eyes.
+
+    Refuses (``PermissionDenied``) anyone without the reviewer's override
+    permission and any reviewer on an application they entered themselves;
+    refuses (``ValidationError``) a blank or oversized reason, an unknown
+    decision, one equal to the decision in force, or an unscored application.
+    The override record and the application's ``final_decision`` are written
+    in one transaction; returns the ``audit.models.OverrideRecord``.
+    """
+    if not roles.may_override(reviewer):
+        raise PermissionDenied("Only reviewers may override a decision.")
+    reason = clean_override_reason(reason)
+    if final_decision not in DECISIONS:
+        raise ValidationError({"final_decision": f"Choose one of {', '.join(DECISIONS)}."})
+    with transaction.atomic():
+        # Lock the application: two reviewers overriding at once are ordered.
+        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
+        if current.officer_id == reviewer.pk:
+            raise PermissionDenied("Four eyes: you cannot override an application you entered.")
+        if current.status != LoanApplication.Status.SCORED:
+            raise ValidationError(
+                {"final_decision": "This application has not been scored; there is nothing to override."}
+            )
+        if final_decision == current.final_decision:
+            raise ValidationError({"final_decision": f"The decision is already {final_decision}."})
+        decision_record = latest_decision_record(application_id=current.pk)
+        if decision_record is None:
+            raise ValidationError({"final_decision": "This application has no decision record to override."})
+        record = append_override_record(
+            application_id=current.pk,
+            decision_record=decision_record,
+            reviewer=reviewer,
+            from_decision=current.final_decision,
+            to_decision=final_decision,
+            reason=reason,
+        )
+        current.final_decision = final_decision
+        current.save(update_fields=["final_decision"])
+    application.final_decision = final_decision
+    return record

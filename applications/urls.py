@@ -9,4 +9,5 @@ urlpatterns = [
     path("new/", views.application_new, name="new"),
     path("export.csv", views.application_export, name="export"),
     path("<int:pk>/", views.application_detail, name="detail"),
+    path("<int:pk>/override/", views.application_override, name="override"),
 ]

@@ -7,7 +7,6 @@ as the 403 page.
 from __future__ import annotations
 
 import csv
-from functools import lru_cache
 from typing import Any
 
 from django.contrib import messages
@@ -16,23 +15,21 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
-from applications import roles, selectors
-from applications.forms import LoanApplicationForm
+from accounts import roles
+from applications import selectors
+from applications.forms import LoanApplicationForm, OverrideForm
 from applications.models import LoanApplication
-from applications.services import PENDING_MESSAGE, new_idempotency_key, submit_application
+from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
+from audit import selectors as audit_selectors
 from audit.services import log_access
 from scoring import schema
 
 PAGE_SIZE = 25
-# Optional panel the audit app may provide (overrides on the application page).
-AUDIT_PANEL_TEMPLATE = "audit/_application_panel.html"
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):
@@ -43,15 +40,6 @@ def _deny(request: HttpRequest, what: str) -> None:
     """Log a refused request for the auditors, then refuse it (403 page)."""
     log_access(user=request.user, action="permission_denied", target=what, request=request)
     raise PermissionDenied(what)
-
-
-@lru_cache(maxsize=1)
-def _audit_panel_available() -> bool:
-    try:
-        get_template(AUDIT_PANEL_TEMPLATE)
-    except TemplateDoesNotExist:
-        return False
-    return True
 
 
 @login_required
@@ -94,15 +82,19 @@ def application_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         return _form_page(request, LoanApplicationForm())
 
-    key = request.POST.get("idempotency_key") or None
+    form = LoanApplicationForm(data=request.POST)
+    if not form.is_valid():
+        return _form_page(request, form)
     try:
-        application = submit_application(officer=request.user, data=request.POST, idempotency_key=key)
+        application = submit_application(
+            officer=request.user,
+            cleaned_data=form.cleaned_data,
+            idempotency_key=request.POST.get("idempotency_key") or None,
+        )
     except ValidationError as error:
-        form = LoanApplicationForm(data=request.POST)
-        if form.is_valid():
-            # Refused after the form (token or engine): put the messages on the form.
-            for field, messages_ in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, messages_)
+        # Refused after the form (the token, or the engine): the messages go on the form.
+        for field, messages_ in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages_)
         return _form_page(request, form)
     if application.status == LoanApplication.Status.PENDING:
         messages.warning(request, PENDING_MESSAGE)
@@ -127,8 +119,51 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "application": application,
             "inputs": _inputs_as_entered(application),
-            "audit_panel": AUDIT_PANEL_TEMPLATE if _audit_panel_available() else None,
+            "decision_records": audit_selectors.decision_records_for_application(application_id=application.pk),
+            "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
+            "can_override": roles.can_override(request.user, application),
         },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def application_override(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/applications/<id>/override/``: a reviewer sets the final decision, with a reason."""
+    application = LoanApplication.objects.select_related("officer").filter(pk=pk).first()
+    if application is None:
+        raise Http404("No such application.")
+    if not roles.can_override(request.user, application):
+        _deny(request, f"override:application:{pk}")
+    form = OverrideForm(request.POST or None, initial={"final_decision": application.final_decision})
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                override_decision(
+                    application=application,
+                    reviewer=request.user,
+                    final_decision=form.cleaned_data["final_decision"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except PermissionDenied:
+                _deny(request, f"override:application:{pk}")
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, f"Final decision set to {form.cleaned_data['final_decision']}.")
+                return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
+        status = 400
+    return render(
+        request,
+        "applications/override_form.html",
+        {
+            "application": application,
+            "form": form,
+            "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
+        },
+        status=status,
     )
 
 

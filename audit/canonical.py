@@ -66,10 +66,6 @@ def record_hash(payload: str) -> str:
     return hashlib.sha256(payload.encode("ascii")).hexdigest()
 
 
-def is_float_hex(text: Any) -> bool:
-    return isinstance(text, str) and (text.startswith("0x") or text.startswith("-0x"))
-
-
 def decode_float(text: str | None) -> float | None:
     return None if text is None else float.fromhex(text)
 

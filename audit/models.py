@@ -146,10 +146,7 @@ class DecisionRecord(ChainedRecord):
     model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
 
     class Meta(ChainedRecord.Meta):
-        permissions = [
-            ("view_audit", "Can open the audit pages, verify the chain and export"),
-            ("override_decision", "Can override a model decision (never on own applications)"),
-        ]
+        permissions = [("view_audit", "Can open the audit pages, verify the chain and export")]
 
     def __str__(self) -> str:
         return f"Decision #{self.sequence} ({self.decision}, application {self.application_id})"
@@ -168,10 +165,6 @@ class DecisionRecord(ChainedRecord):
             {**reason, "contribution": canonical.decode_float(reason.get("contribution"))}
             for reason in self.document["reasons"]
         ]
-
-    @property
-    def probability_hex(self) -> str:
-        return self.document["probability_of_default"]
 
 
 class OverrideRecord(ChainedRecord):

@@ -12,13 +12,13 @@ from audit.models import AccessEvent, ChainHead, DecisionRecord, OverrideRecord
 from scoring.results import DECISIONS
 
 
-def overrides_for_application(*, application: Any) -> QuerySet[OverrideRecord]:
-    return OverrideRecord.objects.filter(application_id=application.pk).select_related("reviewer").order_by("sequence")
+def overrides_for_application(*, application_id: int) -> QuerySet[OverrideRecord]:
+    return OverrideRecord.objects.filter(application_id=application_id).select_related("reviewer").order_by("sequence")
 
 
-def decision_records_for_application(*, application: Any) -> QuerySet[DecisionRecord]:
+def decision_records_for_application(*, application_id: int) -> QuerySet[DecisionRecord]:
     return (
-        DecisionRecord.objects.filter(application_id=application.pk)
+        DecisionRecord.objects.filter(application_id=application_id)
         .order_by("sequence")
         .only(
             "id",

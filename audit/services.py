@@ -10,22 +10,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_ipv46_address
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.client_ip import client_ip as request_client_ip
 from audit import canonical
 from audit.models import AccessEvent, ChainedRecord, ChainHead, DecisionRecord, OverrideRecord
-from audit.permissions import OVERRIDE
-from operations.rows import insert_row
+from infrastructure.rows import insert_row
 from scoring import schema
-from scoring.results import DECISIONS
 
 logger = logging.getLogger(__name__)
-
-OVERRIDE_PERMISSION = OVERRIDE
-REASON_MAX_LENGTH = 2000
 
 
 def _lock_head(name: str, model: type[ChainedRecord]) -> tuple[int, str]:
@@ -33,7 +30,7 @@ def _lock_head(name: str, model: type[ChainedRecord]) -> tuple[int, str]:
 
     ``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite has one writer at a time
     anyway (BEGIN IMMEDIATE). The statement is plain SQL because it runs in
-    every submission while the write lock is held (see ``operations.rows``).
+    every submission while the write lock is held (see ``infrastructure.rows``).
     The head row is created by migration; a database emptied by a test flush
     gets it back from the last record (or the genesis values).
     """
@@ -149,7 +146,7 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
     return PreparedDecision(document=document, columns=columns)
 
 
-def append_decision_record(*, application: Any, prepared: PreparedDecision) -> DecisionRecord:
+def append_decision_record(*, application_id: int, prepared: PreparedDecision) -> DecisionRecord:
     """Append one chained, immutable DecisionRecord for a scored application.
 
     Call it inside the caller's ``transaction.atomic()`` after the
@@ -158,108 +155,75 @@ def append_decision_record(*, application: Any, prepared: PreparedDecision) -> D
     record). ``prepared`` comes from ``prepare_decision_record``, called
     before the transaction: under the write lock only the links are added.
     """
-    if application.pk is None:
+    if application_id is None:
         raise ValueError("save the application before recording its decision")
     created_at = timezone.now()
-    document = {**prepared.document, "application_id": application.pk, "created_at": canonical.utc_iso(created_at)}
+    document = {**prepared.document, "application_id": application_id, "created_at": canonical.utc_iso(created_at)}
     return _append(
         DecisionRecord,
         ChainHead.DECISIONS,
         document,
-        application_id=application.pk,
+        application_id=application_id,
         created_at=created_at,
         **prepared.columns,
     )
 
 
-def clean_override_reason(reason: Any) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError({"reason": "Write why the decision is overridden."})
-    reason = reason.strip()
-    if "\x00" in reason:
-        raise ValidationError({"reason": "The reason contains a NUL character."})
-    if len(reason) > REASON_MAX_LENGTH:
-        raise ValidationError({"reason": f"Keep the reason to at most {REASON_MAX_LENGTH} characters."})
-    return reason
+def latest_decision_record(*, application_id: int) -> DecisionRecord | None:
+    """The application's most recent decision record (the one an override binds to)."""
+    return DecisionRecord.objects.filter(application_id=application_id).order_by("-sequence").first()
 
 
-def override_decision(*, application: Any, reviewer: Any, final_decision: str, reason: str) -> OverrideRecord:
-    """Set an application's final decision against the model's, with a reason, four eyes.
+def append_override_record(
+    *,
+    application_id: int,
+    decision_record: DecisionRecord,
+    reviewer: Any,
+    from_decision: str,
+    to_decision: str,
+    reason: str,
+) -> OverrideRecord:
+    """Append one chained OverrideRecord, bound to the decision record it overrides.
 
-    Refuses (``PermissionDenied``) anyone without the reviewer's override
-    permission and any reviewer on an application they entered themselves;
-    refuses (``ValidationError``) a blank or oversized reason, an unknown
-    decision, one equal to the decision in force, or an unscored application.
-    The override record and the application's ``final_decision`` are written
-    in one transaction.
+    The caller (``applications.services.override_decision``) has checked the
+    rules and holds the application's row lock; call it inside that
+    transaction so the record and the application's new final decision
+    commit together.
     """
-    from applications.models import LoanApplication
-
-    if (
-        not getattr(reviewer, "is_authenticated", False)
-        or not reviewer.is_active
-        or not reviewer.has_perm(OVERRIDE_PERMISSION)
-    ):
-        raise PermissionDenied("Only reviewers may override a decision.")
-    reason = clean_override_reason(reason)
-    if final_decision not in DECISIONS:
-        raise ValidationError({"final_decision": f"Choose one of {', '.join(DECISIONS)}."})
-    with transaction.atomic():
-        # Lock the application: two reviewers overriding at once are ordered.
-        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
-        if current.officer_id == reviewer.pk:
-            raise PermissionDenied("Four eyes: you cannot override an application you entered.")
-        if current.status != LoanApplication.Status.SCORED:
-            raise ValidationError(
-                {"final_decision": "This application has not been scored; there is nothing to override."}
-            )
-        if final_decision == current.final_decision:
-            raise ValidationError({"final_decision": f"The decision is already {final_decision}."})
-        decision_record = DecisionRecord.objects.filter(application_id=current.pk).order_by("-sequence").first()
-        if decision_record is None:
-            raise ValidationError({"final_decision": "This application has no decision record to override."})
-        created_at = timezone.now()
-        document = {
-            "kind": "override",
-            "application_id": current.pk,
-            "decision_record_sequence": decision_record.sequence,
-            "decision_record_hash": decision_record.record_hash,
-            "reviewer_id": reviewer.pk,
-            "reviewer_username": reviewer.get_username(),
-            "created_at": canonical.utc_iso(created_at),
-            "from_decision": current.final_decision,
-            "to_decision": final_decision,
-            "reason": reason,
-        }
-        record = _append(
-            OverrideRecord,
-            ChainHead.OVERRIDES,
-            document,
-            application_id=current.pk,
-            decision_record=decision_record,
-            reviewer_id=reviewer.pk,
-            created_at=created_at,
-            from_decision=current.final_decision,
-            to_decision=final_decision,
-            reason=reason,
-        )
-        current.final_decision = final_decision
-        current.save(update_fields=["final_decision"])
-    application.final_decision = final_decision
-    return record
+    created_at = timezone.now()
+    document = {
+        "kind": "override",
+        "application_id": application_id,
+        "decision_record_sequence": decision_record.sequence,
+        "decision_record_hash": decision_record.record_hash,
+        "reviewer_id": reviewer.pk,
+        "reviewer_username": reviewer.get_username(),
+        "created_at": canonical.utc_iso(created_at),
+        "from_decision": from_decision,
+        "to_decision": to_decision,
+        "reason": reason,
+    }
+    return _append(
+        OverrideRecord,
+        ChainHead.OVERRIDES,
+        document,
+        application_id=application_id,
+        decision_record=decision_record,
+        reviewer_id=reviewer.pk,
+        created_at=created_at,
+        from_decision=from_decision,
+        to_decision=to_decision,
+        reason=reason,
+    )
 
 
-def client_ip(request: HttpRequest | None) -> str | None:
+def _client_ip(request: HttpRequest | None) -> str | None:
     """The client's address as the lockout sees it (trusted proxies only).
 
-    ``operations.client_ip`` follows ``DJANGO_TRUSTED_PROXY_COUNT`` so that
+    ``accounts.client_ip`` follows ``DJANGO_TRUSTED_PROXY_COUNT`` so that
     behind a load balancer the log names the officer's address, not the
     balancer's; anything that is not an IP address is dropped.
     """
-    from django.core.validators import validate_ipv46_address
-
-    from operations.client_ip import client_ip as request_client_ip
-
     address = request_client_ip(request)
     if address:
         try:
@@ -293,7 +257,7 @@ def log_access(
                 username=text(user.get_username() if authenticated else username, 150),
                 action=text(action, 32),
                 target=text(target, 255),
-                ip=client_ip(request),
+                ip=_client_ip(request),
                 method=text(request.method or "", 8) if request is not None else "",
                 path=text(request.get_full_path(), 500) if request is not None else "",
             )

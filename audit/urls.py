@@ -5,7 +5,6 @@ from audit import views
 app_name = "audit"
 
 urlpatterns = [
-    path("applications/<int:pk>/override/", views.override_view, name="override"),
     path("audit/", views.audit_home, name="home"),
     path("audit/decisions.csv", views.decisions_csv, name="decisions_csv"),
     path("audit/access/", views.access_log, name="access_log"),

@@ -1,4 +1,4 @@
-"""Audit pages: reviewer overrides, the auditor's overview, decision export, access log.
+"""Auditor's pages: the overview with verification, the decision export, the access log.
 
 Thin: a permission check (refusals are logged), one selector or service call,
 a template.
@@ -9,25 +9,18 @@ from __future__ import annotations
 import csv
 import time
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 
+from accounts import roles
 from audit import selectors
-from audit.forms import OverrideForm
 from audit.models import AccessEvent
-from audit.permissions import can_override, can_view_audit
-from audit.services import log_access, override_decision
+from audit.services import log_access
 from audit.verification import verify_audit_trail
-
-
-class HttpResponseSeeOther(HttpResponseRedirect):
-    status_code = 303
 
 
 def _deny(request: HttpRequest, what: str) -> None:
@@ -36,51 +29,8 @@ def _deny(request: HttpRequest, what: str) -> None:
 
 
 def _require_auditor(request: HttpRequest, what: str) -> None:
-    if not can_view_audit(request.user):
+    if not roles.can_view_audit(request.user):
         _deny(request, what)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def override_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """``/applications/<id>/override/``: a reviewer sets the final decision, with a reason."""
-    from applications.models import LoanApplication
-
-    application = LoanApplication.objects.select_related("officer").filter(pk=pk).first()
-    if application is None:
-        raise Http404("No such application.")
-    if not can_override(request.user, application):
-        _deny(request, f"override:application:{pk}")
-    form = OverrideForm(request.POST or None, initial={"final_decision": application.final_decision})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                override_decision(
-                    application=application,
-                    reviewer=request.user,
-                    final_decision=form.cleaned_data["final_decision"],
-                    reason=form.cleaned_data["reason"],
-                )
-            except PermissionDenied:
-                _deny(request, f"override:application:{pk}")
-            except ValidationError as error:
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                messages.success(request, f"Final decision set to {form.cleaned_data['final_decision']}.")
-                return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
-        status = 400
-    return render(
-        request,
-        "audit/override_form.html",
-        {
-            "application": application,
-            "form": form,
-            "overrides": selectors.overrides_for_application(application=application),
-        },
-        status=status,
-    )
 
 
 @login_required

@@ -324,7 +324,7 @@ def in_process_officer(*, kind: str, database: str, username: str) -> InProcessO
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from applications import roles
+    from accounts import roles
 
     setup_test_environment()  # the test client needs it (templates signal); DEBUG stays off
     call_command("migrate", verbosity=0, interactive=False)
@@ -673,7 +673,7 @@ def _make_officers(count: int, prefix: str, password: str) -> dict[str, Any]:
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Group
 
-    from applications import roles
+    from accounts import roles
 
     hashed = make_password(password)  # once: the hasher is deliberately slow
     group = Group.objects.get(name=roles.OFFICER)

@@ -34,7 +34,7 @@ LAYERS = [
     ("  precompiled SELECTs (rows.RowLookup.get)", "operations/rows.py", "get"),
     ("auth: user from the session (auth.get_user)", "django/contrib/auth/__init__.py", "get_user"),
     ("CSRF check (CsrfViewMiddleware.process_view)", "django/middleware/csrf.py", "process_view"),
-    ("role check (roles.can_create)", "applications/roles.py", "can_create"),
+    ("role check (roles.can_create)", "accounts/roles.py", "can_create"),
     ("view (application_new)", "applications/views.py", "application_new"),
     ("  service (submit_application)", "applications/services.py", "submit_application"),
     ("    form validation (BaseForm.is_valid)", "django/forms/forms.py", "is_valid"),

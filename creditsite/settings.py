@@ -33,9 +33,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Ours, lowest layer first (see README, "Layers").
     "scoring",
-    "applications",
+    "accounts",
     "audit",
+    "applications",
     "operations",
     "axes",
 ]
@@ -46,19 +48,18 @@ MIDDLEWARE = [
     # Header middleware sit outside everything that can fail, so error pages
     # (500/503, CSRF 403, lockout 429) carry the same headers as any page.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # django-csp, with the policy string built once (operations/csp.py).
-    "operations.csp.CachedCSPMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Loads the user: a database that is down gives the 503 page, not a stack trace.
+    "operations.faults.DatabaseUnavailableMiddleware",
     # Logs every 403 (CSRF, admin, PermissionDenied) a view did not log itself.
     "audit.middleware.AccessDeniedLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session timeouts (writes the session at most once a minute).
-    "operations.sessions.SessionTimeoutMiddleware",
-    # A database that is down gives the 503 page, not a stack trace.
-    "operations.faults.DatabaseUnavailableMiddleware",
+    "accounts.sessions.SessionTimeoutMiddleware",
     # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -87,7 +88,7 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["ENGINE"] = "operations.durable_sqlite"
+    DATABASES["default"]["ENGINE"] = "infrastructure.sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         # BEGIN IMMEDIATE takes the write lock up front, so concurrent writers
         # queue on the busy timeout instead of failing with "database is
@@ -117,8 +118,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Axes first: it refuses sign-in attempts while locked out, before any
 # password is checked. The model backend refuses demo accounts when DEBUG is off.
 AUTHENTICATION_BACKENDS = [
-    "operations.auth_backends.LoginThrottleBackend",
-    "operations.auth_backends.ProductionModelBackend",
+    "accounts.backends.LoginThrottleBackend",
+    "accounts.backends.ProductionModelBackend",
 ]
 # Login throttling (django-axes): 5 failures for one username from one
 # address lock that pair for 15 minutes. Locking by the pair (not by username
@@ -130,7 +131,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "errors/locked_out.html"
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_CLIENT_IP_CALLABLE = "operations.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "accounts.client_ip.client_ip"
 # Failed logins are in the audit access log already; axes keeps its own
 # attempt rows, and its per-success access log is not needed.
 AXES_DISABLE_ACCESS_LOG = True
@@ -142,8 +143,8 @@ DEMO_ACCOUNT_USERNAMES = ["demo-officer"]
 
 # --- Sessions -----------------------------------------------------------------
 # Database-backed sessions: shared by every worker and server. Idle and
-# absolute timeouts are enforced by operations.sessions.SessionTimeoutMiddleware.
-SESSION_ENGINE = "operations.sessions"
+# absolute timeouts are enforced by accounts.sessions.SessionTimeoutMiddleware.
+SESSION_ENGINE = "accounts.sessions"
 SESSION_IDLE_TIMEOUT = env.int("DJANGO_SESSION_IDLE_SECONDS", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT = env.int("DJANGO_SESSION_ABSOLUTE_SECONDS", default=10 * 60 * 60)
 SESSION_ACTIVITY_RESOLUTION = 60
@@ -193,6 +194,8 @@ LOGGING = stdout_logging(
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 # The load balancer answers /healthz probes over plain HTTP on the private network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The load balancer's probe (creditsite/urls.py); it never loads a session or a user.
+HEALTH_CHECK_PATH = "/healthz"
 # Behind a load balancer that terminates TLS: trust its X-Forwarded-Proto.
 # Only turn on when the app is reachable through that balancer alone.
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):

@@ -2,11 +2,11 @@ from django.apps import AppConfig
 
 
 class OperationsConfig(AppConfig):
-    """Running the product: health, deploy checks, timeouts, backups, logs."""
+    """What an operator runs: health check, error pages, backups, deploy checks, logging."""
 
     name = "operations"
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        # Deploy system checks, and the sign-in timestamp receiver.
-        from operations import checks, sessions  # noqa: F401
+        # Registers the deploy checks (``manage.py check --deploy``).
+        from operations import checks  # noqa: F401

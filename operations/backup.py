@@ -10,6 +10,7 @@ leaves a file that looks complete but is not.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -22,7 +23,10 @@ from typing import Any
 
 from django.db import connections
 
-from scoring.store import sha256_of_file
+
+def _sha256_of_file(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 class BackupError(Exception):
@@ -117,4 +121,4 @@ def make_backup(*, output_dir: Path, alias: str = "default", now: datetime | Non
         _fsync_and_publish(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    return BackupResult(path=final, sha256=sha256_of_file(final), size=final.stat().st_size, vendor=vendor)
+    return BackupResult(path=final, sha256=_sha256_of_file(final), size=final.stat().st_size, vendor=vendor)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 from django.db import DatabaseError, InterfaceError
 
-from operations.demo import demo_usernames
+from accounts.demo import demo_usernames
 
 
 @register(Tags.security, deploy=True)

@@ -21,6 +21,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.template import loader
@@ -48,12 +49,25 @@ def database_unavailable_response(request: HttpRequest, error: BaseException) ->
 
 
 class DatabaseUnavailableMiddleware:
-    """Turns a database fault in a view into the 503 page."""
+    """Turns a database fault while loading the user, or in a view, into the 503 page.
+
+    Goes right after ``AuthenticationMiddleware`` and before anything that
+    reads ``request.user``: it loads the session and the user itself, so a
+    database that is down is caught here with one log line, rather than in
+    a later middleware where Django would log a traceback before
+    ``handler500`` ran. The health check loads no user: it must answer
+    even for a browser that sends a session cookie while the database is down.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info != settings.HEALTH_CHECK_PATH and hasattr(request, "user"):
+            try:
+                request.user.is_authenticated  # noqa: B018 - loads the session and the user now
+            except DATABASE_ERRORS as error:
+                return database_unavailable_response(request, error)
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from applications import roles
-from tests.builders import make_user
+from accounts import roles
+from tests.support.factories import UserFactory
+
+# ``private_store``: a copy of the model store a test may damage.
+pytest_plugins = ["tests.support.scoring"]
 
 
 @pytest.fixture
 def officer(db):
-    return make_user(roles.OFFICER)
+    return UserFactory(role=roles.OFFICER)
 
 
 @pytest.fixture
@@ -26,16 +29,10 @@ def client_for(db):
     from django.test import Client
 
     def build(role: str | None, **kwargs):
-        user = make_user(role, **kwargs)
+        user = UserFactory(role=role, **kwargs)
         client = Client()
         client.force_login(user)
         client.user = user
         return client
 
     return build
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    # Production hashing costs ~0.3 s per user; tests create hundreds of users.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

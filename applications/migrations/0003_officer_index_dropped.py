@@ -1,14 +1,14 @@
 """Drop the officer foreign key's own index: ("officer", "-created_at") covers it.
 
 One index less is one B-tree page less written per submission. Dropped with
-``DROP INDEX`` rather than Django's SQLite table rebuild (operations.indexes).
+``DROP INDEX`` rather than Django's SQLite table rebuild (infrastructure.indexes).
 """
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from operations.indexes import field_index_removal
+from infrastructure.indexes import field_index_removal
 
 
 class Migration(migrations.Migration):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from applications import roles
+from accounts import roles
 
 register = template.Library()
 
@@ -36,6 +36,5 @@ def can_view_any(user: Any) -> bool:
 
 
 @register.simple_tag
-def has_permission(user: Any, perm: str) -> bool:
-    """``{% has_permission user "app.codename" as allowed %}``: one cheap query."""
-    return roles.has_permission(user, perm)
+def can_view_audit(user: Any) -> bool:
+    return roles.can_view_audit(user)

@@ -1,12 +1,12 @@
 """Drop the index on DecisionRecord.decision (three values; no query narrowed by it).
 
 Dropped with ``DROP INDEX``: Django's SQLite ``AlterField`` would rebuild the
-table and take the append-only triggers with it (operations.indexes).
+table and take the append-only triggers with it (infrastructure.indexes).
 """
 
 from django.db import migrations, models
 
-from operations.indexes import field_index_removal
+from infrastructure.indexes import field_index_removal
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,191 @@
+"""Roles: the one map of what each role may do, and the questions pages ask.
+
+Four roles, each a Django group holding model permissions:
+
+* ``officer``  enters applications and sees only their own;
+* ``reviewer`` enters applications, sees everyone's, and overrides decisions
+  on applications somebody else entered;
+* ``auditor``  reads everything, verifies and exports; changes nothing;
+* ``admin``    may do everything, including managing users and their roles.
+
+``ROLE_PERMISSIONS`` is the only place this is written down. Migrations
+apply it with ``apply_role_map`` (``accounts/migrations``); to change what a
+role may do, edit the map and add a migration that calls ``apply_role_map``
+again. Pages, templates and services ask the ``can_*`` helpers, all of which
+go through ``has_permission``: there is no second permission path.
+Superusers count as ``admin``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections, router
+
+OFFICER = "officer"
+REVIEWER = "reviewer"
+AUDITOR = "auditor"
+ADMIN = "admin"
+ROLES: tuple[str, ...] = (OFFICER, REVIEWER, AUDITOR, ADMIN)
+
+ADD_APPLICATION = "applications.add_loanapplication"
+VIEW_OWN_APPLICATIONS = "applications.view_loanapplication"
+VIEW_ALL_APPLICATIONS = "applications.view_all_loanapplications"
+CHANGE_APPLICATION = "applications.change_loanapplication"
+DELETE_APPLICATION = "applications.delete_loanapplication"
+OVERRIDE_DECISION = "applications.override_decision"
+VIEW_AUDIT = "audit.view_audit"
+_AUDIT_RECORDS = ("audit.view_decisionrecord", "audit.view_overriderecord", "audit.view_accessevent")
+_MANAGE_USERS = tuple(
+    f"auth.{action}_{model}" for model in ("user", "group") for action in ("add", "change", "delete", "view")
+)
+
+# "app_label.codename" per role: the whole truth about roles.
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    OFFICER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS),
+    REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION),
+    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS),
+    ADMIN: (
+        ADD_APPLICATION,
+        VIEW_OWN_APPLICATIONS,
+        VIEW_ALL_APPLICATIONS,
+        CHANGE_APPLICATION,
+        DELETE_APPLICATION,
+        OVERRIDE_DECISION,
+        VIEW_AUDIT,
+        *_AUDIT_RECORDS,
+        *_MANAGE_USERS,
+    ),
+}
+
+# Shown in the navigation; the most powerful role wins when a user has several.
+_RANK = {ADMIN: 0, REVIEWER: 1, AUDITOR: 2, OFFICER: 3}
+
+
+def apply_role_map(*, apps: Any = None, using: str = "default") -> None:
+    """Make each role group hold exactly the permissions ``ROLE_PERMISSIONS`` gives it.
+
+    ``apps`` is a migration's historical registry (Django's live one when
+    ``None``). Permissions are normally created after ``migrate`` finishes,
+    too late for a fresh database, so they are created here first.
+    Idempotent: creates missing groups, adds and removes permissions.
+    """
+    from django.apps import apps as live_apps
+    from django.contrib.auth.management import create_permissions
+
+    registry = apps or live_apps
+    labels = {perm.split(".", 1)[0] for perms in ROLE_PERMISSIONS.values() for perm in perms}
+    for label in sorted(labels):
+        app_config = registry.get_app_config(label)
+        # create_permissions skips an app without a models module, which a
+        # migration's historical app config never has.
+        had_models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = had_models_module or True
+        create_permissions(app_config, apps=registry, verbosity=0, using=using)
+        app_config.models_module = had_models_module
+
+    group_model = registry.get_model("auth", "Group")
+    permission_model = registry.get_model("auth", "Permission")
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.using(using).get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".", 1)
+            wanted.append(
+                permission_model.objects.using(using).get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(wanted)
+
+
+def role_of(user: Any) -> str | None:
+    """The user's role name for display, or ``None`` if they have none (cached on the user)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    cached = getattr(user, "_role_cache", False)
+    if cached is not False:
+        return cached
+    if user.is_superuser:
+        role: str | None = ADMIN
+    else:
+        names = [name for name in user.groups.values_list("name", flat=True) if name in _RANK]
+        role = min(names, key=_RANK.__getitem__) if names else None
+    user._role_cache = role
+    return role
+
+
+def _permission_sql() -> str:
+    """One query answering "does this user hold app_label.codename?" (table names from the models)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    user_perms = user_model._meta.get_field("user_permissions").remote_field.through._meta.db_table
+    user_groups = user_model._meta.get_field("groups").remote_field.through._meta.db_table
+    group_perms = Group._meta.get_field("permissions").remote_field.through._meta.db_table
+    return (
+        f"SELECT 1 FROM {Permission._meta.db_table} p "
+        f"JOIN {ContentType._meta.db_table} ct ON ct.id = p.content_type_id "
+        "WHERE ct.app_label = %s AND p.codename = %s AND ("
+        f" EXISTS (SELECT 1 FROM {user_perms} up WHERE up.permission_id = p.id AND up.user_id = %s)"
+        f" OR EXISTS (SELECT 1 FROM {group_perms} gp JOIN {user_groups} ug ON ug.group_id = gp.group_id"
+        "  WHERE gp.permission_id = p.id AND ug.user_id = %s)"
+        ") LIMIT 1"
+    )
+
+
+_PERMISSION_SQL: str | None = None
+
+
+def has_permission(user: Any, perm: str) -> bool:
+    """``user.has_perm(perm)`` under Django's ModelBackend rules, in one indexed query.
+
+    Same answer as ModelBackend (active users only; superusers hold every
+    permission; directly or through a group), without loading every
+    permission the user holds through two ORM queries: this runs on every
+    submission. The answer is cached on the user object, i.e. for one request.
+    """
+    global _PERMISSION_SQL
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    cache: dict[str, bool] = user.__dict__.setdefault("_role_permission_cache", {})
+    if perm not in cache:
+        if _PERMISSION_SQL is None:
+            _PERMISSION_SQL = _permission_sql()
+        app_label, codename = perm.split(".", 1)
+        with connections[router.db_for_read(Permission)].cursor() as cursor:
+            cursor.execute(_PERMISSION_SQL, [app_label, codename, user.pk, user.pk])
+            cache[perm] = cursor.fetchone() is not None
+    return cache[perm]
+
+
+def can_create(user: Any) -> bool:
+    """May enter new applications."""
+    return has_permission(user, ADD_APPLICATION)
+
+
+def can_view_any(user: Any) -> bool:
+    """May open the history and application pages at all (own rows at least)."""
+    return has_permission(user, VIEW_OWN_APPLICATIONS)
+
+
+def can_view_all(user: Any) -> bool:
+    """Sees every officer's applications, not only their own."""
+    return has_permission(user, VIEW_ALL_APPLICATIONS)
+
+
+def can_view_audit(user: Any) -> bool:
+    """Auditors and admins: the audit pages, the verification and the exports."""
+    return has_permission(user, VIEW_AUDIT)
+
+
+def may_override(user: Any) -> bool:
+    """Holds the reviewer's right to override decisions (on someone else's applications)."""
+    return has_permission(user, OVERRIDE_DECISION)
+
+
+def can_override(user: Any, application: Any) -> bool:
+    """Reviewers (and admins), on scored applications somebody else entered: four eyes."""
+    return may_override(user) and application.officer_id != user.pk and application.status == "SCORED"

@@ -1,0 +1,121 @@
+"""The officer's pages: the form, the redirect after submit, the application page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from applications.models import LoanApplication
+from scoring.schema import INPUT_FIELDS, NumericField
+from scoring.services import score_application
+from tests.support.factories import application_form_data, scoring_inputs
+
+pytestmark = pytest.mark.django_db
+
+
+def test_root_sends_a_signed_in_officer_to_the_form(officer_client):
+    response = officer_client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/applications/new/"
+
+
+def test_root_sends_anonymous_users_to_login(client, db):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_form_shows_every_input_with_unit_and_help(officer_client):
+    html = officer_client.get("/applications/new/").content.decode()
+    for field in INPUT_FIELDS:
+        assert f'name="{field.name}"' in html
+        assert field.label in html
+        assert field.help_text.replace("'", "&#x27;") in html
+        if isinstance(field, NumericField) and field.unit:
+            assert f'<span class="unit">{field.unit}</span>' in html
+    # Derived features are shown, never typed.
+    assert 'id="loan_percent_income"' in html and 'name="loan_percent_income"' not in html
+    assert 'id="interest_burden"' in html and 'name="interest_burden"' not in html
+    assert re.search(r'name="idempotency_key" value="[A-Za-z0-9_-]{20,}"', html)
+    assert "js/derived.js" in html
+
+
+def test_each_rendering_gets_a_new_idempotency_token(officer_client):
+    pattern = r'name="idempotency_key" value="([^"]+)"'
+    first = re.search(pattern, officer_client.get("/applications/new/").content.decode()).group(1)
+    second = re.search(pattern, officer_client.get("/applications/new/").content.decode()).group(1)
+    assert first != second
+
+
+def test_form_pages_are_never_cached_so_back_fetches_a_fresh_token(officer_client):
+    for response in (
+        officer_client.get("/applications/new/"),
+        officer_client.post("/applications/new/", application_form_data(person_age="17")),
+    ):
+        assert response.status_code == 200
+        directives = {part.strip() for part in response["Cache-Control"].split(",")}
+        assert {"no-cache", "no-store", "must-revalidate", "private", "max-age=0"} <= directives
+        assert "Expires" in response
+    assert LoanApplication.objects.count() == 0
+
+
+def test_submit_redirects_to_the_application_page(officer_client):
+    response = officer_client.post("/applications/new/", application_form_data(applicant_reference="A-17"))
+    application = LoanApplication.objects.get()
+    assert response.status_code == 303
+    assert response["Location"] == f"/applications/{application.pk}/"
+
+
+def test_double_submit_of_one_form_stores_one_application(officer_client):
+    data = {**application_form_data(), "idempotency_key": "tok-double-click-123"}
+    first = officer_client.post("/applications/new/", data)
+    second = officer_client.post("/applications/new/", data)
+    assert LoanApplication.objects.count() == 1
+    assert first["Location"] == second["Location"]
+
+
+def test_application_page_shows_the_decision_at_a_glance(officer_client):
+    data = application_form_data(applicant_reference="GLANCE-1")
+    officer_client.post("/applications/new/", data)
+    application = LoanApplication.objects.get()
+    expected = score_application(scoring_inputs(data))
+
+    html = officer_client.get(f"/applications/{application.pk}/").content.decode()
+    assert f'data-testid="decision">{expected.decision}<' in html
+    assert f'data-testid="risk-label">{expected.risk_label}<' in html
+    assert f"decision-{expected.decision.lower()}" in html
+    assert f"{expected.probability_of_default * 100:.2f}%" in html
+    assert f"{expected.interest_burden * 100:.2f}%" in html
+    assert expected.model_version in html
+    assert officer_client.user.username in html
+    assert "GLANCE-1" in html
+    assert " UTC" in html
+    for reason in expected.reasons:
+        assert reason.text in html
+    # The inputs as entered, labelled and with units from the schema.
+    assert "<dt>Interest rate</dt><dd>11.25% per year</dd>" in html
+    assert "<dt>Home ownership</dt><dd>Rent</dd>" in html
+    assert "<dt>Employment length</dt><dd>6.5 years</dd>" in html
+
+
+def test_unknown_application_is_404(officer_client):
+    assert officer_client.get("/applications/999999/").status_code == 404
+
+
+def test_form_page_reshows_derived_values_after_an_error(officer_client):
+    response = officer_client.post("/applications/new/", application_form_data(person_age="17"))
+    html = response.content.decode()
+    # 12000 / 52000 and 12000 * 0.1125 / 52000
+    assert "23.08%" in html and "2.60%" in html
+
+
+def test_logout_is_post_only(officer_client):
+    assert officer_client.get("/accounts/logout/").status_code == 405
+    response = officer_client.post("/accounts/logout/")
+    assert response.status_code == 302
+    assert officer_client.get("/applications/new/").status_code == 302
+
+
+def test_nav_shows_user_and_role(officer_client):
+    html = officer_client.get("/applications/new/").content.decode()
+    assert f'data-testid="nav-user">{officer_client.user.username}<' in html
+    assert 'data-testid="nav-role">officer<' in html

@@ -1,0 +1,318 @@
+"""The auditor's pages, the decision export, the access log, and every URL for every role."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accounts import roles
+from audit.models import AccessEvent, DecisionRecord
+from applications.services import override_decision
+from audit.services import log_access
+from tests.support.audit import scored_application
+from tests.support.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def login(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def trail():
+    officer = UserFactory(role=roles.OFFICER)
+    applications = [scored_application(officer, applicant_reference=f"P-{i}") for i in range(4)]
+    target = "APPROVE" if applications[0].final_decision != "APPROVE" else "DECLINE"
+    reviewer = UserFactory(role=roles.REVIEWER, username="rita-reviewer")
+    override_decision(application=applications[0], reviewer=reviewer, final_decision=target, reason="Collateral.")
+    return applications
+
+
+def test_audit_page_shows_status_head_versions_mix_and_rates(trail):
+    page = login(UserFactory(role=roles.AUDITOR)).get("/audit/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    head = DecisionRecord.objects.order_by("-sequence").first()
+    assert "Intact." in html and head.record_hash in html
+    assert trail[0].model_version in html and 'data-testid="version-row"' in html
+    assert "rita-reviewer" in html and 'data-testid="reviewer-rate"' in html
+    assert page.context["summary"].decisions.checked == 4
+    rates = page.context["rates"]
+    assert rates["per_reviewer"][0]["overrides"] == 1
+    assert rates["per_version"][0] == {**rates["per_version"][0], "decisions": 4, "overridden": 1, "rate": 0.25}
+    mix = page.context["mix"][0]
+    assert mix["total"] == 4 and sum(n for _, n, _ in mix["decisions"]) == 4
+
+
+def test_audit_page_with_replay(trail):
+    page = login(UserFactory(role=roles.AUDITOR)).get("/audit/?replay=1")
+    assert page.status_code == 200 and page.context["summary"].replayed == 4 and page.context["summary"].ok
+
+
+def test_audit_page_reports_tampering(trail):
+    from tests.support.audit import drop_triggers, raw
+
+    drop_triggers()
+    victim = DecisionRecord.objects.get(sequence=2)
+    raw("UPDATE audit_decisionrecord SET decision = 'BOGUS' WHERE id = %s", (victim.pk,))
+    html = login(UserFactory(role=roles.AUDITOR)).get("/audit/").content.decode()
+    assert "PROBLEM FOUND" in html and f"id={victim.pk}" in html
+
+
+def test_decision_export_has_every_audit_field_and_is_logged(trail):
+    auditor = UserFactory(role=roles.AUDITOR)
+    response = login(auditor).get("/audit/decisions.csv")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert len(rows) == 4
+    records = {r.pk: r for r in DecisionRecord.objects.all()}
+    for row in rows:
+        record = records[int(row["record_id"])]
+        assert float.fromhex(row["probability_of_default_hex"]) == record.probability_of_default
+        assert float(row["probability_of_default"]) == record.probability_of_default
+        assert row["record_hash"] == record.record_hash and row["payload"] == record.payload
+        assert json.loads(row["features_json"]) == json.loads(record.payload)["features"]
+        assert row["model_sha256"] == record.model_sha256 and row["officer"] == record.officer.username
+    assert AccessEvent.objects.filter(user=auditor, action="export", target="audit:decisions.csv").exists()
+
+
+def test_access_log_records_logins_failures_views_exports_and_denials(trail):
+    officer = trail[0].officer
+    client = Client()
+    assert client.post("/accounts/login/", {"username": officer.username, "password": "wrong"}).status_code == 200
+    assert client.post("/accounts/login/", {"username": officer.username, "password": PASSWORD}).status_code == 302
+    assert client.get(f"/applications/{trail[0].pk}/").status_code == 200
+    assert client.get("/applications/export.csv").status_code == 200
+    assert client.get("/audit/").status_code == 403  # an officer is not an auditor
+    actions = list(AccessEvent.objects.order_by("id").values_list("action", "username", "target"))
+    assert ("login_failed", officer.username, officer.username) in actions
+    assert ("login", officer.username, "") in actions
+    assert ("view_application", officer.username, f"application:{trail[0].pk}") in actions
+    assert any(a == "export_applications" or a == "export" for a, _, _ in actions)
+    denials = [row for row in actions if row[0] == "permission_denied"]
+    assert denials == [("permission_denied", officer.username, "audit:home")]  # logged once, not twice
+    event = AccessEvent.objects.filter(action="login").latest("id")
+    assert event.ip == "127.0.0.1" and event.path == "/accounts/login/" and event.method == "POST"
+
+
+def test_denials_outside_the_views_are_logged_by_the_middleware(trail):
+    client = login(UserFactory(role=roles.OFFICER))
+    assert client.get("/admin/").status_code in (302, 403)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory(role=roles.OFFICER))
+    assert client.post("/applications/new/", {}).status_code == 403
+    assert AccessEvent.objects.filter(action="permission_denied", path="/applications/new/").count() == 1
+
+
+def test_access_log_page_for_auditors(trail):
+    auditor = UserFactory(role=roles.AUDITOR)
+    log_access(user=auditor, action="export", target="something")
+    page = login(auditor).get("/audit/access/?action=export")
+    assert page.status_code == 200 and b"something" in page.content
+    assert all(e.action == "export" for e in page.context["page"].object_list)
+
+
+def test_log_access_never_breaks_the_page_and_strips_nul():
+    event = log_access(user=None, action="login_failed", target="bad\x00name" + "x" * 400, username="bad\x00")
+    assert event is not None and "\x00" not in event.target and len(event.target) == 255
+
+
+def test_auditor_changes_nothing(trail):
+    """Every write an auditor could attempt is refused and nothing changes."""
+    auditor = UserFactory(role=roles.AUDITOR)
+    client = login(auditor)
+    application = trail[1]
+    before = (DecisionRecord.objects.count(), application.final_decision)
+    assert (
+        client.post(
+            f"/applications/{application.pk}/override/", {"final_decision": "APPROVE", "reason": "auditor"}
+        ).status_code
+        == 403
+    )
+    assert client.get("/applications/new/").status_code == 403
+    from tests.support.factories import application_form_data
+
+    assert client.post("/applications/new/", application_form_data()).status_code == 403
+    application.refresh_from_db()
+    assert (DecisionRecord.objects.count(), application.final_decision) == before
+
+
+# --- Every URL, every role ------------------------------------------------------
+
+ROLES = ("anonymous", "nobody", roles.OFFICER, "other_officer", roles.REVIEWER, roles.AUDITOR, roles.ADMIN)
+A, D, L = "allow", "deny", "login"  # 2xx/3xx within the site, 403, redirect to login
+EXPECTED: dict[str, dict[str, str]] = {
+    # route name: role -> expected
+    "home": {
+        "anonymous": L,
+        "nobody": A,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "applications:list": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "applications:new": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    "applications:export": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "applications:detail": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": D,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "applications:override": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    "audit:home": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "audit:decisions_csv": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "audit:access_log": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "login": {role: A for role in ROLES},
+}
+# Routes with no page of their own to walk (logout is POST-only by design; admin has its own tests).
+NOT_WALKED = {"logout"}
+
+
+def _named_routes(patterns, prefix: str = "") -> set[str]:
+    names = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.app_name == "admin":
+                continue
+            namespace = f"{prefix}{pattern.namespace}:" if pattern.namespace else prefix
+            names |= _named_routes(pattern.url_patterns, namespace)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(prefix + pattern.name)
+    return names
+
+
+def test_every_route_is_in_the_walk():
+    assert _named_routes(get_resolver().url_patterns) - NOT_WALKED == set(EXPECTED)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_walk_every_url_for_every_role(role):
+    from django.urls import reverse
+
+    owner = UserFactory(role=roles.OFFICER)
+    application = scored_application(owner)
+    users = {
+        "anonymous": None,
+        "nobody": UserFactory(role=None),
+        roles.OFFICER: owner,
+        "other_officer": UserFactory(role=roles.OFFICER),
+        roles.REVIEWER: UserFactory(role=roles.REVIEWER),
+        roles.AUDITOR: UserFactory(role=roles.AUDITOR),
+        roles.ADMIN: UserFactory(role=roles.ADMIN),
+    }
+    client = Client()
+    if users[role] is not None:
+        client.force_login(users[role])
+    failures = []
+    for name, expectations in EXPECTED.items():
+        args = [application.pk] if name in ("applications:detail", "applications:override") else []
+        url = reverse(name, args=args)
+        response = client.get(url)
+        status = response.status_code
+        if status in (200, 301, 302, 303) and not (
+            status != 200 and "/accounts/login/" in response.get("Location", "")
+        ):
+            outcome = A
+        elif status in (302,) and "/accounts/login/" in response["Location"]:
+            outcome = L
+        elif status == 403:
+            outcome = D
+        else:
+            outcome = f"HTTP {status}"
+        if name == "login" and role != "anonymous":
+            outcome = A if status in (200, 302) else outcome
+        if outcome != expectations[role]:
+            failures.append(f"{role} GET {url}: expected {expectations[role]}, got {outcome} ({status})")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_admin_site_for_every_role(role):
+    users = {
+        "anonymous": None,
+        "nobody": UserFactory(role=None),
+        roles.OFFICER: UserFactory(role=roles.OFFICER),
+        "other_officer": UserFactory(role=roles.OFFICER),
+        roles.REVIEWER: UserFactory(role=roles.REVIEWER),
+        roles.AUDITOR: UserFactory(role=roles.AUDITOR),
+        roles.ADMIN: UserFactory(role=roles.ADMIN),
+    }
+    client = Client()
+    if users[role] is not None:
+        client.force_login(users[role])
+    response = client.get("/admin/audit/decisionrecord/")
+    if role == roles.ADMIN:
+        assert response.status_code == 200
+        assert client.get("/admin/audit/decisionrecord/add/").status_code == 403
+    else:
+        assert response.status_code in (302, 403)
