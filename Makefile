@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run test setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
+.PHONY: run test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,18 @@ test: export DJANGO_SECRET_KEY ?= make-test-only-key-0123456789abcdefghijklmnopq
 test: setup
 	$(PY) manage.py ensure_model
 	$(PY) -m pytest
+
+# Quick feedback while working: no browser, no slow, no PostgreSQL-only tests (under 90 s).
+test-fast: export DJANGO_SECRET_KEY ?= make-test-only-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789
+test-fast: setup
+	$(PY) manage.py ensure_model
+	$(PY) -m pytest -m "not browser and not slow and not postgres"
+
+# Format, lint and the layer contract (pyproject.toml), as CI runs them.
+lint: setup
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 # Retrain the committed default model from the shared data.
 model: export DJANGO_DEBUG = 1

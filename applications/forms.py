@@ -19,6 +19,7 @@ from applications.models import LoanApplication
 from applications.services import OVERRIDE_REASON_MAX_LENGTH, clean_override_reason
 from applications.validators import SchemaRangeValidator, format_bound
 from scoring import schema
+from scoring.features import derived_values
 from scoring.results import DECISIONS
 
 
@@ -158,8 +159,6 @@ class LoanApplicationForm(forms.ModelForm):
 
     def derived_preview(self) -> tuple[float | None, float | None]:
         """``(loan_percent_income, interest_burden)`` for a re-shown form, if computable."""
-        from scoring.features import derived_values
-
         data = getattr(self, "cleaned_data", {}) or {}
         try:
             return derived_values(

@@ -26,8 +26,13 @@ import numpy as np
 
 from audit import canonical
 from audit.models import ChainHead, DecisionRecord, OverrideRecord
+from scoring.exceptions import ModelUnavailable
+from scoring.model_cache import get_model
+from scoring.services import replay_probabilities
 
 CHUNK_SIZE = 5000
+# LoanApplication.Status.SCORED, as stored: the only applications with a decision to compare.
+SCORED = "SCORED"
 REPLAY_BATCH = 20000
 MAX_LISTED = 20
 
@@ -116,10 +121,14 @@ def _walk(
     queryset,
     columns: tuple[str, ...],
     report: ChainReport,
-    check_columns: Callable[[dict, tuple], str | None],
-    on_record: Callable[[tuple, dict], None] | None = None,
+    check_columns: Callable[[dict, Any], str | None],
+    on_record: Callable[[Any, dict], None] | None = None,
 ) -> None:
-    """Stream records in sequence order and check sequence, link, hash and columns."""
+    """Stream records in sequence order and check sequence, link, hash and columns.
+
+    Rows are named tuples (``values_list(named=True)``): every column is read
+    by its name, so a column added to the model cannot shift what is read.
+    """
     sha256 = hashlib.sha256
     loads = json.loads
     expected_sequence = 1
@@ -133,11 +142,18 @@ def _walk(
             "record_hash",
             "payload",
             *columns,
+            named=True,
         )
         .iterator(chunk_size=CHUNK_SIZE)
     )
     for row in rows:
-        record_id, sequence, previous_hash, record_hash, payload = row[:5]
+        record_id, sequence, previous_hash, record_hash, payload = (
+            row.id,
+            row.sequence,
+            row.previous_hash,
+            row.record_hash,
+            row.payload,
+        )
         report.checked += 1
         if sequence != expected_sequence:
             if sequence > expected_sequence:
@@ -170,7 +186,7 @@ def _walk(
                     f"record id={record_id} #{sequence}: sequence or link columns differ from the hashed content (edited)",
                 )
             else:
-                wrong = check_columns(document, row[5:])
+                wrong = check_columns(document, row)
                 if wrong:
                     report.fail(
                         record_id,
@@ -212,23 +228,22 @@ DECISION_COLUMNS = (
 )
 
 
-def _check_decision_columns(document: dict, values: tuple) -> str | None:
-    probability, decision, approve_below, decline_from, version, sha, application_id, officer_id, created_at = values
-    if document.get("probability_of_default") != _float_hex(probability):
+def _check_decision_columns(document: dict, row: Any) -> str | None:
+    if document.get("probability_of_default") != _float_hex(row.probability_of_default):
         return "probability_of_default"
-    if document.get("decision") != decision:
+    if document.get("decision") != row.decision:
         return "decision"
-    if document.get("approve_below") != _float_hex(approve_below) or document.get("decline_from") != _float_hex(
-        decline_from
+    if document.get("approve_below") != _float_hex(row.approve_below) or document.get("decline_from") != _float_hex(
+        row.decline_from
     ):
         return "thresholds"
-    if document.get("model_version") != version or document.get("model_sha256") != sha:
+    if document.get("model_version") != row.model_version or document.get("model_sha256") != row.model_sha256:
         return "model"
-    if document.get("application_id") != application_id:
+    if document.get("application_id") != row.application_id:
         return "application"
-    if document.get("officer_id") != officer_id:
+    if document.get("officer_id") != row.officer_id:
         return "officer"
-    if document.get("created_at") != canonical.utc_iso(created_at):
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
         return "created_at"
     return None
 
@@ -244,17 +259,16 @@ OVERRIDE_COLUMNS = (
 )
 
 
-def _check_override_columns(document: dict, values: tuple) -> str | None:
-    application_id, decision_record_id, reviewer_id, from_decision, to_decision, reason, created_at = values
-    if document.get("application_id") != application_id:
+def _check_override_columns(document: dict, row: Any) -> str | None:
+    if document.get("application_id") != row.application_id:
         return "application"
-    if document.get("reviewer_id") != reviewer_id:
+    if document.get("reviewer_id") != row.reviewer_id:
         return "reviewer"
-    if document.get("from_decision") != from_decision or document.get("to_decision") != to_decision:
+    if document.get("from_decision") != row.from_decision or document.get("to_decision") != row.to_decision:
         return "decision"
-    if document.get("reason") != reason:
+    if document.get("reason") != row.reason:
         return "reason"
-    if document.get("created_at") != canonical.utc_iso(created_at):
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
         return "created_at"
     return None
 
@@ -281,13 +295,15 @@ def _verify(*, replay: bool) -> VerificationSummary:
     # Latest decision record per application: (probability, decision, model version, sha256).
     latest: dict[int, tuple] = {}
 
-    def count(row: tuple, document: dict) -> None:
-        summary.versions[row[9]] = summary.versions.get(row[9], 0) + 1
-        latest[row[11]] = (row[5], row[6], row[9], row[10])
+    def count(row: Any, document: dict) -> None:
+        summary.versions[row.model_version] = summary.versions.get(row.model_version, 0) + 1
+        latest[row.application_id] = (row.probability_of_default, row.decision, row.model_version, row.model_sha256)
 
-    def collect(row: tuple, document: dict) -> None:
+    def collect(row: Any, document: dict) -> None:
         count(row, document)
-        replayer.add(row[9], row[0], row[5], row[10], document.get("features") or {})
+        replayer.add(
+            row.model_version, row.id, row.probability_of_default, row.model_sha256, document.get("features") or {}
+        )
 
     _walk(
         DecisionRecord.objects.all(),
@@ -301,9 +317,18 @@ def _verify(*, replay: bool) -> VerificationSummary:
     decision_hashes: dict[int, str] = {}
     override_rows: list[tuple] = []
 
-    def remember(row: tuple, document: dict) -> None:
+    def remember(row: Any, document: dict) -> None:
         # (id, sequence, decision_record_id, bound hash, application_id, to_decision), in sequence order.
-        override_rows.append((row[0], row[1], row[6], document.get("decision_record_hash"), row[5], row[9]))
+        override_rows.append(
+            (
+                row.id,
+                row.sequence,
+                row.decision_record_id,
+                document.get("decision_record_hash"),
+                row.application_id,
+                row.to_decision,
+            )
+        )
 
     _walk(OverrideRecord.objects.all(), OVERRIDE_COLUMNS, summary.overrides, _check_override_columns, remember)
     _check_head(ChainHead.OVERRIDES, summary.overrides)
@@ -334,10 +359,13 @@ def _check_applications(
     append-only; this catches an outcome edited there (the page and the
     history would otherwise show a decision the model never made).
     """
-    from applications.models import LoanApplication
-
+    # The application table is reached through the relation the records
+    # declare (Django's lazy "applications.LoanApplication" reference): the
+    # audit app reads the working copy it audits but never imports the app
+    # that writes it.
+    applications = DecisionRecord._meta.get_field("application").related_model
     rows = (
-        LoanApplication.objects.filter(status=LoanApplication.Status.SCORED)
+        applications.objects.filter(status=SCORED)
         .order_by("id")
         .values_list(
             "id",
@@ -346,21 +374,23 @@ def _check_applications(
             "final_decision",
             "model_version",
             "model_sha256",
+            named=True,
         )
         .iterator(chunk_size=CHUNK_SIZE)
     )
-    for app_id, probability, decision, final_decision, version, sha in rows:
+    for row in rows:
+        app_id = row.id
         summary.applications_checked += 1
         record = latest.get(app_id)
         if record is None:
             problem = "is scored but has no decision record"
-        elif probability is None or float(probability).hex() != float(record[0]).hex():
+        elif row.probability_of_default is None or float(row.probability_of_default).hex() != float(record[0]).hex():
             problem = "probability of default differs from its decision record"
-        elif decision != record[1]:
+        elif row.decision != record[1]:
             problem = "decision differs from its decision record"
-        elif (version, sha) != (record[2], record[3]):
+        elif (row.model_version, row.model_sha256) != (record[2], record[3]):
             problem = "model version or SHA-256 differs from its decision record"
-        elif final_decision != final_by_application.get(app_id, decision):
+        elif row.final_decision != final_by_application.get(app_id, row.decision):
             problem = "final decision differs from the last override record (or the model's decision)"
         else:
             continue
@@ -416,10 +446,6 @@ class _Replayer:
             self.unreplayable[version] = len(ids)
 
     def _replay(self, version: str, ids: list, probabilities: list, vectors: list, shas: set) -> str | None:
-        from scoring.exceptions import ModelUnavailable
-        from scoring.model_cache import get_model
-        from scoring.services import replay_probabilities
-
         try:
             model = get_model(version)
             foreign = shas - {model.sha256}

@@ -766,7 +766,7 @@ def scenario_dbdown(workdir: Path, phase_seconds: float) -> dict:
     chain_checks(failures, chain, "dbdown")
     return {
         "scenario": "dbdown",
-        "db": "postgres (dedicated cluster on port %d)" % cluster.port,
+        "db": f"postgres (dedicated cluster on port {cluster.port})",
         "phases": phases,
         "clear_503_pages_while_down": clear_503,
         "other_while_down": dict(other_down),

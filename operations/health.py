@@ -23,6 +23,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from operations.models import Heartbeat
+from scoring.exceptions import ModelUnavailable
+from scoring.model_cache import get_model
 
 logger = logging.getLogger("operations.health")
 
@@ -49,9 +51,6 @@ def check_database() -> dict[str, Any]:
 
 
 def check_model() -> dict[str, Any]:
-    from scoring.exceptions import ModelUnavailable
-    from scoring.model_cache import get_model
-
     try:
         model = get_model()
     except ModelUnavailable as error:

@@ -10,3 +10,6 @@ class Heartbeat(models.Model):
 
     class Meta:
         verbose_name = "health-check heartbeat"
+
+    def __str__(self) -> str:
+        return f"heartbeat at {self.at:%Y-%m-%d %H:%M:%S}"

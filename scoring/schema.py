@@ -239,7 +239,7 @@ def validate_inputs(inputs: Mapping[str, Any]) -> dict[str, float | str | None]:
     return clean
 
 
-def frame_rejections(frame) -> pd.Series:
+def frame_rejections(frame) -> pd.Series:  # noqa: F821 - pandas is imported where frames are built
     """Vectorised ``validate_inputs`` for a whole table of rows.
 
     Returns a Series aligned with ``frame`` holding, for each row the schema

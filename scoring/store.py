@@ -123,7 +123,7 @@ def load_verified(store_dir: Path, version: str) -> StoredModel:
             pipeline = joblib.load(io.BytesIO(data))
     except InconsistentVersionWarning as warning:
         raise ModelUnavailable(f"Model {version}: {warning}") from None
-    except Exception as error:  # a verified file that still fails to unpickle
+    except Exception as error:  # noqa: BLE001 - a verified file that still fails to unpickle
         raise ModelUnavailable(
             f"Model {version}: artifact cannot be loaded ({type(error).__name__}: {error})."
         ) from None

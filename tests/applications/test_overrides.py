@@ -8,9 +8,9 @@ from django.test import Client
 
 from accounts import roles
 from applications.models import LoanApplication
-from audit.models import AccessEvent, ChainHead, DecisionRecord, OverrideRecord
 from applications.services import OVERRIDE_REASON_MAX_LENGTH as REASON_MAX_LENGTH
 from applications.services import override_decision
+from audit.models import AccessEvent, ChainHead, DecisionRecord, OverrideRecord
 from tests.support.audit import run_verify, scored_application
 from tests.support.factories import UserFactory
 

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts import roles
-from audit.models import AccessEvent, DecisionRecord
 from applications.services import override_decision
+from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
 from tests.support.audit import scored_application
 from tests.support.factories import PASSWORD, UserFactory

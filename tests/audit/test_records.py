@@ -11,10 +11,10 @@ from django.test import Client
 
 from accounts import roles
 from applications.models import LoanApplication
+from applications.services import override_decision
 from audit import canonical
 from audit.exceptions import ImmutableRecordError
 from audit.models import AccessEvent, ChainHead, DecisionRecord, OverrideRecord
-from applications.services import override_decision
 from tests.support.audit import raw, run_verify, scored_application
 from tests.support.factories import UserFactory
 

@@ -10,9 +10,9 @@ import pytest
 
 from accounts import roles
 from applications.models import LoanApplication
+from applications.services import override_decision
 from audit import canonical
 from audit.models import DecisionRecord
-from applications.services import override_decision
 from audit.verification import verify_audit_trail
 from tests.support.audit import drop_triggers, raw, run_verify, scored_application
 from tests.support.factories import UserFactory

@@ -11,11 +11,11 @@ from django.contrib.sessions.backends.db import SessionStore as DjangoSessionSto
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
+from accounts.backends import ProductionModelBackend
+from accounts.sessions import SessionStore
 from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
 from infrastructure.rows import RowLookup, insert_row
-from accounts.backends import ProductionModelBackend
-from accounts.sessions import SessionStore
 from tests.support.factories import UserFactory, application_form_data
 
 pytestmark = pytest.mark.django_db

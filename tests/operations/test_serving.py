@@ -115,7 +115,7 @@ def test_gunicorn_serves_the_production_configuration(tmp_path):
     for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, env=env, check=True, timeout=300)
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    log = open(tmp_path / "gunicorn.log", "w")
+    log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed in the finally below, after the server stops
     server = subprocess.Popen(
         [str(gunicorn), "-c", "gunicorn.conf.py", "creditsite.wsgi"],
         cwd=settings.BASE_DIR,

@@ -94,7 +94,8 @@ def test_sklearn_inconsistent_version_warning_is_an_error(private_store, monkeyp
         import warnings
 
         warnings.warn(
-            InconsistentVersionWarning(estimator_name="X", current_sklearn_version="a", original_sklearn_version="b")
+            InconsistentVersionWarning(estimator_name="X", current_sklearn_version="a", original_sklearn_version="b"),
+            stacklevel=2,
         )
         return object()
 
