@@ -12,7 +12,7 @@ operator tunes comes from the environment:
 * ``GUNICORN_ACCESS_LOG``: ``0`` turns the access log off (default on).
 
 Each worker pins OpenMP/BLAS to one thread (several workers each spawning
-a thread per core were measured 10-30x slower) and loads and verifies the
+a thread per core were an order of magnitude slower, docs/performance.md) and loads and verifies the
 scoring model before taking traffic, so the first officer does not pay for
 it. A missing or damaged model is logged and the worker serves anyway:
 applications are then stored as PENDING, ``/healthz`` is red, and scoring
@@ -123,11 +123,9 @@ def post_worker_init(worker) -> None:
     # this is one stat() confirming the artifact is still the one verified;
     # a file changed since is verified again here.
     _load_model(worker.log)
-    # Django, pandas, scikit-learn and numba leave ~230,000 long-lived objects
-    # that every full garbage collection would walk again: measured here at
-    # 140-180 ms per collection, one every ~2,000 requests per worker, with
-    # the officers behind it waiting. gc.freeze() moves them out of the
-    # collector's view (under load: 9 ms of full collections per 2,000
-    # requests instead of ~160 ms). Nothing stays alive that would not have;
-    # what a request creates is still collected.
+    # Django, pandas, scikit-learn and numba leave hundreds of thousands of
+    # long-lived objects that every full garbage collection would walk again,
+    # with the officers behind it waiting (docs/performance.md). gc.freeze()
+    # moves them out of the collector's view. Nothing stays alive that would
+    # not have; what a request creates is still collected.
     gc.freeze()

@@ -49,12 +49,12 @@ class _CheapCopyMixin:
     """Copy a form field as ``Field.__deepcopy__`` does, at a third of the cost.
 
     Django deep-copies every field (and its widget) for every form instance,
-    so that one form's changes never reach the next. For the application
-    form that was ~70 µs of each submission, mostly ``copy.copy``'s
-    ``__reduce_ex__`` machinery. Each copy here still gets its own field,
+    so that one form's changes never reach the next; for the application
+    form that cost is mostly ``copy.copy``'s ``__reduce_ex__`` machinery
+    (docs/performance.md). Each copy here still gets its own field,
     widget, widget ``attrs``, ``error_messages``, ``validators`` and (choice
     fields) choice list, exactly the parts Django copies; everything else is
-    shared, as with Django's own shallow copies. ``tests/test_form_copies.py``
+    shared, as with Django's own shallow copies. ``tests/applications/test_form_copies.py``
     checks that a change to one form's fields leaves the next form alone.
     """
 
@@ -90,7 +90,7 @@ class SchemaChoiceField(_CheapCopyMixin, forms.TypedChoiceField):
     """A schema category, cheap to copy.
 
     For a choice field Django also re-normalises the choices twice per copy
-    (field and widget): 150 µs of each submission for four short lists of
+    (field and widget), on every submission, for four short lists of
     immutable (value, label) pairs. Here each copy gets a new list of the
     same pairs, shared by the field and its widget as after ``choices = ``.
     """

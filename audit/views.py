@@ -38,8 +38,8 @@ def _require_auditor(request: HttpRequest, what: str) -> None:
 def audit_home(request: HttpRequest) -> HttpResponse:
     """``/audit/``: verification status, chain heads, model versions, decision mix, override rates.
 
-    The chain is verified live on every visit (≈1 s per 20,000 records);
-    ``?replay=1`` also re-scores every decision.
+    The chain is verified live on every visit, so the page's time grows with
+    the trail; ``?replay=1`` also re-scores every decision.
     """
     _require_auditor(request, "audit:home")
     replay = request.GET.get("replay") == "1"

@@ -10,7 +10,7 @@ The insert goes around the ORM guard with raw ``executemany`` — INSERT is
 what the triggers allow; this is the only place that writes records without
 ``audit.services``. Then it times ``verify_audit_trail`` without and with
 replay, and the ``verify_decisions --replay`` command end to end.
-Targets (issue 4): chain check of 100,000 records <= 10 s; replay >= 20,000 records/s.
+Targets: chain check of 100,000 records <= 10 s; replay >= 20,000 records/s.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Load and fault tests (issue 5, point 4): nothing acknowledged is ever lost, duplicated or half-written.
+"""Load and fault tests: nothing acknowledged is ever lost, duplicated or half-written.
 
     .venv/bin/python bench/load_faults.py [--db sqlite|postgres|both] [--duration 60] [--only load,scaleout,kill,model,dbdown]
 

@@ -231,7 +231,7 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # --- Static files in production -----------------------------------------------
 # Production serves compressed files under content-hashed names that browsers
 # cache forever (whitenoise; `make serve` runs collectstatic first). The test
-# suite switches back to plain storage (conftest.py) so it needs no collectstatic.
+# suite switches back to plain storage (tests/settings.py) so it needs no collectstatic.
 if not DEBUG and env.bool("DJANGO_MANIFEST_STATIC", default=True):
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

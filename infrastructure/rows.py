@@ -2,13 +2,13 @@
 
 An officer's submit writes two rows and reads one session and one user. Through
 the QuerySet API each of those statements is rebuilt and recompiled on every
-request: measured here at 200-350 µs apiece, more than scoring the application
-(50 µs) and most of the time SQLite's write lock was held. The statements
+request, each costing more than scoring the application and most of the time
+SQLite's write lock was held (docs/performance.md). The statements
 themselves never change shape, so they are built once per (model, database)
 from ``_meta`` and run with the values Django's fields prepare
 (``Field.pre_save`` + ``get_db_prep_save`` on the way in, the compiler's own
 converters on the way out): the same values in the same columns as
-``Model.save()`` and ``QuerySet.get()``, which ``tests/test_rows.py`` checks
+``Model.save()`` and ``QuerySet.get()``, which ``tests/infrastructure/test_rows.py`` checks
 on both databases.
 
 They send no ``pre_save``/``post_save`` signals; this project uses none for

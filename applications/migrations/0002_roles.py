@@ -1,10 +1,10 @@
-"""Create the four role groups with their model permissions (issue 4, point 3).
+"""Create the four role groups with their model permissions (history: accounts/migrations/0001_role_map.py now applies accounts.roles).
 
 Permissions are normally created after ``migrate`` finishes (post_migrate),
 which is too late for a data migration on a fresh database, so they are
 created here first. The mapping is frozen in this file on purpose: a
 migration must keep doing what it did when it was written, whatever
-``applications.roles`` says later (change roles with a new migration).
+the role map says later.
 """
 
 from django.contrib.auth.management import create_permissions

@@ -1,4 +1,4 @@
-"""Roles (issue 4, point 3): every workbench URL for every role, allowed or denied."""
+"""Roles: every workbench URL for every role, allowed or denied."""
 
 from __future__ import annotations
 

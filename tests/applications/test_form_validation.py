@@ -1,5 +1,5 @@
 """Bad input on /applications/new/: the form comes back with a message beside
-the field, nothing is stored, and nothing ever answers 500 (issue 3)."""
+the field, nothing is stored, and nothing ever answers 500."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Prints the file's path and SHA-256 (keep the hash with the copy: it proves
 later that the file restored is the file written). Restore drill: see
-docs/deploy-checks.md and tests/test_backup.py.
+docs/deploy-checks.md and tests/operations/test_backup.py.
 """
 
 from __future__ import annotations
