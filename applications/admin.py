@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from applications import selectors
-from applications.forms import LoanApplicationForm, schema_formfield
+from applications.forms import LoanApplicationAdminForm, schema_formfield
 from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, submit_application
 from scoring import schema
@@ -57,7 +57,7 @@ class LoanApplicationAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("officer",)
     list_per_page = 50
-    form = LoanApplicationForm
+    form = LoanApplicationAdminForm
     ordering = ("-created_at", "-id")
 
     @admin.display(description="PD", ordering="probability_of_default")
@@ -101,7 +101,7 @@ class LoanApplicationAdmin(admin.ModelAdmin):
         return actions
 
     # --- Adding goes through the service ------------------------------------
-    def save_form(self, request: HttpRequest, form: LoanApplicationForm, change: bool) -> Any:
+    def save_form(self, request: HttpRequest, form: LoanApplicationAdminForm, change: bool) -> Any:
         if change:
             return super().save_form(request, form, change)
         try:

@@ -139,13 +139,12 @@ def schema_formfield(db_field, **kwargs):
     return formfield
 
 
-class LoanApplicationForm(forms.ModelForm):
-    """The ten inputs and the optional reference, validated once, here."""
+# The ten inputs and the optional reference, in the order the page shows them.
+APPLICATION_FORM_FIELDS = (*schema.INPUT_NAMES, "applicant_reference")
 
-    class Meta:
-        model = LoanApplication
-        fields = (*schema.INPUT_NAMES, "applicant_reference")
-        formfield_callback = schema_formfield
+
+class _ApplicationFormMixin:
+    """What the officer's form and the admin's add form share beyond their fields."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -168,6 +167,49 @@ class LoanApplicationForm(forms.ModelForm):
             )
         except (KeyError, TypeError, ValueError, ZeroDivisionError):
             return None, None
+
+
+class LoanApplicationForm(_ApplicationFormMixin, forms.Form):
+    """The officer's form: every rule of ``scoring.schema`` applied once, here.
+
+    A plain form rather than a ``ModelForm``: a ModelForm validates each
+    field, then validates the model instance, which runs the same schema
+    ranges through the model fields' validators a second time on every
+    submission. Here the fields are the model's own form fields (built by
+    ``schema_formfield`` from the model, below), ``clean`` applies the one
+    rule that spans several inputs, and ``submit_application`` takes the
+    cleaned data. The database still enforces every range (CHECK constraints).
+    """
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        values = {
+            name: None if cleaned.get(name) is None else float(cleaned[name])
+            for name in ("person_age", "person_emp_length", "cb_person_cred_hist_length")
+        }
+        for name, message in schema.cross_field_errors(values).items():
+            if name in cleaned:
+                self.add_error(name, message)
+        return cleaned
+
+
+# Form.base_fields is the documented place a form's fields live; built once.
+LoanApplicationForm.base_fields.update(
+    {name: schema_formfield(LoanApplication._meta.get_field(name)) for name in APPLICATION_FORM_FIELDS}
+)
+
+
+class LoanApplicationAdminForm(_ApplicationFormMixin, forms.ModelForm):
+    """The admin's add form: the same fields, as the ``ModelForm`` Django's admin requires.
+
+    It also validates the model instance (the model's ``clean`` applies the
+    same cross-field rule); the admin is rarely used and not on the hot path.
+    """
+
+    class Meta:
+        model = LoanApplication
+        fields = APPLICATION_FORM_FIELDS
+        formfield_callback = schema_formfield
 
 
 class HistoryFilterForm(forms.Form):

@@ -3,9 +3,12 @@ the field, nothing is stored, and nothing ever answers 500."""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from django.test import Client
 
+from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
 from scoring.schema import INPUT_NAMES
 from tests.support.factories import PASSWORD, UserFactory, application_form_data
@@ -193,3 +196,15 @@ def test_login_page_signs_in_and_lands_on_the_form(client, db):
     response = client.post("/accounts/login/", {"username": "olga", "password": PASSWORD}, follow=True)
     assert response.redirect_chain[-1][0] == "/applications/new/"
     assert "New loan application" in response.content.decode()
+
+
+def test_the_officers_form_validates_each_input_once_and_applies_the_cross_field_rule():
+    """The page's form is not a ModelForm: the model's validators are not run a second time."""
+    with mock.patch.object(LoanApplication, "full_clean") as model_validation:
+        good = LoanApplicationForm(data=application_form_data())
+        assert good.is_valid(), good.errors
+    model_validation.assert_not_called()
+
+    too_long = LoanApplicationForm(data=application_form_data(person_age="20", person_emp_length="10"))
+    assert not too_long.is_valid()
+    assert "longer than an applicant aged 20" in too_long.errors["person_emp_length"][0]
