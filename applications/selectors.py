@@ -142,7 +142,7 @@ CSV_COLUMNS: tuple[str, ...] = (
 
 
 def csv_rows(queryset: QuerySet[LoanApplication]) -> Iterable[list[str]]:
-    """The export rows: floats with ``repr`` so no digit of precision is lost."""
+    """The export rows, as values; ``infrastructure.csv_export`` writes them safely."""
     yield list(CSV_COLUMNS)
     for app in queryset.iterator(chunk_size=2000):
         row = []
@@ -153,26 +153,7 @@ def csv_rows(queryset: QuerySet[LoanApplication]) -> Iterable[list[str]]:
                 value = "; ".join(reason.get("text", "") for reason in app.reasons or [])
             else:
                 value = getattr(app, column)
-            if isinstance(value, float):
-                value = repr(value)
-            elif isinstance(value, dt.datetime):
+            if isinstance(value, dt.datetime):
                 value = timezone.localtime(value, dt.UTC).isoformat()
-            elif value is None:
-                value = ""
-            row.append(_csv_safe(str(value)))
+            row.append(value)
         yield row
-
-
-def _csv_safe(text: str) -> str:
-    """Neutralise spreadsheet formulas in user-typed text (CSV injection)."""
-    if text and text[0] in "=+-@\t\r" and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

@@ -6,7 +6,6 @@ as the 403 page.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -27,6 +26,7 @@ from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
 from audit import selectors as audit_selectors
 from audit.services import log_access
+from infrastructure.csv_export import csv_response
 from scoring import schema
 
 PAGE_SIZE = 25
@@ -181,22 +181,10 @@ def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
     return rows
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for streaming CSV."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
     log_access(user=request.user, action="export", target=request.GET.urlencode()[:500], request=request)
-    writer = csv.writer(_Echo())
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in selectors.csv_rows(queryset)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="applications-{stamp}.csv"'
-    return response
+    return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv")
 
 
 @login_required

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -126,11 +127,17 @@ DECISION_CSV_HEADER = (
     "previous_hash",
     "record_hash",
     "payload",
+    "payload_base64",
 )
 
 
 def decision_csv_rows() -> Iterator[tuple]:
-    """Every decision record with every audit field, in chain order (streamed)."""
+    """Every decision record with every audit field, in chain order (streamed).
+
+    Values as stored (floats at full precision, and their ``float.hex()``);
+    ``infrastructure.csv_export`` writes them. ``payload_base64`` carries the
+    payload's exact bytes, so ``record_hash`` can be checked from the file.
+    """
     import json
 
     yield DECISION_CSV_HEADER
@@ -182,10 +189,10 @@ def decision_csv_rows() -> Iterator[tuple]:
             officer_id,
             officer,
             decision,
-            repr(pd),
+            pd,  # written with repr(): every digit of the stored float
             pd.hex(),
-            repr(approve_below),
-            repr(decline_from),
+            approve_below,
+            decline_from,
             version,
             sha,
             json.dumps(document.get("inputs"), sort_keys=True),
@@ -194,6 +201,9 @@ def decision_csv_rows() -> Iterator[tuple]:
             previous,
             digest,
             payload,
+            # The exact bytes the hash covers: the payload column is neutralised
+            # for spreadsheets like every text cell, which can change it.
+            base64.b64encode(payload.encode("ascii")).decode("ascii"),
         )
 
 

@@ -162,6 +162,15 @@ def test_csv_neutralises_spreadsheet_formulas(reviewer_client, officer):
     assert rows[0]["applicant_reference"] == "'=HYPERLINK(1)"
 
 
+def test_csv_quotes_text_so_a_semicolon_locale_sees_no_formula(reviewer_client, officer):
+    submit_form(officer=officer, data=application_form_data(applicant_reference="x;=cmd|' /C calc'!A0;"))
+    response = reviewer_client.get("/applications/export.csv")
+    data_line = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()[1]
+    assert "\"x;'=cmd|' /C calc'!A0;\"" in data_line
+    cells = next(csv.reader(io.StringIO(data_line), delimiter=";"))
+    assert not any(cell.startswith("=") for cell in cells)
+
+
 def test_officer_history_and_export_show_only_their_own(client, mixed):
     client.force_login(mixed["alice"])
     assert _refs(client.get("/applications/")) == ["ALPHA-1", "ALPHA-2"]
