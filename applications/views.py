@@ -187,16 +187,7 @@ def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
     return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv")
 
 
-@login_required
-@require_GET
-def application_list(request: HttpRequest) -> HttpResponse:
-    if not roles.can_view_any(request.user):
-        _deny(request, "applications:list")
-    form = selectors.history_filter_form(user=request.user, data=request.GET)
-    filters = form.filters()
-    queryset = selectors.application_list(user=request.user, filters=filters)
-    if request.GET.get("format") == "csv":
-        return _export_csv(request, queryset)
+def _list_page(request: HttpRequest, form, queryset, *, status: int = 200) -> HttpResponse:
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -210,7 +201,31 @@ def application_list(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
         },
+        status=status,
     )
+
+
+def _export_or_form(request: HttpRequest, form, queryset) -> HttpResponse:
+    """The CSV, or (a filter box refused) the history page with the message, and no file.
+
+    The page ignores a refused box and lists the rest; a download cannot
+    show why it holds more rows than asked for, so it is not sent.
+    """
+    if form.is_bound and not form.is_valid():
+        return _list_page(request, form, queryset, status=400)
+    return _export_csv(request, queryset)
+
+
+@login_required
+@require_GET
+def application_list(request: HttpRequest) -> HttpResponse:
+    if not roles.can_view_any(request.user):
+        _deny(request, "applications:list")
+    form = selectors.history_filter_form(user=request.user, data=request.GET)
+    queryset = selectors.application_list(user=request.user, filters=form.filters())
+    if request.GET.get("format") == "csv":
+        return _export_or_form(request, form, queryset)
+    return _list_page(request, form, queryset)
 
 
 @login_required
@@ -220,4 +235,4 @@ def application_export(request: HttpRequest) -> HttpResponse:
     if not roles.can_view_any(request.user):
         _deny(request, "applications:export")
     form = selectors.history_filter_form(user=request.user, data=request.GET)
-    return _export_csv(request, selectors.application_list(user=request.user, filters=form.filters()))
+    return _export_or_form(request, form, selectors.application_list(user=request.user, filters=form.filters()))

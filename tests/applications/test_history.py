@@ -118,6 +118,38 @@ def test_invalid_filter_values_are_ignored_not_500(reviewer_client, mixed):
     assert len(response.context["page"].object_list) == 4
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_to": "9999-12-31"},
+        {"date_from": "9999-12-31", "date_to": "9999-12-31"},
+        {"date_from": "0001-01-01"},
+    ],
+)
+def test_far_out_dates_give_the_form_back_with_a_message_not_500(reviewer_client, mixed, query):
+    response = reviewer_client.get("/applications/", query)
+    assert response.status_code == 200
+    assert "Enter a date between 2000-01-01 and 2999-12-31." in response.content.decode()
+    assert len(response.context["page"].object_list) == 4  # the bad box is ignored, not all rows hidden
+
+
+@pytest.mark.parametrize("url", ["/applications/export.csv?", "/applications/?format=csv&"])
+def test_export_with_a_bad_date_gives_the_form_back_with_a_message(reviewer_client, mixed, url):
+    response = reviewer_client.get(url + "date_to=9999-12-31")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "Enter a date between 2000-01-01 and 2999-12-31." in response.content.decode()
+
+
+def test_a_reversed_date_range_says_so(reviewer_client, mixed):
+    response = reviewer_client.get("/applications/", {"date_from": "2026-03-01", "date_to": "2026-01-01"})
+    assert response.status_code == 200
+    assert "The end date is before the start date." in response.content.decode()
+    response = reviewer_client.get("/applications/export.csv", {"date_from": "2026-03-01", "date_to": "2026-01-01"})
+    assert response.status_code == 400
+    assert "The end date is before the start date." in response.content.decode()
+
+
 def test_pagination(reviewer_client, officer):
     for number in range(30):
         submit_form(officer=officer, data=application_form_data(applicant_reference=f"PG-{number:02d}"))
