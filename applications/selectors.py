@@ -32,11 +32,7 @@ def visible_applications(*, user: Any) -> QuerySet[LoanApplication]:
 
 
 def application_get(*, user: Any, pk: int) -> LoanApplication:
-    """One application ``user`` may read; 404 otherwise.
-
-    The caller decides whether an existing-but-forbidden row is a 403; this
-    never reveals more than ``visible_applications`` does.
-    """
+    """One application ``user`` may read; 404 otherwise, whether or not it exists."""
     try:
         return visible_applications(user=user).get(pk=pk)
     except LoanApplication.DoesNotExist:

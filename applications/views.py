@@ -42,6 +42,21 @@ def _deny(request: HttpRequest, what: str) -> None:
     raise PermissionDenied(what)
 
 
+def _visible_application_or_404(request: HttpRequest, pk: int, what: str) -> LoanApplication:
+    """The application if ``request.user`` may read it; otherwise 404, whether or not it exists.
+
+    A 403 for another officer's application beside a 404 for a missing one
+    would tell anyone which ids exist. The refusal of an existing row is
+    still logged for the auditors.
+    """
+    try:
+        return selectors.application_get(user=request.user, pk=pk)
+    except Http404:
+        if selectors.application_exists(pk=pk):
+            log_access(user=request.user, action="permission_denied", target=what, request=request)
+        raise
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """``/``: officers start at the form; read-only roles at the history."""
@@ -106,12 +121,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not roles.can_view_any(request.user):
         _deny(request, f"application:{pk}")
-    try:
-        application = selectors.application_get(user=request.user, pk=pk)
-    except Http404:
-        if selectors.application_exists(pk=pk):
-            _deny(request, f"application:{pk}")
-        raise
+    application = _visible_application_or_404(request, pk, f"application:{pk}")
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
     return render(
         request,
@@ -130,9 +140,9 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def application_override(request: HttpRequest, pk: int) -> HttpResponse:
     """``/applications/<id>/override/``: a reviewer sets the final decision, with a reason."""
-    application = LoanApplication.objects.select_related("officer").filter(pk=pk).first()
-    if application is None:
-        raise Http404("No such application.")
+    # Those who may read it and may not override it get a 403; those who may
+    # not read it, the same 404 as for a missing id.
+    application = _visible_application_or_404(request, pk, f"override:application:{pk}")
     if not roles.can_override(request.user, application):
         _deny(request, f"override:application:{pk}")
     form = OverrideForm(request.POST or None, initial={"final_decision": application.final_decision})
