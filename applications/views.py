@@ -16,7 +16,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
@@ -82,11 +81,9 @@ def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, 
 
 def _form_page(request: HttpRequest, form: LoanApplicationForm) -> HttpResponse:
     # A fresh token each time: this rendering is a new form as far as retries go.
-    response = render(request, "applications/new.html", _form_context(form, new_idempotency_key()))
-    # "Back" must fetch a fresh form (and token), not resubmit the old one.
-    # Only the form pages: the 303 after a submission is never cached anyway.
-    add_never_cache_headers(response)
-    return response
+    # "Back" fetches a fresh form (and token) too: every page is no-store
+    # (creditsite.middleware.NoStoreMiddleware).
+    return render(request, "applications/new.html", _form_context(form, new_idempotency_key()))
 
 
 @login_required

@@ -45,6 +45,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every response below (pages, exports, error pages) is no-store: they
+    # carry applicants' personal data. Static files are answered above.
+    "creditsite.middleware.NoStoreMiddleware",
     # Header middleware sit outside everything that can fail, so error pages
     # (500/503, CSRF 403, lockout 429) carry the same headers as any page.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
