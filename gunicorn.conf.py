@@ -10,6 +10,8 @@ operator tunes comes from the environment:
   request per process is the fastest and the simplest to reason about.
 * ``GUNICORN_TIMEOUT``: seconds before a stuck worker is killed (default 30).
 * ``GUNICORN_ACCESS_LOG``: ``0`` turns the access log off (default on).
+* ``FORWARDED_ALLOW_IPS``: the load balancers' addresses whose forwarded
+  headers are trusted (default: none).
 
 Each worker pins OpenMP/BLAS to one thread (several workers each spawning
 a thread per core were an order of magnitude slower, docs/performance.md) and loads and verifies the
@@ -52,8 +54,11 @@ max_requests_jitter = max_requests // 10
 # Uploads never exceed a form; refuse absurd request lines and headers early.
 limit_request_line = 8190
 limit_request_fields = 100
-# The load balancer's forwarded headers are trusted only from these addresses.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The load balancer's forwarded headers (X-Forwarded-Proto, ...) are trusted
+# only from the addresses given here, and from none by default. gunicorn's own
+# default is loopback, which lets any local process claim HTTPS with
+# X-Forwarded-Proto and skip the HTTPS redirect.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 proc_name = "creditrisk"
 # Each worker touches a heartbeat file on every request; on the disk that
 # holds the database it would queue behind the commits' fsyncs (gunicorn's

@@ -24,7 +24,14 @@ CONFIG = Path(settings.BASE_DIR) / "gunicorn.conf.py"
 
 
 def _config(monkeypatch, **env: str) -> dict:
-    for name in ("PORT", "WEB_CONCURRENCY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in (
+        "PORT",
+        "WEB_CONCURRENCY",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "FORWARDED_ALLOW_IPS",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -46,6 +53,12 @@ def test_port_and_workers_from_the_environment(monkeypatch):
     config = _config(monkeypatch, PORT="9123", WEB_CONCURRENCY="6")
     assert config["bind"] == ["127.0.0.1:9123"] and config["workers"] == 6
     assert _config(monkeypatch, PORT="0.0.0.0:8080")["bind"] == ["0.0.0.0:8080"]
+
+
+def test_forwarded_headers_are_trusted_from_nobody_unless_configured(monkeypatch):
+    # Loopback is not a load balancer: any local process could claim HTTPS.
+    assert _config(monkeypatch)["forwarded_allow_ips"] == ""
+    assert _config(monkeypatch, FORWARDED_ALLOW_IPS="10.0.0.7")["forwarded_allow_ips"] == "10.0.0.7"
 
 
 def test_thread_pools_are_pinned_even_if_the_environment_said_otherwise(monkeypatch):
@@ -140,6 +153,13 @@ def test_gunicorn_serves_the_production_configuration(tmp_path):
         # Every other page is redirected to HTTPS in production.
         request = urllib.request.Request(f"http://127.0.0.1:{port}/accounts/login/")
         opener = urllib.request.build_opener(_NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(request, timeout=5)
+        assert redirect.value.code == 301
+        # A local process claiming HTTPS is redirected all the same (no trusted proxy configured).
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/accounts/login/", headers={"X-Forwarded-Proto": "https"}
+        )
         with pytest.raises(urllib.error.HTTPError) as redirect:
             opener.open(request, timeout=5)
         assert redirect.value.code == 301
