@@ -32,7 +32,14 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditsite.settings")
 
+import gunicorn.http.wsgi  # noqa: E402
+
 from operations.logging import json_logs_from_env, stdout_logging  # noqa: E402
+
+# gunicorn names itself in every response's Server header (and has no
+# setting for it): a free hint for anyone looking for a version to attack.
+# Its sync worker reads this module global for each response.
+gunicorn.http.wsgi.SERVER = "creditrisk"
 
 
 def _bind() -> str:
