@@ -15,6 +15,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
 
+from accounts.validators import VisibleTextValidator
 from applications.models import LoanApplication
 from applications.services import OVERRIDE_REASON_MAX_LENGTH, clean_override_reason
 from applications.validators import SchemaRangeValidator, format_bound
@@ -155,6 +156,8 @@ class LoanApplicationForm(forms.ModelForm):
             # NUL in a reference would otherwise reach the database driver.
             if not any(isinstance(v, ProhibitNullCharactersValidator) for v in reference.validators):
                 reference.validators.append(ProhibitNullCharactersValidator())
+            # No direction overrides, zero-width or other invisible characters: look-alike references.
+            reference.validators.append(VisibleTextValidator())
             reference.widget.attrs.setdefault("autocomplete", "off")
 
     def derived_preview(self) -> tuple[float | None, float | None]:
