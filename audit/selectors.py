@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db.models import Count, Max, Min, QuerySet
@@ -15,6 +15,19 @@ from scoring.results import DECISIONS
 
 def overrides_for_application(*, application_id: int) -> QuerySet[OverrideRecord]:
     return OverrideRecord.objects.filter(application_id=application_id).select_related("reviewer").order_by("sequence")
+
+
+def latest_overrides(*, application_ids: Iterable[int]) -> dict[int, OverrideRecord]:
+    """The override in force (the latest) for each of ``application_ids`` that has one; one query."""
+    latest: dict[int, OverrideRecord] = {}
+    for record in (
+        OverrideRecord.objects.filter(application_id__in=list(application_ids))
+        .select_related("reviewer")
+        .only("application_id", "sequence", "created_at", "reason", "to_decision", "reviewer__username")
+        .order_by("sequence")
+    ):
+        latest[record.application_id] = record
+    return latest
 
 
 def decision_records_for_application(*, application_id: int) -> QuerySet[DecisionRecord]:

@@ -12,6 +12,9 @@ spreadsheet that splits on ``;`` (many European locales) honours quotes only
 at the start of a field, so in ``1,"x;=cmd|' /C calc'!A0;"`` it would
 otherwise see the cell ``=cmd|' /C calc'!A0``.
 
+The file starts with a UTF-8 byte-order mark: without it Excel reads the
+file in the machine's legacy code page and garbles names with accents.
+
 Numbers (``int``, ``float``, ``Decimal``) are written unquoted and as they
 are, so a negative number stays a number; anything typed by a person arrives
 here as ``str`` and is neutralised.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
@@ -34,6 +38,7 @@ from django.http import StreamingHttpResponse
 # What a spreadsheet treats as the start of a formula (tab and CR are
 # stripped by some before they look at the next character).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+BOM = "\ufeff"
 # A formula character right after a separator (spaces between allowed).
 _AFTER_SEPARATOR = re.compile(r"([;,] *)(?=[=+\-@\t\r\n])")
 
@@ -71,7 +76,7 @@ def csv_lines(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
 
 
 def csv_response(rows: Iterable[Iterable[Any]], *, filename: str) -> StreamingHttpResponse:
-    """A streamed CSV download of ``rows`` (the first row is the header)."""
-    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    """A streamed CSV download of ``rows`` (the first row is the header), UTF-8 with a byte-order mark."""
+    response = StreamingHttpResponse(itertools.chain((BOM,), csv_lines(rows)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

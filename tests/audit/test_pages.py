@@ -73,7 +73,9 @@ def test_decision_export_has_every_audit_field_and_is_logged(trail):
     auditor = UserFactory(role=roles.AUDITOR)
     response = login(auditor).get("/audit/decisions.csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    raw = b"".join(response.streaming_content)
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, as every CSV the product writes
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert len(rows) == 4
     records = {r.pk: r for r in DecisionRecord.objects.all()}
     for row in rows:

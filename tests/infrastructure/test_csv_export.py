@@ -51,5 +51,6 @@ def test_response_streams_as_a_download():
     response = csv_response([["a"], ["=1"]], filename="x.csv")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="x.csv"'
-    body = b"".join(response.streaming_content).decode()
-    assert list(csv.reader(io.StringIO(body))) == [["a"], ["'=1"]]
+    raw = b"".join(response.streaming_content)
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, for Excel
+    assert list(csv.reader(io.StringIO(raw.decode("utf-8-sig")))) == [["a"], ["'=1"]]
