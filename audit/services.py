@@ -1,7 +1,8 @@
 """Write side of the audit trail (HackSoft style: keyword-only services).
 
 Every function here appends; nothing in the audit app ever updates or
-deletes a record.
+deletes a record. The one value updated in place is a counter, not a
+record: ``AnonymousAccessTally.count`` (see ``log_access``).
 """
 
 from __future__ import annotations
