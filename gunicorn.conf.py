@@ -10,6 +10,8 @@ operator tunes comes from the environment:
   request per process is the fastest and the simplest to reason about.
 * ``GUNICORN_TIMEOUT``: seconds before a stuck worker is killed (default 30).
 * ``GUNICORN_ACCESS_LOG``: ``0`` turns the access log off (default on).
+* ``FORWARDED_ALLOW_IPS``: the load balancers' addresses whose forwarded
+  headers are trusted (default: none).
 
 Each worker pins OpenMP/BLAS to one thread (several workers each spawning
 a thread per core were an order of magnitude slower, docs/performance.md) and loads and verifies the
@@ -30,7 +32,14 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditsite.settings")
 
+import gunicorn.http.wsgi  # noqa: E402
+
 from operations.logging import json_logs_from_env, stdout_logging  # noqa: E402
+
+# gunicorn names itself in every response's Server header (and has no
+# setting for it): a free hint for anyone looking for a version to attack.
+# Its sync worker reads this module global for each response.
+gunicorn.http.wsgi.SERVER = "creditrisk"
 
 
 def _bind() -> str:
@@ -52,8 +61,11 @@ max_requests_jitter = max_requests // 10
 # Uploads never exceed a form; refuse absurd request lines and headers early.
 limit_request_line = 8190
 limit_request_fields = 100
-# The load balancer's forwarded headers are trusted only from these addresses.
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# The load balancer's forwarded headers (X-Forwarded-Proto, ...) are trusted
+# only from the addresses given here, and from none by default. gunicorn's own
+# default is loopback, which lets any local process claim HTTPS with
+# X-Forwarded-Proto and skip the HTTPS redirect.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 proc_name = "creditrisk"
 # Each worker touches a heartbeat file on every request; on the disk that
 # holds the database it would queue behind the commits' fsyncs (gunicorn's

@@ -2,7 +2,8 @@
 
 Adding goes through ``services.submit_application`` (validated by the same
 form, scored, audited); once stored, the inputs and the outcome are read-only,
-and a scored application cannot be deleted, one by one or in bulk.
+and no application can be deleted, pending or scored (the database refuses
+it too: migration 0005).
 """
 
 from __future__ import annotations
@@ -90,15 +91,10 @@ class LoanApplicationAdmin(admin.ModelAdmin):
         return (inputs, ("Outcome", {"fields": OUTCOME_FIELDS}))
 
     def has_delete_permission(self, request: HttpRequest, obj: LoanApplication | None = None) -> bool:
-        if obj is not None and obj.is_scored:
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def get_actions(self, request: HttpRequest):
-        actions = super().get_actions(request)
-        # Bulk delete would skip the per-object check above.
-        actions.pop("delete_selected", None)
-        return actions
+        # Never, whatever the status: a bank keeps every application it
+        # received, pending ones included, and the database refuses the
+        # DELETE anyway (migration 0005).
+        return False
 
     # --- Adding goes through the service ------------------------------------
     def save_form(self, request: HttpRequest, form: LoanApplicationAdminForm, change: bool) -> Any:

@@ -15,6 +15,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
 
+from accounts.validators import VisibleTextValidator
 from applications.models import LoanApplication
 from applications.services import OVERRIDE_REASON_MAX_LENGTH, clean_override_reason
 from applications.validators import SchemaRangeValidator, format_bound
@@ -154,6 +155,8 @@ class _ApplicationFormMixin:
             # NUL in a reference would otherwise reach the database driver.
             if not any(isinstance(v, ProhibitNullCharactersValidator) for v in reference.validators):
                 reference.validators.append(ProhibitNullCharactersValidator())
+            # No direction overrides, zero-width or other invisible characters: look-alike references.
+            reference.validators.append(VisibleTextValidator())
             reference.widget.attrs.setdefault("autocomplete", "off")
 
     def derived_preview(self) -> tuple[float | None, float | None]:
@@ -215,6 +218,13 @@ class LoanApplicationAdminForm(_ApplicationFormMixin, forms.ModelForm):
 class HistoryFilterForm(forms.Form):
     """Query-string filters for the decision history and its CSV export."""
 
+    # Dates outside these bounds are refused with a message: the selector
+    # turns a "to" day into the next midnight, which overflows on 9999-12-31,
+    # and no application was entered before the product existed.
+    DATE_MIN = dt.date(2000, 1, 1)
+    DATE_MAX = dt.date(2999, 12, 31)
+    DATE_RANGE_MESSAGE = f"Enter a date between {DATE_MIN.isoformat()} and {DATE_MAX.isoformat()}."
+
     SORTS = {
         "newest": ("-created_at", "-id"),
         "oldest": ("created_at", "id"),
@@ -264,6 +274,18 @@ class HistoryFilterForm(forms.Form):
         else:
             self.fields["officer"].queryset = officers
         self.fields["model_version"].choices = [("", "Any model"), *((v, v) for v in model_versions)]
+
+    def _clean_date(self, name: str) -> dt.date | None:
+        day: dt.date | None = self.cleaned_data.get(name)
+        if day is not None and not self.DATE_MIN <= day <= self.DATE_MAX:
+            raise forms.ValidationError(self.DATE_RANGE_MESSAGE, code="date_range")
+        return day
+
+    def clean_date_from(self) -> dt.date | None:
+        return self._clean_date("date_from")
+
+    def clean_date_to(self) -> dt.date | None:
+        return self._clean_date("date_to")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

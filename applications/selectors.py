@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -19,6 +20,9 @@ from django.utils import timezone
 from accounts import roles
 from applications.forms import HistoryFilterForm
 from applications.models import OVERRIDDEN, LoanApplication
+from audit import selectors as audit_selectors
+from scoring import schema
+from scoring.explain import MAX_REASONS
 
 
 def visible_applications(*, user: Any) -> QuerySet[LoanApplication]:
@@ -32,11 +36,7 @@ def visible_applications(*, user: Any) -> QuerySet[LoanApplication]:
 
 
 def application_get(*, user: Any, pk: int) -> LoanApplication:
-    """One application ``user`` may read; 404 otherwise.
-
-    The caller decides whether an existing-but-forbidden row is a 403; this
-    never reveals more than ``visible_applications`` does.
-    """
+    """One application ``user`` may read; 404 otherwise, whether or not it exists."""
     try:
         return visible_applications(user=user).get(pk=pk)
     except LoanApplication.DoesNotExist:
@@ -112,67 +112,108 @@ def pending_applications() -> QuerySet[LoanApplication]:
     )
 
 
+# The applications export is for people opening it in a spreadsheet: dates to
+# the second in UTC, a label beside each coded value, the probability as a
+# percentage, one column per reason, and the override in force. The exact
+# values (full-precision probability, microsecond times) are in the auditor's
+# decision export.
+_INPUT_COLUMNS: tuple[str, ...] = tuple(schema.INPUT_NAMES)
+# Coded values whose codes a reader would not take for words.
+_LABELLED = frozenset(
+    {"status", "person_home_ownership", "loan_intent", "cb_person_default_on_file", "decision", "final_decision"}
+)
+_CSV_BATCH = 500
+
+
+def _with_labels(columns: Iterable[str]) -> list[str]:
+    out = []
+    for column in columns:
+        out.append(column)
+        if column in _LABELLED:
+            out.append(f"{column}_label")
+    return out
+
+
 CSV_COLUMNS: tuple[str, ...] = (
     "id",
     "applicant_reference",
-    "created_at",
-    "scored_at",
+    "created_at_utc",
+    "scored_at_utc",
     "officer",
-    "status",
-    "person_age",
-    "person_income",
-    "person_home_ownership",
-    "person_emp_length",
-    "loan_intent",
-    "loan_grade",
-    "loan_amnt",
-    "loan_int_rate",
-    "cb_person_default_on_file",
-    "cb_person_cred_hist_length",
-    "loan_percent_income",
-    "interest_burden",
-    "probability_of_default",
-    "decision",
-    "final_decision",
+    *_with_labels(("status", *_INPUT_COLUMNS)),
+    "loan_percent_income_percent",
+    "interest_burden_percent",
+    "probability_of_default_percent",
+    *_with_labels(("decision", "final_decision")),
     "risk_label",
+    *(f"reason_{n}" for n in range(1, MAX_REASONS + 1)),
+    "overridden",
+    "overridden_by",
+    "overridden_at_utc",
+    "override_reason",
     "model_version",
     "model_sha256",
-    "reasons",
 )
 
 
-def csv_rows(queryset: QuerySet[LoanApplication]) -> Iterable[list[str]]:
-    """The export rows: floats with ``repr`` so no digit of precision is lost."""
+def _utc_seconds(moment: dt.datetime | None) -> str:
+    return "" if moment is None else timezone.localtime(moment, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _percent(value: float | None) -> Decimal | str:
+    return "" if value is None else Decimal(f"{value * 100:.2f}")
+
+
+def _csv_row(app: LoanApplication, override: Any) -> list[Any]:
+    values: dict[str, Any] = {
+        "id": app.pk,
+        "applicant_reference": app.applicant_reference,
+        "created_at_utc": _utc_seconds(app.created_at),
+        "scored_at_utc": _utc_seconds(app.scored_at),
+        "officer": app.officer.get_username(),
+        "status": app.status,
+        **{name: getattr(app, name) for name in _INPUT_COLUMNS},
+        "loan_percent_income_percent": _percent(app.loan_percent_income),
+        "interest_burden_percent": _percent(app.interest_burden),
+        "probability_of_default_percent": _percent(app.probability_of_default),
+        "decision": app.decision,
+        "final_decision": app.final_decision,
+        "risk_label": app.risk_label,
+        "overridden": "yes" if override is not None else "no",
+        "overridden_by": override.reviewer.get_username() if override is not None else "",
+        "overridden_at_utc": _utc_seconds(override.created_at) if override is not None else "",
+        "override_reason": override.reason if override is not None else "",
+        "model_version": app.model_version,
+        "model_sha256": app.model_sha256,
+    }
+    for column in _LABELLED:
+        values[f"{column}_label"] = getattr(app, f"get_{column}_display")() if values[column] else ""
+    reasons = [reason.get("text", "") for reason in app.reasons or []]
+    for n in range(1, MAX_REASONS + 1):
+        values[f"reason_{n}"] = reasons[n - 1] if n <= len(reasons) else ""
+    return [values[column] for column in CSV_COLUMNS]
+
+
+def csv_rows(queryset: QuerySet[LoanApplication]) -> Iterable[list[Any]]:
+    """The export rows, as values; ``infrastructure.csv_export`` writes them safely.
+
+    Streamed in batches: one query for the applications of a batch, one for
+    their overrides.
+    """
     yield list(CSV_COLUMNS)
+    batch: list[LoanApplication] = []
     for app in queryset.iterator(chunk_size=2000):
-        row = []
-        for column in CSV_COLUMNS:
-            if column == "officer":
-                value: Any = app.officer.get_username()
-            elif column == "reasons":
-                value = "; ".join(reason.get("text", "") for reason in app.reasons or [])
-            else:
-                value = getattr(app, column)
-            if isinstance(value, float):
-                value = repr(value)
-            elif isinstance(value, dt.datetime):
-                value = timezone.localtime(value, dt.UTC).isoformat()
-            elif value is None:
-                value = ""
-            row.append(_csv_safe(str(value)))
-        yield row
+        batch.append(app)
+        if len(batch) == _CSV_BATCH:
+            yield from _csv_batch(batch)
+            batch = []
+    if batch:
+        yield from _csv_batch(batch)
 
 
-def _csv_safe(text: str) -> str:
-    """Neutralise spreadsheet formulas in user-typed text (CSV injection)."""
-    if text and text[0] in "=+-@\t\r" and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _csv_batch(batch: list[LoanApplication]) -> Iterable[list[Any]]:
+    overrides = audit_selectors.latest_overrides(application_ids=[app.pk for app in batch])
+    for app in batch:
+        # Only the override in force counts: a later override back to the model's decision is none.
+        override = overrides.get(app.pk) if app.is_overridden else None
+        yield _csv_row(app, override)

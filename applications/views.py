@@ -6,7 +6,6 @@ as the 403 page.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -17,7 +16,6 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
@@ -27,6 +25,7 @@ from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
 from audit import selectors as audit_selectors
 from audit.services import log_access
+from infrastructure.csv_export import csv_response
 from scoring import schema
 
 PAGE_SIZE = 25
@@ -40,6 +39,21 @@ def _deny(request: HttpRequest, what: str) -> None:
     """Log a refused request for the auditors, then refuse it (403 page)."""
     log_access(user=request.user, action="permission_denied", target=what, request=request)
     raise PermissionDenied(what)
+
+
+def _visible_application_or_404(request: HttpRequest, pk: int, what: str) -> LoanApplication:
+    """The application if ``request.user`` may read it; otherwise 404, whether or not it exists.
+
+    A 403 for another officer's application beside a 404 for a missing one
+    would tell anyone which ids exist. The refusal of an existing row is
+    still logged for the auditors.
+    """
+    try:
+        return selectors.application_get(user=request.user, pk=pk)
+    except Http404:
+        if selectors.application_exists(pk=pk):
+            log_access(user=request.user, action="permission_denied", target=what, request=request)
+        raise
 
 
 @login_required
@@ -67,11 +81,9 @@ def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, 
 
 def _form_page(request: HttpRequest, form: LoanApplicationForm) -> HttpResponse:
     # A fresh token each time: this rendering is a new form as far as retries go.
-    response = render(request, "applications/new.html", _form_context(form, new_idempotency_key()))
-    # "Back" must fetch a fresh form (and token), not resubmit the old one.
-    # Only the form pages: the 303 after a submission is never cached anyway.
-    add_never_cache_headers(response)
-    return response
+    # "Back" fetches a fresh form (and token) too: every page is no-store
+    # (creditsite.middleware.NoStoreMiddleware).
+    return render(request, "applications/new.html", _form_context(form, new_idempotency_key()))
 
 
 @login_required
@@ -106,12 +118,7 @@ def application_new(request: HttpRequest) -> HttpResponse:
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not roles.can_view_any(request.user):
         _deny(request, f"application:{pk}")
-    try:
-        application = selectors.application_get(user=request.user, pk=pk)
-    except Http404:
-        if selectors.application_exists(pk=pk):
-            _deny(request, f"application:{pk}")
-        raise
+    application = _visible_application_or_404(request, pk, f"application:{pk}")
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
     return render(
         request,
@@ -130,9 +137,9 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def application_override(request: HttpRequest, pk: int) -> HttpResponse:
     """``/applications/<id>/override/``: a reviewer sets the final decision, with a reason."""
-    application = LoanApplication.objects.select_related("officer").filter(pk=pk).first()
-    if application is None:
-        raise Http404("No such application.")
+    # Those who may read it and may not override it get a 403; those who may
+    # not read it, the same 404 as for a missing id.
+    application = _visible_application_or_404(request, pk, f"override:application:{pk}")
     if not roles.can_override(request.user, application):
         _deny(request, f"override:application:{pk}")
     form = OverrideForm(request.POST or None, initial={"final_decision": application.final_decision})
@@ -181,34 +188,13 @@ def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
     return rows
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for streaming CSV."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
     log_access(user=request.user, action="export", target=request.GET.urlencode()[:500], request=request)
-    writer = csv.writer(_Echo())
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in selectors.csv_rows(queryset)), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="applications-{stamp}.csv"'
-    return response
+    return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv")
 
 
-@login_required
-@require_GET
-def application_list(request: HttpRequest) -> HttpResponse:
-    if not roles.can_view_any(request.user):
-        _deny(request, "applications:list")
-    form = selectors.history_filter_form(user=request.user, data=request.GET)
-    filters = form.filters()
-    queryset = selectors.application_list(user=request.user, filters=filters)
-    if request.GET.get("format") == "csv":
-        return _export_csv(request, queryset)
+def _list_page(request: HttpRequest, form, queryset, *, status: int = 200) -> HttpResponse:
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -222,7 +208,31 @@ def application_list(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
         },
+        status=status,
     )
+
+
+def _export_or_form(request: HttpRequest, form, queryset) -> HttpResponse:
+    """The CSV, or (a filter box refused) the history page with the message, and no file.
+
+    The page ignores a refused box and lists the rest; a download cannot
+    show why it holds more rows than asked for, so it is not sent.
+    """
+    if form.is_bound and not form.is_valid():
+        return _list_page(request, form, queryset, status=400)
+    return _export_csv(request, queryset)
+
+
+@login_required
+@require_GET
+def application_list(request: HttpRequest) -> HttpResponse:
+    if not roles.can_view_any(request.user):
+        _deny(request, "applications:list")
+    form = selectors.history_filter_form(user=request.user, data=request.GET)
+    queryset = selectors.application_list(user=request.user, filters=form.filters())
+    if request.GET.get("format") == "csv":
+        return _export_or_form(request, form, queryset)
+    return _list_page(request, form, queryset)
 
 
 @login_required
@@ -232,4 +242,4 @@ def application_export(request: HttpRequest) -> HttpResponse:
     if not roles.can_view_any(request.user):
         _deny(request, "applications:export")
     form = selectors.history_filter_form(user=request.user, data=request.GET)
-    return _export_csv(request, selectors.application_list(user=request.user, filters=form.filters()))
+    return _export_or_form(request, form, selectors.application_list(user=request.user, filters=form.filters()))

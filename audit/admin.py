@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import AccessEvent, DecisionRecord, OverrideRecord
+from audit.models import AccessEvent, AnonymousAccessTally, DecisionRecord, OverrideRecord
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -68,3 +68,11 @@ class AccessEventAdmin(ReadOnlyAdmin):
     search_fields = ("username", "target", "path", "ip")
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(AnonymousAccessTally)
+class AnonymousAccessTallyAdmin(ReadOnlyAdmin):
+    list_display = ("window_start", "ip", "action", "count", "dropped", "first_at", "last_at")
+    list_filter = ("action", "window_start")
+    search_fields = ("ip",)
+    date_hierarchy = "window_start"

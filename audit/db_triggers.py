@@ -64,6 +64,68 @@ def drop_sql(vendor: str, tables: tuple[str, ...] = PROTECTED_TABLES) -> list[st
     raise NotSupportedError(f"No append-only triggers for database vendor {vendor!r}.")
 
 
+# --- Rows kept forever but still updated: DELETE (and TRUNCATE) refused ---------
+# Loan applications change after they are stored (a pending one is scored, a
+# reviewer overrides the decision) but are never removed: a bank keeps every
+# application, and a deleted one would leave no trace but Django's ordinary,
+# deletable admin log. Installed by the applications app's migration 0005,
+# which names its table.
+
+_PG_NO_DELETE_FUNCTION = """
+CREATE OR REPLACE FUNCTION refuse_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'table % keeps every row: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END
+$$
+"""
+
+
+def no_delete_sql(vendor: str, tables: tuple[str, ...]) -> list[str]:
+    if vendor == "sqlite":
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, 'table {table} keeps every row: DELETE refused'); END"
+            for table in tables
+        ]
+    if vendor == "postgresql":
+        statements = [_PG_NO_DELETE_FUNCTION]
+        for table in tables:
+            statements += [
+                f"DROP TRIGGER IF EXISTS {table}_no_delete ON {table}",
+                f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_delete()",
+                f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}",
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION refuse_delete()",
+            ]
+        return statements
+    raise NotSupportedError(f"No delete-refusing triggers for database vendor {vendor!r}.")
+
+
+def drop_no_delete_sql(vendor: str, tables: tuple[str, ...]) -> list[str]:
+    if vendor == "sqlite":
+        return [f"DROP TRIGGER IF EXISTS {table}_no_delete" for table in tables]
+    if vendor == "postgresql":
+        return [
+            f"DROP TRIGGER IF EXISTS {table}_{kind} ON {table}"
+            for table in tables
+            for kind in ("no_delete", "no_truncate")
+        ]
+    raise NotSupportedError(f"No delete-refusing triggers for database vendor {vendor!r}.")
+
+
+def install_no_delete(connection, tables: tuple[str, ...]) -> None:
+    with connection.cursor() as cursor:
+        for statement in no_delete_sql(connection.vendor, tables):
+            cursor.execute(statement)
+
+
+def drop_no_delete(connection, tables: tuple[str, ...]) -> None:
+    with connection.cursor() as cursor:
+        for statement in drop_no_delete_sql(connection.vendor, tables):
+            cursor.execute(statement)
+
+
 def install(connection, tables: tuple[str, ...] = PROTECTED_TABLES) -> None:
     with connection.cursor() as cursor:
         for statement in install_sql(connection.vendor, tables):

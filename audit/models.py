@@ -236,3 +236,54 @@ class AccessEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.target}"
+
+
+# Anonymous access events stored one by one per (client address, action,
+# hour); the rest are only counted. 20 keeps every failed sign-in of a
+# normal lockout (5) with room to spare, and bounds a flood to 21 rows an hour
+# per client and action.
+ANONYMOUS_EVENTS_PER_WINDOW = 20
+
+
+class AnonymousAccessTally(models.Model):
+    """How many anonymous access events one client caused in one window, beyond those stored singly.
+
+    Anyone can make the site refuse a request (a POST without a CSRF token,
+    a failed sign-in, a locked-out one), and each refusal used to be one
+    permanent, undeletable ``AccessEvent``: one client could grow the table
+    by hundreds of rows a second. ``audit.services.log_access`` now stores
+    the first ``ANONYMOUS_EVENTS_PER_WINDOW`` anonymous events of each
+    (client address, action, hour) as ``AccessEvent`` rows and counts every
+    one here: one row per client, action and hour, whatever the flood.
+    Signed-in users' events are always stored one by one.
+
+    Not append-only: ``count`` and ``last_at`` are updated in place (that is
+    the point); rows are never deleted by the product.
+    """
+
+    window_start = models.DateTimeField(editable=False)
+    action = models.CharField(max_length=32, editable=False)
+    # "" when the address is unknown (a NULL would not be unique).
+    ip = models.CharField("IP address", max_length=45, blank=True, editable=False)
+    count = models.PositiveIntegerField(default=0, editable=False)
+    first_at = models.DateTimeField(editable=False)
+    last_at = models.DateTimeField(editable=False)
+
+    class Meta:
+        ordering = ("-window_start", "action", "ip")
+        constraints = [
+            models.UniqueConstraint(fields=["window_start", "action", "ip"], name="audit_anontally_one_per_window")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.window_start:%Y-%m-%d %H:00} {self.ip or '-'} {self.action} x{self.count}"
+
+    @property
+    def stored(self) -> int:
+        """How many of these events were also stored as ``AccessEvent`` rows."""
+        return min(self.count, ANONYMOUS_EVENTS_PER_WINDOW)
+
+    @property
+    def dropped(self) -> int:
+        """How many were only counted here."""
+        return self.count - self.stored

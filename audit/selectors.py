@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db.models import Count, Max, Min, QuerySet
@@ -14,6 +15,19 @@ from scoring.results import DECISIONS
 
 def overrides_for_application(*, application_id: int) -> QuerySet[OverrideRecord]:
     return OverrideRecord.objects.filter(application_id=application_id).select_related("reviewer").order_by("sequence")
+
+
+def latest_overrides(*, application_ids: Iterable[int]) -> dict[int, OverrideRecord]:
+    """The override in force (the latest) for each of ``application_ids`` that has one; one query."""
+    latest: dict[int, OverrideRecord] = {}
+    for record in (
+        OverrideRecord.objects.filter(application_id__in=list(application_ids))
+        .select_related("reviewer")
+        .only("application_id", "sequence", "created_at", "reason", "to_decision", "reviewer__username")
+        .order_by("sequence")
+    ):
+        latest[record.application_id] = record
+    return latest
 
 
 def decision_records_for_application(*, application_id: int) -> QuerySet[DecisionRecord]:
@@ -126,11 +140,17 @@ DECISION_CSV_HEADER = (
     "previous_hash",
     "record_hash",
     "payload",
+    "payload_base64",
 )
 
 
 def decision_csv_rows() -> Iterator[tuple]:
-    """Every decision record with every audit field, in chain order (streamed)."""
+    """Every decision record with every audit field, in chain order (streamed).
+
+    Values as stored (floats at full precision, and their ``float.hex()``);
+    ``infrastructure.csv_export`` writes them. ``payload_base64`` carries the
+    payload's exact bytes, so ``record_hash`` can be checked from the file.
+    """
     import json
 
     yield DECISION_CSV_HEADER
@@ -182,10 +202,10 @@ def decision_csv_rows() -> Iterator[tuple]:
             officer_id,
             officer,
             decision,
-            repr(pd),
+            pd,  # written with repr(): every digit of the stored float
             pd.hex(),
-            repr(approve_below),
-            repr(decline_from),
+            approve_below,
+            decline_from,
             version,
             sha,
             json.dumps(document.get("inputs"), sort_keys=True),
@@ -194,6 +214,9 @@ def decision_csv_rows() -> Iterator[tuple]:
             previous,
             digest,
             payload,
+            # The exact bytes the hash covers: the payload column is neutralised
+            # for spreadsheets like every text cell, which can change it.
+            base64.b64encode(payload.encode("ascii")).decode("ascii"),
         )
 
 

@@ -1,24 +1,35 @@
 """Write side of the audit trail (HackSoft style: keyword-only services).
 
 Every function here appends; nothing in the audit app ever updates or
-deletes a record.
+deletes a record. The one value updated in place is a counter, not a
+record: ``AnonymousAccessTally.count`` (see ``log_access``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.client_ip import client_ip as request_client_ip
 from audit import canonical
-from audit.models import AccessEvent, ChainedRecord, ChainHead, DecisionRecord, OverrideRecord
+from audit.models import (
+    ANONYMOUS_EVENTS_PER_WINDOW,
+    AccessEvent,
+    AnonymousAccessTally,
+    ChainedRecord,
+    ChainHead,
+    DecisionRecord,
+    OverrideRecord,
+)
 from infrastructure.rows import insert_row
 from scoring import schema
 
@@ -233,10 +244,36 @@ def _client_ip(request: HttpRequest | None) -> str | None:
     return address
 
 
+def _counted_anonymous_event(*, action: str, ip: str | None, now: Any) -> bool:
+    """Count one anonymous event in its (address, action, hour) tally; True if it is also stored singly.
+
+    Runs in the caller's savepoint. The tally row is locked while counting,
+    so concurrent requests from one client count exactly.
+    """
+    window_start = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)  # the hour
+    key = {"window_start": window_start, "action": action, "ip": ip or ""}
+    updated = AnonymousAccessTally.objects.filter(**key).update(count=F("count") + 1, last_at=now)
+    if not updated:
+        try:
+            with transaction.atomic():
+                AnonymousAccessTally.objects.create(**key, count=1, first_at=now, last_at=now)
+        except IntegrityError:  # another request created it first
+            AnonymousAccessTally.objects.filter(**key).update(count=F("count") + 1, last_at=now)
+    count = AnonymousAccessTally.objects.filter(**key).values_list("count", flat=True).get()
+    return count <= ANONYMOUS_EVENTS_PER_WINDOW
+
+
 def log_access(
     *, user: Any, action: str, target: str = "", request: HttpRequest | None = None, username: str = ""
 ) -> AccessEvent | None:
     """Append one AccessEvent: who, when, what (action, target), IP, method, path.
+
+    Signed-in users' events are always stored. Anonymous ones (failed and
+    locked-out sign-ins, refused requests) are counted per client address,
+    action and hour in ``AnonymousAccessTally``, and only the first
+    ``ANONYMOUS_EVENTS_PER_WINDOW`` of each are stored as events, so one
+    client cannot grow the permanent log without bound. Returns the event,
+    or ``None`` if it was only counted.
 
     Never raises: a failure to log is logged loudly but must not turn an
     officer's page view into an error. (Callers that must not proceed
@@ -249,15 +286,20 @@ def log_access(
 
     if request is not None and action == AccessEvent.PERMISSION_DENIED:
         request._audit_denial_logged = True  # read by audit.middleware
+    action = text(action, 32)
+    ip = _client_ip(request)
+    now = timezone.now()
     try:
         with transaction.atomic():  # a savepoint: a failed insert leaves the caller's transaction usable
+            if not authenticated and not _counted_anonymous_event(action=action, ip=ip, now=now):
+                return None
             return AccessEvent.objects.create(
-                created_at=timezone.now(),
+                created_at=now,
                 user=user if authenticated else None,
                 username=text(user.get_username() if authenticated else username, 150),
-                action=text(action, 32),
+                action=action,
                 target=text(target, 255),
-                ip=_client_ip(request),
+                ip=ip,
                 method=text(request.method or "", 8) if request is not None else "",
                 path=text(request.get_full_path(), 500) if request is not None else "",
             )

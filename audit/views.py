@@ -6,7 +6,6 @@ a template.
 
 from __future__ import annotations
 
-import csv
 import time
 
 from django.contrib.auth.decorators import login_required
@@ -21,6 +20,7 @@ from audit import selectors
 from audit.models import AccessEvent
 from audit.services import log_access
 from audit.verification import verify_audit_trail
+from infrastructure.csv_export import csv_response
 
 
 def _deny(request: HttpRequest, what: str) -> None:
@@ -62,24 +62,13 @@ def audit_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @login_required
 @require_GET
 def decisions_csv(request: HttpRequest) -> StreamingHttpResponse:
     """``/audit/decisions.csv``: every decision record with every audit field."""
     _require_auditor(request, "audit:decisions_csv")
     log_access(user=request.user, action=AccessEvent.EXPORT, target="audit:decisions.csv", request=request)
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in selectors.decision_csv_rows()),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = 'attachment; filename="decision-records.csv"'
-    return response
+    return csv_response(selectors.decision_csv_rows(), filename="decision-records.csv")
 
 
 @login_required

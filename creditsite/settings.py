@@ -45,6 +45,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every response below (pages, exports, error pages) is no-store: they
+    # carry applicants' personal data. Static files are answered above.
+    "creditsite.middleware.NoStoreMiddleware",
     # Header middleware sit outside everything that can fail, so error pages
     # (500/503, CSRF 403, lockout 429) carry the same headers as any page.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -232,8 +235,17 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # Production serves compressed files under content-hashed names that browsers
 # cache forever (whitenoise; `make serve` runs collectstatic first). The test
 # suite switches back to plain storage (tests/settings.py) so it needs no collectstatic.
+# The manifest (original name -> hashed name) is kept outside STATIC_ROOT:
+# everything in STATIC_ROOT is served to anyone, and the manifest would list
+# every static file the product has.
+STATIC_MANIFEST_ROOT = BASE_DIR / "staticfiles-manifest"
 if not DEBUG and env.bool("DJANGO_MANIFEST_STATIC", default=True):
+    from django.core.files.storage import FileSystemStorage  # noqa: E402
+
     STORAGES = {
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+        "staticfiles": {
+            "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
+            "OPTIONS": {"manifest_storage": FileSystemStorage(location=STATIC_MANIFEST_ROOT)},
+        },
     }

@@ -47,7 +47,8 @@ EXPECTED = [
     ],
     (NO_ROLE, "get", "/applications/export.csv", 403),
     (NO_ROLE, "get", "/applications/?format=csv", 403),
-    (roles.OFFICER, "get", "/applications/{other}/", 403),
+    # Another officer's application answers like a missing one (no existence leak).
+    (roles.OFFICER, "get", "/applications/{other}/", 404),
     *[(role, "get", "/applications/{other}/", 200) for role in (roles.REVIEWER, roles.AUDITOR, roles.ADMIN)],
     (NO_ROLE, "get", "/applications/{other}/", 403),
     *[(role, "get", "/applications/{mine}/", 200) for role in (roles.OFFICER, roles.REVIEWER, roles.ADMIN)],

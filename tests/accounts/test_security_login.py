@@ -216,3 +216,14 @@ def test_create_demo_officer_refuses_with_debug_off(settings):
     with pytest.raises(CommandError):
         call_command("create_demo_officer", stdout=io.StringIO())
     assert not get_user_model().objects.filter(username="demo-officer").exists()
+
+
+@pytest.mark.parametrize(
+    "next_url", ["/accounts/login/", "/accounts/login/?next=/accounts/login/", "http://testserver/accounts/login/"]
+)
+def test_a_signed_in_user_sent_back_to_the_login_page_lands_on_the_home_page(next_url):
+    client = Client()
+    client.force_login(UserFactory(role=roles.OFFICER))
+    response = client.get("/accounts/login/", {"next": next_url})
+    assert response.status_code == 302
+    assert response["Location"] == "/"

@@ -101,3 +101,40 @@ def test_staff_officer_sees_only_their_own_in_admin(client, scored):
     assert Permission.objects.filter(codename="view_loanapplication").exists()
     assert _refs(client.get(CHANGELIST)) == ["MINE-ADM"]
     assert client.get(f"{CHANGELIST}{scored.pk}/change/").status_code == 302  # "does not exist" redirect
+
+
+@pytest.fixture
+def pending(db, settings, tmp_path):
+    """A PENDING application (stored while the model store was empty)."""
+    from scoring.model_cache import forget_loaded_models
+
+    original = settings.MODELS_STORE_DIR
+    settings.MODELS_STORE_DIR = tmp_path / "empty_store"
+    forget_loaded_models()
+    try:
+        application = submit_form(
+            officer=UserFactory(role=roles.OFFICER), data=application_form_data(applicant_reference="PEND-1")
+        )
+    finally:
+        settings.MODELS_STORE_DIR = original
+        forget_loaded_models()
+    assert application.status == LoanApplication.Status.PENDING
+    return application
+
+
+def test_a_pending_application_cannot_be_deleted_in_the_admin_either(admin_client_, pending):
+    url = f"{CHANGELIST}{pending.pk}/delete/"
+    assert admin_client_.get(url).status_code == 403
+    assert admin_client_.post(url, {"post": "yes"}).status_code == 403
+    assert LoanApplication.objects.filter(pk=pending.pk).exists()
+    assert f"{pending.pk}/delete/" not in admin_client_.get(f"{CHANGELIST}{pending.pk}/change/").content.decode()
+
+
+def test_the_database_refuses_to_delete_any_application(pending):
+    from django.db import DatabaseError, connection, transaction
+
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM applications_loanapplication WHERE id = %s", [pending.pk])
+    with pytest.raises(DatabaseError), transaction.atomic():
+        LoanApplication.objects.filter(pk=pending.pk).delete()
+    assert LoanApplication.objects.filter(pk=pending.pk).exists()

@@ -98,6 +98,32 @@ def test_bad_value_is_refused_beside_the_field(officer_client, field, value, mes
     assert LoanApplication.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("reference", "named"),
+    [
+        ("REF-\u202e1-FER", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("REF\u200b-1", "U+200B (ZERO WIDTH SPACE)"),
+        ("REF-\u2066-1", "U+2066 (LEFT-TO-RIGHT ISOLATE)"),
+        ("REF\u3164-1", "U+3164 (HANGUL FILLER)"),
+        ("REF\u00a01", "U+00A0 (NO-BREAK SPACE)"),
+        ("REF\t1", "U+0009"),
+        ("REF\ue000", "U+E000"),
+    ],
+    ids=lambda v: repr(v)[:16],
+)
+def test_invisible_characters_in_a_reference_are_refused_with_a_message(officer_client, reference, named):
+    response = officer_client.post(URL, application_form_data(applicant_reference=reference))
+    errors = _field_errors(response, "applicant_reference")
+    assert len(errors) == 1 and named in errors[0] and "invisible or control character" in errors[0]
+    assert LoanApplication.objects.count() == 0
+
+
+def test_ordinary_references_with_spaces_and_accents_are_accepted(officer_client):
+    response = officer_client.post(URL, application_form_data(applicant_reference="Müller 2026/17-A"))
+    assert response.status_code == 303
+    assert LoanApplication.objects.get().applicant_reference == "Müller 2026/17-A"
+
+
 @pytest.mark.parametrize("field", INPUT_NAMES)
 def test_blank_field_is_required(officer_client, field):
     response = officer_client.post(URL, application_form_data(**{field: ""}))

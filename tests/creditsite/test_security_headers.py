@@ -231,3 +231,39 @@ def test_production_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def _no_store(response) -> bool:
+    return "no-store" in response.get("Cache-Control", "")
+
+
+def test_every_page_with_applicant_data_is_no_store():
+    officer = UserFactory(role=roles.OFFICER)
+    application = scored_application(officer)
+    reviewer = _client(UserFactory(role=roles.REVIEWER))
+    auditor = _client(UserFactory(role=roles.AUDITOR))
+    pages = [
+        (_client(officer), f"/applications/{application.pk}/"),
+        (_client(officer), "/applications/"),
+        (_client(officer), "/applications/?format=csv"),
+        (_client(officer), "/applications/export.csv"),
+        (reviewer, f"/applications/{application.pk}/override/"),
+        (auditor, "/audit/"),
+        (auditor, "/audit/decisions.csv"),
+        (auditor, "/audit/access/"),
+        (_client(officer), "/applications/999999/"),  # error pages too
+        (_client(officer), "/audit/"),
+    ]
+    for client, url in pages:
+        response = client.get(url, secure=True)
+        assert response.status_code in (200, 403, 404), (url, response.status_code)
+        assert _no_store(response), (url, response.get("Cache-Control"))
+    response = reviewer.post(
+        f"/applications/{application.pk}/override/", {"final_decision": "", "reason": ""}, secure=True
+    )
+    assert response.status_code == 400 and _no_store(response)
+
+
+def test_static_files_stay_cacheable():
+    response = _client().get("/static/css/app.css", secure=True)
+    assert response.status_code == 200 and not _no_store(response)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import runpy
 import signal
 import socket
@@ -24,7 +25,14 @@ CONFIG = Path(settings.BASE_DIR) / "gunicorn.conf.py"
 
 
 def _config(monkeypatch, **env: str) -> dict:
-    for name in ("PORT", "WEB_CONCURRENCY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in (
+        "PORT",
+        "WEB_CONCURRENCY",
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "FORWARDED_ALLOW_IPS",
+    ):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -46,6 +54,12 @@ def test_port_and_workers_from_the_environment(monkeypatch):
     config = _config(monkeypatch, PORT="9123", WEB_CONCURRENCY="6")
     assert config["bind"] == ["127.0.0.1:9123"] and config["workers"] == 6
     assert _config(monkeypatch, PORT="0.0.0.0:8080")["bind"] == ["0.0.0.0:8080"]
+
+
+def test_forwarded_headers_are_trusted_from_nobody_unless_configured(monkeypatch):
+    # Loopback is not a load balancer: any local process could claim HTTPS.
+    assert _config(monkeypatch)["forwarded_allow_ips"] == ""
+    assert _config(monkeypatch, FORWARDED_ALLOW_IPS="10.0.0.7")["forwarded_allow_ips"] == "10.0.0.7"
 
 
 def test_thread_pools_are_pinned_even_if_the_environment_said_otherwise(monkeypatch):
@@ -114,6 +128,30 @@ def test_gunicorn_serves_the_production_configuration(tmp_path):
     # warns on every worker start when STATIC_ROOT does not exist yet).
     for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, env=env, check=True, timeout=300)
+    # Everything under STATIC_ROOT is served to anyone: the manifest listing
+    # every static file is kept outside it, and pages still find hashed names.
+    assert not (Path(settings.STATIC_ROOT) / "staticfiles.json").exists()
+    assert (Path(settings.STATIC_MANIFEST_ROOT) / "staticfiles.json").exists()
+    hashed = (
+        subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from django.templatetags.static import static; print(static('css/app.css'))",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            check=True,
+            timeout=120,
+            capture_output=True,
+            text=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", hashed), hashed
     gunicorn = Path(sys.executable).with_name("gunicorn")
     log = open(tmp_path / "gunicorn.log", "w")  # noqa: SIM115 - closed in the finally below, after the server stops
     server = subprocess.Popen(
@@ -136,10 +174,20 @@ def test_gunicorn_serves_the_production_configuration(tmp_path):
             except OSError:
                 assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
                 time.sleep(0.3)
-        assert body is not None and body["status"] == "ok"
+        assert body == {"status": "ok"}  # up or down, nothing else, to anyone
+        # Nothing names the server software or lists the static files.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert "gunicorn" not in response.headers.get("Server", "").lower()
         # Every other page is redirected to HTTPS in production.
         request = urllib.request.Request(f"http://127.0.0.1:{port}/accounts/login/")
         opener = urllib.request.build_opener(_NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(request, timeout=5)
+        assert redirect.value.code == 301
+        # A local process claiming HTTPS is redirected all the same (no trusted proxy configured).
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/accounts/login/", headers={"X-Forwarded-Proto": "https"}
+        )
         with pytest.raises(urllib.error.HTTPError) as redirect:
             opener.open(request, timeout=5)
         assert redirect.value.code == 301

@@ -2,7 +2,8 @@
 
 Django's test framework empties the database with ``flush`` after every
 transactional test (``TransactionTestCase``, ``live_server``); the audit
-triggers rightly refuse that DELETE/TRUNCATE. This command lifts the
+triggers (and the applications table's, which keeps every row) rightly
+refuse that DELETE/TRUNCATE. This command lifts the
 triggers for the flush and puts them back, on a test database only (it
 refuses anything else). It lives in the tests, installed only by
 ``tests.settings``: in the product, ``flush`` is Django's own, and the
@@ -17,6 +18,7 @@ from django.core.management.commands.flush import Command as DjangoFlush
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.creation import TEST_DATABASE_PREFIX
 
+from applications.models import LoanApplication
 from audit import db_triggers
 
 
@@ -37,8 +39,11 @@ class Command(DjangoFlush):
                 "flush refused: the audit trail is append-only and would be erased. "
                 "(Test databases are flushed normally.)"
             )
+        kept = (LoanApplication._meta.db_table,)  # never deleted in the product (applications migration 0005)
         db_triggers.drop(connection)
+        db_triggers.drop_no_delete(connection, kept)
         try:
             return super().handle(**options)
         finally:
             db_triggers.install(connection)
+            db_triggers.install_no_delete(connection, kept)

@@ -1,0 +1,43 @@
+"""User management in the admin, with usernames that look like what they are.
+
+Django's own username rule (letters, digits and ``@.+-_``) still applies;
+this adds ``accounts.validators.VisibleTextValidator``, which also refuses
+letters that render as nothing (Hangul fillers), on both the add and the
+change page. Everything else is Django's ``UserAdmin``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+
+from accounts.validators import VisibleTextValidator
+
+
+class _VisibleUsernameMixin:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        username = self.fields.get("username")  # type: ignore[attr-defined]
+        if username is not None:
+            username.validators.append(VisibleTextValidator())
+
+
+class UserCreationForm(_VisibleUsernameMixin, AdminUserCreationForm):
+    pass
+
+
+class UserEditForm(_VisibleUsernameMixin, UserChangeForm):
+    pass
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    admin.site.unregister(User)
+
+
+@admin.register(User)
+class ProductUserAdmin(UserAdmin):
+    add_form = UserCreationForm
+    form = UserEditForm
