@@ -221,6 +221,8 @@ def application_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
+            # An empty page means "none yet" unless a filter (not just the order) narrowed it.
+            "filtered": any(name != "sort" for name in filters),
         },
     )
 
