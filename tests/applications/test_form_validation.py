@@ -14,8 +14,10 @@ pytestmark = pytest.mark.django_db
 
 URL = "/applications/new/"
 REQUIRED = "This field is required."
-NOT_A_NUMBER = "Enter a number."
-NOT_A_WHOLE_NUMBER = "Enter a whole number."
+NOT_A_NUMBER = (
+    "Enter digits only, with a point for any decimals, without thousands separators: for fifty thousand, type 50000."
+)
+NOT_A_WHOLE_NUMBER = "Enter a whole number, digits only (for example 35)."
 
 BAD_INPUT = [
     # (field, value, expected message beside that field)
@@ -75,7 +77,11 @@ BAD_INPUT = [
     ("person_age", "3" * 10_000, NOT_A_WHOLE_NUMBER),
     ("loan_intent", "E" * 10_000, "Select a valid choice. " + "E" * 10_000 + " is not one of the available choices."),
     # too many decimals for the stored precision
-    ("person_emp_length", "6.55", "Ensure that there are no more than 1 decimal place."),
+    (
+        "person_emp_length",
+        "6.55",
+        "Enter at most 1 digit after the decimal point, without thousands separators: for fifty thousand, type 50000.",
+    ),
 ]
 
 
