@@ -97,7 +97,7 @@ def test_bad_value_is_refused_beside_the_field(officer_client, field, value, mes
     assert _field_errors(response, field) == [message]
     # Beside the field on the page, not only in the context.
     html = response.content.decode()
-    assert f'id="{field}-errors"' in html
+    assert f'id="id_{field}_error"' in html
     assert LoanApplication.objects.count() == 0
 
 
