@@ -1,9 +1,9 @@
-"""Accessibility in Chromium, for every role (issue #13, point 10).
+"""Accessibility and small screens, in Chromium, for every role (issue #13, points 10 and 13).
 
 Every page each role can reach is checked with axe-core (vendored, see
 ``vendor/README.md``) at 1280 px and at 390 px (a phone): no serious or
-critical finding. Django's own admin pages are left out: their markup is
-Django's, not ours.
+critical finding, and at 390 px no sideways scrolling. Django's own admin
+pages are left out: their markup is Django's, not ours.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import pytest
 
 from accounts import roles
 from applications.services import override_decision
-from tests.e2e.support import BROWSER_MARKS, axe_violations, sign_in
+from tests.e2e.support import BROWSER_MARKS, axe_violations, horizontal_overflow, sign_in
 from tests.support.factories import UserFactory, application_form_data, scored_application
 
 pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
 WIDTHS = (1280, 390)
+PHONE_WIDTH = 390
 
 
 def _pages_for(role: str | None, *, application_id: int) -> list[str]:
@@ -45,13 +46,15 @@ def _pages_for(role: str | None, *, application_id: int) -> list[str]:
 
 
 def _findings(page: Any, url: str) -> dict[str, Any]:
-    """What is wrong with ``url`` at each width: axe findings."""
+    """What is wrong with ``url`` at each width: axe findings, and sideways scrolling on a phone."""
     problems: dict[str, Any] = {}
     page.goto(url)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         if violations := axe_violations(page):
             problems[f"axe at {width}px"] = violations
+        if width == PHONE_WIDTH and (overflow := horizontal_overflow(page)) > 0:
+            problems[f"scrolls sideways at {width}px"] = f"{overflow}px wider than the window"
     return problems
 
 
@@ -78,7 +81,7 @@ def workbench_data(db):
 
 
 @pytest.mark.parametrize("role", [None, roles.OFFICER, roles.REVIEWER, roles.AUDITOR, roles.ADMIN])
-def test_every_page_passes_axe_at_desktop_and_phone_widths(page, live_server, workbench_data, role):
+def test_every_page_passes_axe_and_fits_a_phone(page, live_server, workbench_data, role):
     if role is not None:
         sign_in(page, live_server.url, workbench_data[role].username)
     problems = {}
@@ -88,7 +91,7 @@ def test_every_page_passes_axe_at_desktop_and_phone_widths(page, live_server, wo
     assert problems == {}, pformat(problems, width=140)
 
 
-def test_forms_with_errors_pass_axe(page, live_server, workbench_data):
+def test_forms_with_errors_pass_axe_and_fit_a_phone(page, live_server, workbench_data):
     sign_in(page, live_server.url, workbench_data[roles.REVIEWER].username)
     page.goto(f"{live_server.url}/applications/new/")
     page.click("#submit-application")
@@ -98,6 +101,8 @@ def test_forms_with_errors_pass_axe(page, live_server, workbench_data):
         page.set_viewport_size({"width": width, "height": 900})
         if violations := axe_violations(page):
             problems[f"new application with errors at {width}px"] = violations
+    if (overflow := horizontal_overflow(page)) > 0:
+        problems["new application with errors scrolls sideways at 390px"] = overflow
     page.goto(f"{live_server.url}/applications/{workbench_data['application'].pk}/override/")
     page.click("[data-testid=override-form] button[type=submit]")
     page.wait_for_selector(".has-error")
@@ -105,6 +110,8 @@ def test_forms_with_errors_pass_axe(page, live_server, workbench_data):
         page.set_viewport_size({"width": width, "height": 900})
         if violations := axe_violations(page):
             problems[f"override with errors at {width}px"] = violations
+    if (overflow := horizontal_overflow(page)) > 0:
+        problems["override with errors scrolls sideways at 390px"] = overflow
     assert problems == {}, pformat(problems, width=140)
 
 
