@@ -14,6 +14,7 @@ from django import template
 
 from accounts import roles
 from applications import formatting
+from audit.models import AccessEvent
 from scoring import schema
 
 register = template.Library()
@@ -55,6 +56,12 @@ def when(value: dt.datetime | None, precision: str = "seconds") -> str:
 def reason_text(reason: Mapping[str, Any], application: Any) -> str:
     """A principal reason as shown, amounts in the bank's currency."""
     return formatting.reason_text(reason, {name: getattr(application, name, None) for name in schema.INPUT_NAMES})
+
+
+@register.filter
+def access_action(action: str) -> str:
+    """An access-log action code in words (``audit.models.AccessEvent.ACTION_LABELS``)."""
+    return AccessEvent.action_label(action)
 
 
 @register.simple_tag
