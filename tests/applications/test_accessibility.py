@@ -107,3 +107,9 @@ def test_every_table_header_has_a_scope(client_for, officer):
         headers = [attrs for tag, attrs in _elements(admin.get(path)) if tag == "th"]
         assert headers, path
         assert all(attrs.get("scope") in {"col", "row"} for attrs in headers), path
+
+
+def test_a_failed_sign_in_puts_its_message_where_focus_can_go(client):
+    html = client.post("/accounts/login/", {"username": "nobody", "password": "wrong"}).content.decode()
+    assert re.search(r'<p class="error-summary" role="alert" tabindex="-1"[^>]*>Your username and password', html)
+    assert "js/error-summary.js" in html
