@@ -96,11 +96,16 @@ class SessionTimeoutMiddleware:
                 expired = self._check(request)
                 if expired:
                     return expired
-            elif self._cookie_outlived_its_session(request):
+            elif self._cookie_outlived_its_session(request) and not self._signing_in(request):
                 # The session ended without this middleware seeing it (expired
                 # overnight, cleared by clearsessions): say so on the login page.
                 messages.info(request, SESSION_EXPIRED_MESSAGE)
         return self.get_response(request)
+
+    @staticmethod
+    def _signing_in(request: HttpRequest) -> bool:
+        """The sign-in form being posted: the message would only show after a successful sign-in."""
+        return request.method == "POST" and request.path_info == resolve_url(settings.LOGIN_URL)
 
     @staticmethod
     def _cookie_outlived_its_session(request: HttpRequest) -> bool:
