@@ -60,6 +60,11 @@ def test_override_and_history_forms_describe_their_fields_with_existing_ids(clie
     assert _dangling_describedby(response) == {}
     assert 'id="id_reason_error"' in response.content.decode()
     assert _dangling_describedby(reviewer.get("/applications/?date_from=not-a-date")) == {}
+    # The override form on the application page says what happens to the reason.
+    detail = reviewer.get(f"/applications/{application.pk}/")
+    reason = next(attrs for tag, attrs in _elements(detail) if attrs.get("id") == "id_reason")
+    assert reason.get("aria-describedby")
+    assert _dangling_describedby(detail) == {}
 
 
 def test_error_summary_lists_and_links_every_field_in_error(officer_client):
