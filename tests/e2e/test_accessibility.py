@@ -92,11 +92,24 @@ def test_every_page_passes_axe_and_fits_a_phone(page, live_server, workbench_dat
 
 
 def test_forms_with_errors_pass_axe_and_fit_a_phone(page, live_server, workbench_data):
+    problems = {}
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "nobody-at-all")
+    page.fill("#id_password", "not the password")
+    page.click("button[type=submit]")
+    page.wait_for_selector(".error-summary")
+    assert page.evaluate("() => document.activeElement.classList.contains('error-summary')")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        if violations := axe_violations(page):
+            problems[f"failed sign-in at {width}px"] = violations
+    if (overflow := horizontal_overflow(page)) > 0:
+        problems["failed sign-in scrolls sideways at 390px"] = overflow
+
     sign_in(page, live_server.url, workbench_data[roles.REVIEWER].username)
     page.goto(f"{live_server.url}/applications/new/")
     page.click("#submit-application")
     page.wait_for_selector(".error-summary")
-    problems = {}
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         if violations := axe_violations(page):
