@@ -41,6 +41,7 @@ from infrastructure.rows import row_lookup
 # The keys keep their first names so sessions opened before a deploy stay valid.
 LOGIN_AT_KEY = "_ops_login_at"
 ACTIVITY_KEY = "_ops_last_activity"
+SESSION_EXPIRED_MESSAGE = "Your session has expired. Please sign in again."
 
 
 class SessionStore(db_sessions.SessionStore):
@@ -79,8 +80,10 @@ class SessionTimeoutMiddleware:
     """Ends sessions that are idle too long or older than the absolute limit.
 
     Goes after ``AuthenticationMiddleware`` and ``MessageMiddleware``.
-    Anonymous requests (login page) and the health check are not touched, so
-    they never create or write a session row.
+    Anonymous requests (login page) and the health check never create or
+    write a session row; an anonymous request that still carries a session
+    cookie gets the "session has expired" message (kept in the messages
+    cookie, not in a session).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -88,11 +91,37 @@ class SessionTimeoutMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if request.path_info != settings.HEALTH_CHECK_PATH and user is not None and user.is_authenticated:
-            expired = self._check(request)
-            if expired:
-                return expired
+        if request.path_info != settings.HEALTH_CHECK_PATH and user is not None:
+            if user.is_authenticated:
+                expired = self._check(request)
+                if expired:
+                    return expired
+            elif self._cookie_outlived_its_session(request) and not self._signing_in(request):
+                # The session ended without this middleware seeing it (expired
+                # overnight, cleared by clearsessions): say so on the login page.
+                messages.info(request, SESSION_EXPIRED_MESSAGE)
         return self.get_response(request)
+
+    @staticmethod
+    def _signing_in(request: HttpRequest) -> bool:
+        """The sign-in form being posted: the message would only show after a successful sign-in."""
+        return request.method == "POST" and request.path_info == resolve_url(settings.LOGIN_URL)
+
+    @staticmethod
+    def _cookie_outlived_its_session(request: HttpRequest) -> bool:
+        """A session cookie came in but its session is gone.
+
+        Loading the user has already loaded the session; a key that matched no
+        row is forgotten (``SessionStore._get_session_from_db``). Signing out
+        deletes the cookie, so this never fires after a deliberate sign-out.
+        """
+        session = getattr(request, "session", None)
+        return (
+            session is not None
+            # Not the emptied cookie of a sign-out, should a client send it back.
+            and bool(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+            and session.session_key is None
+        )
 
     def _check(self, request: HttpRequest) -> HttpResponse | None:
         session = request.session

@@ -71,12 +71,25 @@ class _CheapCopyMixin:
         return result
 
 
+# Officers type amounts as they write them ("50.000", "50,000"); the messages
+# say how to write the number rather than "Enter a number." or Django's "no
+# more than 2 decimal places", which "50.000" (fifty, to three places) gets.
+_NO_SEPARATORS = "without thousands separators: for fifty thousand, type 50000"
+
+
 class SchemaDecimalField(_CheapCopyMixin, _SchemaRangeMixin, forms.DecimalField):
-    default_error_messages = {"invalid": "Enter a number."}
+    default_error_messages = {"invalid": f"Enter digits only, with a point for any decimals, {_NO_SEPARATORS}."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        places = self.decimal_places or 0
+        self.error_messages["max_decimal_places"] = (
+            f"Enter at most {places} digit{'' if places == 1 else 's'} after the decimal point, {_NO_SEPARATORS}."
+        )
 
 
 class SchemaIntegerField(_CheapCopyMixin, _SchemaRangeMixin, forms.IntegerField):
-    default_error_messages = {"invalid": "Enter a whole number."}
+    default_error_messages = {"invalid": "Enter a whole number, digits only (for example 35)."}
 
 
 class ReferenceField(_CheapCopyMixin, forms.CharField):

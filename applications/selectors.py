@@ -18,6 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts import roles
+from applications.formatting import day_start
 from applications.forms import HistoryFilterForm
 from applications.models import OVERRIDDEN, LoanApplication
 from audit import selectors as audit_selectors
@@ -48,15 +49,15 @@ def application_exists(*, pk: int) -> bool:
 
 
 def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+    return day_start(day)  # the bank's day (settings.TIME_ZONE), not UTC's
 
 
 def application_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[LoanApplication]:
     """The decision history for ``user``, filtered and sorted.
 
     ``filters`` are ``HistoryFilterForm.filters()``: reference search ``q``,
-    ``decision`` (or ``PENDING``), ``date_from``/``date_to`` (UTC days,
-    inclusive), ``officer``, ``model_version``, ``overridden`` (``yes``/``no``)
+    ``decision`` (or ``PENDING``), ``date_from``/``date_to`` (days in the
+    bank's time zone, inclusive), ``officer``, ``model_version``, ``overridden`` (``yes``/``no``)
     and ``sort``.
     """
     filters = filters or {}

@@ -38,10 +38,12 @@ from scoring.services import score_application
 
 logger = logging.getLogger(__name__)
 
+# Said to the officer, so it tells them what happens next and what (not) to do;
+# how operators score pending applications is in the README, not on screen.
 PENDING_MESSAGE = (
-    "The scoring model is unavailable right now, so this application was saved as PENDING "
-    "without a decision. Nothing was lost: it will be scored as soon as the model is back "
-    "(manage.py score_pending)."
+    "The scoring model is unavailable right now, so this application was saved as PENDING, "
+    "without a decision. Nothing was lost and you do not need to enter it again: it will be "
+    "scored as soon as the model is back, and its decision will appear on this page and in the history."
 )
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 OVERRIDE_REASON_MAX_LENGTH = 2000

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
-from applications import selectors
+from applications import formatting, selectors
 from applications.forms import LoanApplicationForm, OverrideForm
 from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
@@ -68,7 +68,7 @@ def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, 
     rows = []
     for name in (*schema.INPUT_NAMES, "applicant_reference"):
         field = schema.FIELDS_BY_NAME.get(name)
-        rows.append({"bound": form[name], "unit": getattr(field, "unit", ""), "schema": field})
+        rows.append({"bound": form[name], "unit": formatting.unit_label(field), "schema": field})
     loan_percent_income, interest_burden = form.derived_preview() if form.is_bound else (None, None)
     return {
         "form": form,
@@ -178,13 +178,8 @@ def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
     """(label, value with unit) for each schema input, in schema order."""
     rows = []
     for field in schema.INPUT_FIELDS:
-        if isinstance(field, schema.CategoricalField):
-            value = getattr(application, f"get_{field.name}_display")()
-        else:
-            value = f"{getattr(application, field.name)}"
-            if field.unit:
-                value += field.unit if field.unit.startswith("%") else f" {field.unit}"
-        rows.append((field.label, value))
+        display = getattr(application, f"get_{field.name}_display")() if field.kind == "categorical" else ""
+        rows.append((field.label, formatting.input_value(field, getattr(application, field.name), display)))
     return rows
 
 
@@ -207,6 +202,8 @@ def _list_page(request: HttpRequest, form, queryset, *, status: int = 200) -> Ht
             "page": page,
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
+            # An empty page means "none yet" unless a filter (not just the order) narrowed it.
+            "filtered": any(name != "sort" for name in filters),
         },
         status=status,
     )

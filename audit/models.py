@@ -213,6 +213,15 @@ class AccessEvent(AppendOnlyModel):
     PERMISSION_DENIED = "permission_denied"
     VIEW_APPLICATION = "view_application"
     EXPORT = "export"
+    # How the auditor's page names each action; the stored code stays short and stable.
+    ACTION_LABELS = {
+        LOGIN: "Signed in",
+        LOGIN_FAILED: "Failed sign-in",
+        LOGOUT: "Signed out",
+        PERMISSION_DENIED: "Refused: not allowed",
+        VIEW_APPLICATION: "Viewed an application",
+        EXPORT: "Exported CSV",
+    }
 
     created_at = models.DateTimeField(editable=False, db_index=True)
     user = models.ForeignKey(
@@ -236,6 +245,11 @@ class AccessEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.target}"
+
+    @classmethod
+    def action_label(cls, action: str) -> str:
+        """``"view_application"`` -> ``"Viewed an application"``; an unknown code as stored."""
+        return cls.ACTION_LABELS.get(action, action)
 
 
 # Anonymous access events stored one by one per (client address, action,

@@ -6,10 +6,12 @@ to select. Everything environment-specific is read from environment variables
 (see README.md, "Configuration").
 """
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -162,9 +164,16 @@ LOGOUT_REDIRECT_URL = "login"
 
 # --- I18N -------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Times are stored in UTC (USE_TZ) and shown, and date filters counted, in the
+# bank's time zone (an IANA name such as "Europe/Paris"), named on every page.
+TIME_ZONE = env.str("BANK_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# The bank's currency (ISO 4217 code), shown with every amount. One currency per
+# installation: the inputs carry no currency of their own.
+BANK_CURRENCY = env.str("BANK_CURRENCY", default="USD").strip().upper()
+if not re.fullmatch(r"[A-Z]{3}", BANK_CURRENCY):
+    raise ImproperlyConfigured(f"BANK_CURRENCY must be a three-letter ISO 4217 code, not {BANK_CURRENCY!r}")
 
 # --- Static files -------------------------------------------------------------
 STATIC_URL = "static/"

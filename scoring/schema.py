@@ -34,6 +34,8 @@ class NumericField:
     # form still requires it (an officer always knows it).
     nullable: bool = False
     decimal_places: int = 2
+    # An amount of money, in the bank's currency (shown with it on screen).
+    money: bool = False
 
     kind = "numeric"
 
@@ -70,6 +72,7 @@ INPUT_FIELDS: tuple[NumericField | CategoricalField, ...] = (
         min_value=0,
         max_value=10_000_000,
         min_exclusive=True,
+        money=True,
     ),
     CategoricalField(
         "person_home_ownership",
@@ -114,6 +117,7 @@ INPUT_FIELDS: tuple[NumericField | CategoricalField, ...] = (
         min_value=0,
         max_value=1_000_000,
         min_exclusive=True,
+        money=True,
     ),
     NumericField(
         "loan_int_rate",

@@ -1,12 +1,21 @@
-"""Template helpers for the workbench pages."""
+"""Template helpers for the workbench pages.
+
+Formatting filters only wrap ``applications.formatting``, where each rule lives.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django import template
 
 from accounts import roles
+from applications import formatting
+from audit.models import AccessEvent
+from scoring import schema
 
 register = template.Library()
 
@@ -23,6 +32,41 @@ def percent(value: float | None, places: int = 2) -> str:
     if value is None:
         return "—"
     return f"{value * 100:.{int(places)}f}%"
+
+
+@register.filter
+def number(value: int | float | Decimal | None, places: int = 0) -> str:
+    """``1234567`` -> ``"1,234,567"``."""
+    return formatting.number(value, places)
+
+
+@register.filter
+def money(value: int | float | Decimal | None) -> str:
+    """``91800`` -> ``"USD 91,800.00"`` (the bank's currency)."""
+    return formatting.money(value)
+
+
+@register.filter
+def when(value: dt.datetime | None, precision: str = "seconds") -> str:
+    """A stored time in the bank's zone, zone named; ``|when:"minutes"`` drops the seconds."""
+    return formatting.local_time(value, seconds=precision != "minutes")
+
+
+@register.filter
+def reason_text(reason: Mapping[str, Any], application: Any) -> str:
+    """A principal reason as shown, amounts in the bank's currency."""
+    return formatting.reason_text(reason, {name: getattr(application, name, None) for name in schema.INPUT_NAMES})
+
+
+@register.filter
+def access_action(action: str) -> str:
+    """An access-log action code in words (``audit.models.AccessEvent.ACTION_LABELS``)."""
+    return AccessEvent.action_label(action)
+
+
+@register.simple_tag
+def time_zone_name() -> str:
+    return formatting.time_zone_name()
 
 
 @register.simple_tag

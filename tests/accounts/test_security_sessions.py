@@ -4,6 +4,7 @@ write a minute at most), via accounts.sessions.SessionTimeoutMiddleware."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.test import Client
 
@@ -136,3 +137,26 @@ def test_cookies_are_secure_in_production(settings):
     assert client.cookies["csrftoken"]["secure"] is True
     client.post("/accounts/login/", {"username": user.username, "password": PASSWORD}, secure=True)
     assert client.cookies["sessionid"]["secure"] is True
+
+
+def test_login_page_says_the_session_expired_when_its_row_is_gone(signed_in, clock):
+    """A session cookie whose session no longer exists (expired overnight, cleared by
+    clearsessions) leads to a login page that says why (issue #13, point 14)."""
+    _row(signed_in).delete()
+    response = signed_in.get("/applications/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/accounts/login/")
+    assert "Your session has expired. Please sign in again." in response.content.decode()
+
+
+def test_login_page_after_signing_out_does_not_talk_of_expiry(signed_in):
+    response = signed_in.post("/accounts/logout/", follow=True)
+    assert "expired" not in response.content.decode()
+
+
+def test_signing_in_again_with_a_stale_cookie_does_not_say_expired_afterwards(signed_in):
+    """The sign-in form posted with the old cookie: the officer is signed in, not told it expired."""
+    username = get_user_model().objects.get().username
+    _row(signed_in).delete()
+    response = signed_in.post("/accounts/login/", {"username": username, "password": PASSWORD}, follow=True)
+    assert response.redirect_chain[-1][0] == "/applications/new/"
+    assert "expired" not in response.content.decode()

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.django_db
 
 URL = "/applications/new/"
 REQUIRED = "This field is required."
-NOT_A_NUMBER = "Enter a number."
-NOT_A_WHOLE_NUMBER = "Enter a whole number."
+NOT_A_NUMBER = (
+    "Enter digits only, with a point for any decimals, without thousands separators: for fifty thousand, type 50000."
+)
+NOT_A_WHOLE_NUMBER = "Enter a whole number, digits only (for example 35)."
 
 BAD_INPUT = [
     # (field, value, expected message beside that field)
@@ -78,7 +80,11 @@ BAD_INPUT = [
     ("person_age", "3" * 10_000, NOT_A_WHOLE_NUMBER),
     ("loan_intent", "E" * 10_000, "Select a valid choice. " + "E" * 10_000 + " is not one of the available choices."),
     # too many decimals for the stored precision
-    ("person_emp_length", "6.55", "Ensure that there are no more than 1 decimal place."),
+    (
+        "person_emp_length",
+        "6.55",
+        "Enter at most 1 digit after the decimal point, without thousands separators: for fifty thousand, type 50000.",
+    ),
 ]
 
 
@@ -94,7 +100,7 @@ def test_bad_value_is_refused_beside_the_field(officer_client, field, value, mes
     assert _field_errors(response, field) == [message]
     # Beside the field on the page, not only in the context.
     html = response.content.decode()
-    assert f'id="{field}-errors"' in html
+    assert f'id="id_{field}_error"' in html
     assert LoanApplication.objects.count() == 0
 
 

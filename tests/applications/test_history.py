@@ -259,3 +259,17 @@ def test_officer_history_and_export_show_only_their_own(client, mixed):
     assert _refs(client.get("/applications/", {"officer": mixed["bob"].pk})) == ["ALPHA-1", "ALPHA-2"]
     rows = _csv(client.get("/applications/export.csv"))
     assert sorted(row["applicant_reference"] for row in rows) == ["ALPHA-1", "ALPHA-2"]
+
+
+def test_a_new_officers_empty_history_says_there_are_none_yet(officer_client):
+    """Nothing entered yet is not the same as nothing matching (issue #13, point 14)."""
+    html = officer_client.get("/applications/").content.decode()
+    assert "You have not entered any applications yet." in html
+    assert "match these filters" not in html
+
+
+def test_filters_that_match_nothing_say_so(officer_client):
+    submit_form(officer=officer_client.user, data=application_form_data(applicant_reference="KEEP-1"))
+    html = officer_client.get("/applications/?q=NOTHING-LIKE-THIS").content.decode()
+    assert "No applications match these filters." in html
+    assert "not entered any applications yet" not in html

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from applications.formatting import reason_text, unit_label
 from applications.models import LoanApplication
 from scoring.schema import INPUT_FIELDS, NumericField
 from scoring.services import score_application
@@ -30,8 +31,8 @@ def test_form_shows_every_input_with_unit_and_help(officer_client):
         assert f'name="{field.name}"' in html
         assert field.label in html
         assert field.help_text.replace("'", "&#x27;") in html
-        if isinstance(field, NumericField) and field.unit:
-            assert f'<span class="unit">{field.unit}</span>' in html
+        if isinstance(field, NumericField) and (field.unit or field.money):
+            assert f'<span class="unit">{unit_label(field)}</span>' in html
     # Derived features are shown, never typed.
     assert 'id="loan_percent_income"' in html and 'name="loan_percent_income"' not in html
     assert 'id="interest_burden"' in html and 'name="interest_burden"' not in html
@@ -90,7 +91,8 @@ def test_application_page_shows_the_decision_at_a_glance(officer_client):
     assert "GLANCE-1" in html
     assert " UTC" in html
     for reason in expected.reasons:
-        assert reason.text in html
+        # As stored, except that amounts are shown in the bank's currency.
+        assert reason_text(reason.as_dict(), scoring_inputs(data)) in html
     # The inputs as entered, labelled and with units from the schema.
     assert "<dt>Interest rate</dt><dd>11.25% per year</dd>" in html
     assert "<dt>Home ownership</dt><dd>Rent</dd>" in html

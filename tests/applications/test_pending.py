@@ -116,3 +116,15 @@ def test_pending_scoring_writes_one_audit_record(officer, model_down):
     call_command("score_pending", stdout=io.StringIO())
     record = DecisionRecord.objects.get(application_id=application.pk)
     assert record.probability_of_default == LoanApplication.objects.get(pk=application.pk).probability_of_default
+
+
+def test_pending_notice_says_what_happens_next_without_operator_details(officer_client, model_down):
+    """The officer is told what happens next; no command names or server paths (issue #13, point 14)."""
+    response = officer_client.post("/applications/new/", application_form_data(), follow=True)
+    html = response.content.decode()
+    assert "You do not need to enter it again" in html
+    assert "decision will appear on this page" in html
+    # The stored reason names the model store's path; it is for IT support, not the officer.
+    assert "manage.py" not in html
+    assert "empty_store" not in html and "ACTIVE is missing" not in html
+    assert "make model" not in html

@@ -354,3 +354,17 @@ def test_admin_site_for_every_role(role):
         assert client.get("/admin/audit/decisionrecord/add/").status_code == 403
     else:
         assert response.status_code in (302, 403)
+
+
+def test_access_log_names_actions_in_words_not_internal_codes(trail):
+    """No internal names on screen (issue #13, point 11): "Viewed an application", not view_application."""
+    import re
+
+    auditor = login(UserFactory(role=roles.AUDITOR))
+    auditor.get(f"/applications/{trail[0].pk}/")
+    html = auditor.get("/audit/access/").content.decode()
+    rows = re.findall(r'<tr data-testid="access-row">(.*?)</tr>', html, re.S)
+    assert any("<td>Viewed an application</td>" in row for row in rows)
+    assert "<td>view_application</td>" not in html
+    # The filter keeps the stored code as its value and shows the words.
+    assert '<option value="view_application">Viewed an application</option>' in html

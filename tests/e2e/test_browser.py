@@ -3,72 +3,15 @@ log in, fill the form, submit, see the decision, find it in the history and in a
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from accounts import roles
 from applications.models import LoanApplication
 from scoring.services import score_application
+from tests.e2e.support import BROWSER_MARKS
 from tests.support.factories import PASSWORD, UserFactory, application_form_data, scoring_inputs
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-pytestmark = [
-    pytest.mark.browser,
-    # live_server needs committed data, so these tests run in a transactional
-    # database (flushed afterwards; tests.builders recreates the role groups).
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)"
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def live_server():
-    """pytest-django's live server, over plain HTTP on loopback.
-
-    Production settings (DEBUG off) redirect to HTTPS and mark cookies
-    Secure; the test server speaks only HTTP. The security middleware reads
-    those settings when the server starts, so they are relaxed here, for
-    this module's server only, rather than for the whole suite.
-    """
-    from django.test.utils import override_settings
-    from pytest_django.live_server_helper import LiveServer
-
-    with override_settings(
-        SECURE_SSL_REDIRECT=False, SESSION_COOKIE_SECURE=False, CSRF_COOKIE_SECURE=False, SECURE_HSTS_SECONDS=0
-    ):
-        server = LiveServer("localhost")
-        yield server
-        server.stop()
-
-
-@pytest.fixture
-def page():
-    # Playwright's sync API runs an event loop in this thread; the ORM calls
-    # the test makes between page actions are plain synchronous ones.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context()
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        context.close()
-        browser.close()
+pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
 
 def test_officer_journey_from_login_to_admin(page, live_server):
@@ -129,6 +72,6 @@ def test_bad_input_is_shown_beside_the_field_in_the_browser(page, live_server):
         else:
             page.fill(selector, value)
     page.click("#submit-application")
-    page.wait_for_selector("#person_income-errors")
-    assert page.text_content("#person_income-errors").strip() == "Must be above 0."
+    page.wait_for_selector("#id_person_income_error")
+    assert page.text_content("#id_person_income_error").strip() == "Must be above 0."
     assert LoanApplication.objects.count() == 0
