@@ -203,7 +203,7 @@ def _list_page(request: HttpRequest, form, queryset, *, status: int = 200) -> Ht
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
             # An empty page means "none yet" unless a filter (not just the order) narrowed it.
-            "filtered": any(name != "sort" for name in filters),
+            "filtered": any(name != "sort" for name in form.filters()),
         },
         status=status,
     )
