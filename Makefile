@@ -38,9 +38,9 @@ serve: export DJANGO_DEBUG ?= 0
 serve: setup
 	@test -n "$$DJANGO_SECRET_KEY" || { echo "make serve: set DJANGO_SECRET_KEY (50+ random characters) first" >&2; exit 1; }
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@# The manifest now lives in staticfiles-manifest/ (not served); remove a copy an older release left in staticfiles/.
-	rm -f staticfiles/staticfiles.json staticfiles/staticfiles.json.gz staticfiles/staticfiles.json.br
+	@# --clear: STATIC_ROOT is served to anyone, so it holds exactly what this release collects
+	@# (the manifest lives in staticfiles-manifest/; an older release kept it in staticfiles/).
+	$(PY) manage.py collectstatic --noinput --clear --verbosity 0
 	$(PY) manage.py ensure_model
 	$(PY) manage.py check --deploy --fail-level ERROR
 	exec $(VENV)/bin/gunicorn -c gunicorn.conf.py creditsite.wsgi

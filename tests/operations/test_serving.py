@@ -126,7 +126,7 @@ def test_gunicorn_serves_the_production_configuration(tmp_path):
     )
     # As `make serve` does: migrate and collect static files (whitenoise
     # warns on every worker start when STATIC_ROOT does not exist yet).
-    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
+    for command in (["migrate", "--noinput", "-v", "0"], ["collectstatic", "--noinput", "--clear", "-v", "0"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=settings.BASE_DIR, env=env, check=True, timeout=300)
     # Everything under STATIC_ROOT is served to anyone: the manifest listing
     # every static file is kept outside it, and pages still find hashed names.
