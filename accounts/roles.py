@@ -6,7 +6,8 @@ Four roles, each a Django group holding model permissions:
 * ``reviewer`` enters applications, sees everyone's, and overrides decisions
   on applications somebody else entered;
 * ``auditor``  reads everything, verifies and exports; changes nothing;
-* ``admin``    may do everything, including managing users and their roles.
+* ``admin``    may do everything, including managing users and their roles,
+  except delete an application: nobody may (the database refuses it too).
 
 ``ROLE_PERMISSIONS`` is the only place this is written down. Migrations
 apply it with ``apply_role_map`` (``accounts/migrations``); to change what a
@@ -34,7 +35,6 @@ ADD_APPLICATION = "applications.add_loanapplication"
 VIEW_OWN_APPLICATIONS = "applications.view_loanapplication"
 VIEW_ALL_APPLICATIONS = "applications.view_all_loanapplications"
 CHANGE_APPLICATION = "applications.change_loanapplication"
-DELETE_APPLICATION = "applications.delete_loanapplication"
 OVERRIDE_DECISION = "applications.override_decision"
 VIEW_AUDIT = "audit.view_audit"
 _AUDIT_RECORDS = ("audit.view_decisionrecord", "audit.view_overriderecord", "audit.view_accessevent")
@@ -52,7 +52,6 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_OWN_APPLICATIONS,
         VIEW_ALL_APPLICATIONS,
         CHANGE_APPLICATION,
-        DELETE_APPLICATION,
         OVERRIDE_DECISION,
         VIEW_AUDIT,
         *_AUDIT_RECORDS,

@@ -137,7 +137,8 @@ def test_groups_exist_with_their_permissions(db):
     for role, perms in roles.ROLE_PERMISSIONS.items():
         group = Group.objects.get(name=role)
         held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
-        assert set(perms) <= held, role
+        assert set(perms) == held, role
+    assert not Group.objects.filter(permissions__codename="delete_loanapplication").exists()
     auditor = {p.codename for p in Group.objects.get(name=roles.AUDITOR).permissions.all()}
     assert not any(code.startswith(("add_", "change_", "delete_")) for code in auditor)
 
@@ -174,7 +175,7 @@ ALL_PERMS = (
     roles.VIEW_OWN_APPLICATIONS,
     roles.VIEW_ALL_APPLICATIONS,
     roles.CHANGE_APPLICATION,
-    roles.DELETE_APPLICATION,
+    "applications.delete_loanapplication",
     "auth.view_user",
 )
 
@@ -199,7 +200,7 @@ def test_fast_permission_check_covers_direct_inactive_and_superuser(db):
     inactive = UserFactory(role=roles.ADMIN, is_active=False)
     assert not roles.has_permission(inactive, roles.VIEW_OWN_APPLICATIONS)
     superuser = UserFactory(role=NO_ROLE, is_superuser=True)
-    assert roles.has_permission(superuser, roles.DELETE_APPLICATION)
+    assert roles.has_permission(superuser, roles.OVERRIDE_DECISION)
 
 
 @pytest.mark.parametrize(
