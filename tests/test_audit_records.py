@@ -38,7 +38,8 @@ def test_each_scoring_appends_one_complete_chained_record():
         assert record.decision == application.decision
         assert record.model_version == application.model_version and record.model_sha256 == application.model_sha256
         assert record.officer_id == application.officer_id
-        assert set(doc["inputs"]) == set(record.features) - {"loan_percent_income", "interest_burden"}
+        # Every input as entered; the features are what the model was fed (since issue 12 without age).
+        assert set(doc["inputs"]) - {"person_age"} == set(record.features) - {"loan_percent_income", "interest_burden"}
         assert doc["inputs"]["loan_grade"] == application.loan_grade
         assert record.features["loan_percent_income"] == application.loan_percent_income
         assert record.reasons and all(isinstance(r["contribution"], float) for r in record.reasons)

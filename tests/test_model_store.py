@@ -38,6 +38,10 @@ def test_committed_default_model_loads_and_verifies(private_store):
         "hyper_parameters",
         "cross_validation",
         "thresholds",
+        "monotonic_constraints",
+        "reason_codes",
+        "reason_reference",
+        "response_on_training_file",
     ):
         assert key in manifest
     assert manifest["training_data"]["rows"] == 26064

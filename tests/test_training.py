@@ -150,3 +150,6 @@ def test_retraining_on_shared_data_reproduces_the_committed_model(tmp_path):
 
     assert (decisions(got) == decisions(expected)).all()
     assert retrained.manifest["thresholds"] == thresholds
+    for key in ("model_columns", "monotonic_constraints", "reason_codes", "not_model_inputs"):
+        assert retrained.manifest[key] == committed.manifest[key], key
+    assert retrained.manifest["reason_reference"]["features"] == committed.manifest["reason_reference"]["features"]
