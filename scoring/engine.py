@@ -135,11 +135,7 @@ def _attribute_one(
     roots,
     weight_for,
     weight_against,
-    stack_node,
-    stack_for,
-    stack_against,
-    stack_a,
-    stack_b,
+    stack_size,
     baseline,
     contributions,
 ):
@@ -154,6 +150,11 @@ def _attribute_one(
     # game v * [for <= S][against & S empty], whose Shapley values are
     # v * (a-1)! b! / (a+b)! to each feature in "for" and
     # -v * a! (b-1)! / (a+b)! to each in "against" (the weight tables).
+    stack_node = np.empty(stack_size, dtype=np.int64)
+    stack_for = np.empty(stack_size, dtype=np.int64)
+    stack_against = np.empty(stack_size, dtype=np.int64)
+    stack_a = np.empty(stack_size, dtype=np.int64)
+    stack_b = np.empty(stack_size, dtype=np.int64)
     raw = baseline
     for t in range(roots.shape[0]):
         own_leaf_pending = True
@@ -223,11 +224,7 @@ def _attribute_many(
     roots,
     weight_for,
     weight_against,
-    stack_node,
-    stack_for,
-    stack_against,
-    stack_a,
-    stack_b,
+    stack_size,
     baseline,
     contributions,
 ):
@@ -245,11 +242,7 @@ def _attribute_many(
             roots,
             weight_for,
             weight_against,
-            stack_node,
-            stack_for,
-            stack_against,
-            stack_a,
-            stack_b,
+            stack_size,
             baseline,
             contributions[i],
         )
@@ -400,9 +393,6 @@ class CompiledModel:
             self.nodes_is_leaf,
         )
 
-    def _stacks(self) -> tuple[np.ndarray, ...]:
-        return tuple(np.empty(self._stack_size, dtype=np.int64) for _ in range(5))
-
     def attribute_row(self, row: np.ndarray, reference_left: np.ndarray) -> RowScore:
         """``row``'s score with exact baseline Shapley contributions against a reference.
 
@@ -425,7 +415,7 @@ class CompiledModel:
             self.roots,
             self._weight_for,
             self._weight_against,
-            *self._stacks(),
+            self._stack_size,
             self.baseline,
             contributions,
         )
@@ -448,7 +438,7 @@ class CompiledModel:
             self.roots,
             self._weight_for,
             self._weight_against,
-            *self._stacks(),
+            self._stack_size,
             self.baseline,
             contributions,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from scoring.reason_codes import CODE_OF_COLUMN, NEVER_A_REASON
+from scoring.reason_codes import CODE_OF_COLUMN, NEVER_A_REASON, REASON_CODES
 from scoring.results import Reason
 from scoring.schema import FIELDS_BY_NAME
 
@@ -73,6 +73,10 @@ def _years(value: float) -> str:
     return "1 year" if value == 1 else f"{value:g} years"
 
 
+_CODE_NAME_OF_COLUMN = {column: code.code for column, code in CODE_OF_COLUMN.items()}
+_STATEMENTS = {code.code: code.statement for code in REASON_CODES}
+_PURPOSES = {value: label.lower() for value, label in FIELDS_BY_NAME["loan_intent"].choices}
+
 # The applicant's own value, as a coded reason states it.
 _VALUE_PHRASES = {
     "loan_percent_income": lambda v: f"loan is {v * 100:.0f}% of annual income",
@@ -86,7 +90,7 @@ _VALUE_PHRASES = {
     "person_emp_length": lambda v: f"{_years(v)} in employment",
     "loan_grade": lambda v: f"loan grade {v} (A best, G worst)",
     "loan_int_rate": lambda v: f"interest rate {v:.2f}% a year",
-    "loan_intent": lambda v: f"loan for {dict(FIELDS_BY_NAME['loan_intent'].choices)[v].lower()}",
+    "loan_intent": lambda v: f"loan for {_PURPOSES[v]}",
     "person_home_ownership": lambda v: _HOMES.get(v, "other home situation").lower(),
 }
 
@@ -106,35 +110,34 @@ def coded_reasons(contributions: Mapping[str, float], features: Mapping[str, obj
     applicant. A code's contribution is the sum over its columns; only codes
     whose sum is positive are reasons, and the value quoted is that of the
     columns that themselves raised the risk (largest first), so a value that
-    lowered it is never quoted. Ties keep the table's order.
+    lowered it is never quoted. Ties keep the model's column order.
     """
+    # Keyed by the code's name: hashing a short string is cheaper than the dataclass.
     totals: dict[str, float] = {}
     raising: dict[str, list[tuple[float, str]]] = {}
-    codes = {}
     for column, amount in contributions.items():
         if column in NEVER_A_REASON:
             continue
-        code = CODE_OF_COLUMN[column]
-        codes[code.code] = code
-        totals[code.code] = totals.get(code.code, 0.0) + amount
+        code = _CODE_NAME_OF_COLUMN[column]
+        totals[code] = totals.get(code, 0.0) + amount
         if amount > 0:
-            raising.setdefault(code.code, []).append((amount, column))
+            raising.setdefault(code, []).append((amount, column))
     ranked = sorted(
-        (name for name, total in totals.items() if total > 0 and raising.get(name)),
-        key=lambda name: totals[name],
+        (code for code, total in totals.items() if total > 0 and code in raising),
+        key=totals.__getitem__,
         reverse=True,
     )
     reasons = []
-    for name in ranked[:MAX_REASONS]:
-        columns = [column for _, column in sorted(raising[name], reverse=True)]
+    for code in ranked[:MAX_REASONS]:
+        columns = [column for _, column in sorted(raising[code], reverse=True)]
         value_text = "; ".join(value_in_words(column, features[column]) for column in columns)
         value_text = value_text[:1].upper() + value_text[1:]
-        statement = codes[name].statement
+        name, statement = code, _STATEMENTS[code]
         reasons.append(
             Reason(
                 feature=columns[0],
                 text=f"{statement} — {value_text}",
-                contribution=totals[name],
+                contribution=totals[code],
                 code=name,
                 statement=statement,
                 value_text=value_text,
