@@ -66,11 +66,15 @@ def input_value(field: schema.NumericField | schema.CategoricalField, value: Any
 
 
 def reason_text(reason: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
-    """A stored principal reason as shown: money reasons say the amount in the bank's currency.
+    """A stored principal reason as shown.
 
-    The stored text (``scoring.explain``) is kept unchanged in the audit
-    trail; only amounts are re-stated here, from the application's own inputs.
+    Coded reasons (models with a reason-code table) read "statement — the
+    applicant's value". Older, uncoded reasons keep their stored text, except
+    that money reasons say the amount in the bank's currency. What is stored
+    (``scoring.explain``) is never changed: it is in the audit trail.
     """
+    if reason.get("statement"):
+        return f"{reason['statement']} — {reason.get('value_text', '')}".rstrip(" —")
     field = schema.FIELDS_BY_NAME.get(reason.get("feature", ""))
     if isinstance(field, schema.NumericField) and field.money and inputs.get(field.name) is not None:
         return f"{field.label} {money(inputs[field.name])}"

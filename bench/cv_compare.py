@@ -1,9 +1,11 @@
-"""Cross-validated quality: our Pipeline beside the original design's RandomForest, same folds.
+"""Cross-validated quality: our Pipeline (issue 12 and before) beside the original design's RandomForest, same folds.
 
     .venv/bin/python bench/cv_compare.py
 
-Both are fitted and scored on the same stratified 5 folds of the cleaned
-shared training file. The original design (as ../shared/peers/seed_flask_app
+All three are fitted and scored on the same stratified 5 folds of the cleaned
+shared training file: the issue-12 design (no age, monotone constraints), the
+design served before it (hgb-3409bea3c4cf: every input, no constraints) and
+the original RandomForest. The original design (as ../shared/peers/seed_flask_app
 describes it: median-imputed numbers including the dataset's rounded
 loan_percent_income and interest_burden, one-hot categories, a 100-tree
 RandomForest) is rebuilt here from that description, for measurement only.
@@ -35,7 +37,10 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder  # noqa: E4
 from scoring import schema  # noqa: E402
 from scoring.metrics import quality_metrics  # noqa: E402
 from scoring.training import (  # noqa: E402
+    DEFAULT_DESIGN,
     DEFAULT_SEED,
+    ORIGINAL_HGB_DESIGN,
+    PARAMS_BEFORE_ISSUE_12,
     build_pipeline,
     clean_training_frame,
     cross_validated_probabilities,
@@ -70,7 +75,12 @@ def main() -> None:
     target = frame.pop(schema.TARGET).astype(int).to_numpy()
     results = {}
     for name, make_model, columns in (
-        ("ours", lambda: build_pipeline(seed=DEFAULT_SEED), list(schema.INPUT_NAMES)),
+        ("ours, issue 12", lambda: build_pipeline(seed=DEFAULT_SEED, design=DEFAULT_DESIGN), list(schema.INPUT_NAMES)),
+        (
+            "ours before (age, no constraints)",
+            lambda: build_pipeline(seed=DEFAULT_SEED, design=ORIGINAL_HGB_DESIGN, params=PARAMS_BEFORE_ISSUE_12),
+            list(schema.INPUT_NAMES),
+        ),
         ("original RandomForest", original_design, list(schema.INPUT_NAMES) + ["loan_percent_income"]),
     ):
         start = time.perf_counter()

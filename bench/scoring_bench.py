@@ -1,4 +1,4 @@
-"""Scoring benchmark: our engine beside the original design's RandomForest, in one run.
+"""Scoring benchmark: our engine (active model and the one before issue 12) beside the original design, in one run.
 
     .venv/bin/python bench/scoring_bench.py [--rows 100000] [--repeat 5000]
 
@@ -40,6 +40,7 @@ from scoring.training import read_dataset  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "credit_risk_train.csv"
 PEER = ROOT.parent / "shared" / "peers" / "seed_flask_app"
+PREVIOUS_VERSION = "hgb-3409bea3c4cf"
 APPLICATION = {
     "person_age": 22,
     "person_income": 59000,
@@ -77,19 +78,19 @@ def big_frame(rows: int) -> pd.DataFrame:
     return pd.concat([frame] * repeats, ignore_index=True).iloc[:rows]
 
 
-def ours(frame: pd.DataFrame, repeat: int) -> dict:
+def ours(frame: pd.DataFrame, repeat: int, version: str | None = None, label: str = "ours") -> dict:
     forget_loaded_models()
     start = time.perf_counter()
-    model = get_model()
+    model = get_model(version)
     load_seconds = time.perf_counter() - start
-    median, p99 = time_calls(lambda: score_application(APPLICATION), repeat)
-    score_batch(frame.head(1000))
+    median, p99 = time_calls(lambda: score_application(APPLICATION, model_version=version), repeat)
+    score_batch(frame.head(1000), model_version=version)
     start = time.perf_counter()
-    scores = score_batch(frame)
+    scores = score_batch(frame, model_version=version)
     batch_seconds = time.perf_counter() - start
     assert scores.accepted.all()
     return {
-        "name": f"ours ({model.version}, {model.compiled.n_trees} trees)",
+        "name": f"{label} ({model.version}, {model.compiled.n_trees} trees)",
         "median_us": median,
         "p99_us": p99,
         "batch_seconds": batch_seconds,
@@ -157,16 +158,19 @@ def main() -> None:
     if not DATA.is_file():
         sys.exit(f"needs the training data at {DATA}")
     frame = big_frame(args.rows)
-    results = [ours(frame, args.repeat)]
+    results = [ours(frame, args.repeat, label="ours, issue 12")]
+    # The model served before issue 12 (age, no constraints, path reasons), pinned.
+    if results[0]["name"].split(" (")[1].split(",")[0] != PREVIOUS_VERSION:
+        results.append(ours(frame, args.repeat, version=PREVIOUS_VERSION, label="ours before"))
     seed = seed_design(frame, args.repeat)
     if seed:
         results.append(seed)
     print(
-        f"{'':44s} {'single median':>14s} {'single p99':>11s} {'batch ' + str(args.rows) + ' rows':>17s} {'rows/s':>10s} {'load':>8s} {'artifact':>9s}"
+        f"{'':52s} {'single median':>14s} {'single p99':>11s} {'batch ' + str(args.rows) + ' rows':>17s} {'rows/s':>10s} {'load':>8s} {'artifact':>9s}"
     )
     for r in results:
         print(
-            f"{r['name']:44s} {r['median_us']:11.1f} us {r['p99_us']:8.1f} us {r['batch_seconds']:15.3f} s "
+            f"{r['name']:52s} {r['median_us']:11.1f} us {r['p99_us']:8.1f} us {r['batch_seconds']:15.3f} s "
             f"{r['rows_per_s']:10,.0f} {r['load_seconds']:6.2f} s {r['artifact_mb']:6.1f} MB"
         )
     if seed:

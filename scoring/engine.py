@@ -9,6 +9,13 @@ bit-for-bit the Pipeline's (``tests/test_scoring_contract.py`` checks this
 over the whole training file). The tree walk also records, per feature, how
 much each split moved the expected score (Saabas path attribution): those
 contributions plus the base value add up to the raw score.
+
+Models since issue 12 explain a score against one reference applicant
+instead (``attribute_row``): baseline Shapley values computed exactly, tree
+by tree, by following the applicant and the reference together. They add up
+to ``raw(applicant) - raw(reference)``, and for a feature the model is
+monotone in, a value more favourable than the reference's can only get a
+contribution of zero or less.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ import numpy as np
 from scipy.special import expit
 
 from scoring.schema import CATEGORICAL_INPUTS, MODEL_FEATURES
+
+# Up to this many model columns: the features a path has fixed to the
+# applicant's or the reference's value are kept as bits of one integer.
+MAX_ATTRIBUTED_COLUMNS = 62
 
 
 @numba.njit(cache=True, nogil=True)
@@ -93,6 +104,166 @@ def _walk_many(
     return raw
 
 
+@numba.njit(cache=True, nogil=True)
+def _goes_left(value, threshold, missing_left):
+    if math.isnan(value):
+        return missing_left
+    return value <= threshold
+
+
+@numba.njit(cache=True, nogil=True)
+def _reference_directions(reference, nodes_feature, nodes_threshold, nodes_missing_left, nodes_is_leaf):
+    """For every node, whether the reference goes left: computed once per model."""
+    left = np.zeros(nodes_feature.shape[0], dtype=np.bool_)
+    for node in range(nodes_feature.shape[0]):
+        if not nodes_is_leaf[node]:
+            left[node] = _goes_left(reference[nodes_feature[node]], nodes_threshold[node], nodes_missing_left[node])
+    return left
+
+
+@numba.njit(cache=True, nogil=True)
+def _attribute_one(
+    x,
+    reference_left,
+    nodes_feature,
+    nodes_threshold,
+    nodes_missing_left,
+    nodes_left,
+    nodes_right,
+    nodes_is_leaf,
+    nodes_value,
+    roots,
+    weight_for,
+    weight_against,
+    stack_size,
+    baseline,
+    contributions,
+):
+    # Returns x's raw score, summed like _walk_one (baseline, then each
+    # tree's leaf in turn): the first leaf reached in a tree is x's own.
+    #
+    # Baseline Shapley value of each feature for f(x) - f(reference), exact
+    # per tree. Walk x and the reference together; where they part on a
+    # feature not yet fixed, follow both: one side with the feature fixed to
+    # x's value ("for" set, a features), the other to the reference's
+    # ("against" set, b features). A leaf of value v reached that way is the
+    # game v * [for <= S][against & S empty], whose Shapley values are
+    # v * (a-1)! b! / (a+b)! to each feature in "for" and
+    # -v * a! (b-1)! / (a+b)! to each in "against" (the weight tables).
+    stack_node = np.empty(stack_size, dtype=np.int64)
+    stack_for = np.empty(stack_size, dtype=np.int64)
+    stack_against = np.empty(stack_size, dtype=np.int64)
+    stack_a = np.empty(stack_size, dtype=np.int64)
+    stack_b = np.empty(stack_size, dtype=np.int64)
+    raw = baseline
+    for t in range(roots.shape[0]):
+        own_leaf_pending = True
+        stack_node[0] = roots[t]
+        stack_for[0] = 0
+        stack_against[0] = 0
+        stack_a[0] = 0
+        stack_b[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack_node[top]
+            fixed_for = stack_for[top]
+            fixed_against = stack_against[top]
+            a = stack_a[top]
+            b = stack_b[top]
+            while not nodes_is_leaf[node]:
+                feature = nodes_feature[node]
+                bit = np.int64(1) << feature
+                if fixed_against & bit:
+                    left = reference_left[node]
+                else:
+                    left = _goes_left(x[feature], nodes_threshold[node], nodes_missing_left[node])
+                    if not (fixed_for & bit) and left != reference_left[node]:
+                        # Continue with x's side; keep the reference's side for later.
+                        stack_node[top] = nodes_right[node] if left else nodes_left[node]
+                        stack_for[top] = fixed_for
+                        stack_against[top] = fixed_against | bit
+                        stack_a[top] = a
+                        stack_b[top] = b + 1
+                        top += 1
+                        fixed_for |= bit
+                        a += 1
+                node = nodes_left[node] if left else nodes_right[node]
+            value = nodes_value[node]
+            if own_leaf_pending:
+                raw += value
+                own_leaf_pending = False
+            if a + b == 0:
+                continue  # x and the reference share this leaf: it cancels out
+            share_for = value * weight_for[a, b]
+            share_against = value * weight_against[a, b]
+            feature = 0
+            remaining = fixed_for | fixed_against
+            while remaining:
+                bit = np.int64(1) << feature
+                if fixed_for & bit:
+                    contributions[feature] += share_for
+                elif fixed_against & bit:
+                    contributions[feature] -= share_against
+                remaining &= ~bit
+                feature += 1
+    return raw
+
+
+@numba.njit(cache=True, nogil=True)
+def _attribute_many(
+    X,
+    reference_left,
+    nodes_feature,
+    nodes_threshold,
+    nodes_missing_left,
+    nodes_left,
+    nodes_right,
+    nodes_is_leaf,
+    nodes_value,
+    roots,
+    weight_for,
+    weight_against,
+    stack_size,
+    baseline,
+    contributions,
+):
+    for i in range(X.shape[0]):
+        _attribute_one(
+            X[i],
+            reference_left,
+            nodes_feature,
+            nodes_threshold,
+            nodes_missing_left,
+            nodes_left,
+            nodes_right,
+            nodes_is_leaf,
+            nodes_value,
+            roots,
+            weight_for,
+            weight_against,
+            stack_size,
+            baseline,
+            contributions[i],
+        )
+
+
+def _shapley_weights(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """weight_for[a, b] = (a-1)! b! / (a+b)!, weight_against[a, b] = a! (b-1)! / (a+b)!."""
+    weight_for = np.zeros((n + 1, n + 1))
+    weight_against = np.zeros((n + 1, n + 1))
+    for a in range(n + 1):
+        for b in range(n + 1):
+            if a + b == 0:
+                continue
+            total = math.factorial(a + b)
+            if a:
+                weight_for[a, b] = math.factorial(a - 1) * math.factorial(b) / total
+            if b:
+                weight_against[a, b] = math.factorial(a) * math.factorial(b - 1) / total
+    return weight_for, weight_against
+
+
 @dataclass(frozen=True)
 class RowScore:
     probability_of_default: float
@@ -105,6 +276,10 @@ class CompiledModel:
 
     def __init__(self, pipeline) -> None:
         encoder = pipeline.named_steps["encode"]
+        derive = pipeline.named_steps["derive"]
+        # The features this artifact is fed, in its own order: since issue 12
+        # the first step carries its column list; artifacts before had them all.
+        self.feature_names: tuple[str, ...] = tuple((derive.kw_args or {}).get("columns", MODEL_FEATURES))
         calibrated = pipeline.named_steps["classify"]
         if len(calibrated.calibrated_classifiers_) != 1 or calibrated.method != "sigmoid":
             raise TypeError("the fast path expects one sigmoid-calibrated classifier (ensemble=False)")
@@ -114,20 +289,28 @@ class CompiledModel:
         if booster.n_trees_per_iteration_ != 1 or booster.is_categorical_ is not None and booster.is_categorical_.any():
             raise TypeError("the fast path expects a binary model with numeric splits only")
 
-        # Column order after the ColumnTransformer: the position of each model feature.
+        # Column order after the ColumnTransformer: the position of each model
+        # feature. Each artifact has its own list (issue 12 dropped age).
         self.columns: tuple[str, ...] = tuple(encoder.get_feature_names_out())
-        if sorted(self.columns) != sorted(MODEL_FEATURES):
+        if not set(self.columns) <= set(MODEL_FEATURES) or len(set(self.columns)) != len(self.columns):
             raise TypeError(f"unexpected model columns {self.columns}")
+        if len(self.columns) > MAX_ATTRIBUTED_COLUMNS:
+            raise TypeError(f"more than {MAX_ATTRIBUTED_COLUMNS} model columns")
         self.position = {name: i for i, name in enumerate(self.columns)}
         ordinal = encoder.named_transformers_["categories"]
+        encoded_categories = next(columns for name, _, columns in encoder.transformers_ if name == "categories")
         self.category_codes: dict[str, dict[str, float]] = {
             name: {category: float(code) for code, category in enumerate(categories)}
-            for name, categories in zip(CATEGORICAL_INPUTS, ordinal.categories_)
+            for name, categories in zip(encoded_categories, ordinal.categories_, strict=True)
         }
+        if set(self.category_codes) != {name for name in self.columns if name in CATEGORICAL_INPUTS}:
+            raise TypeError("every categorical model column must be ordinal-encoded")
         self.numeric_positions = tuple(
-            (name, self.position[name]) for name in MODEL_FEATURES if name not in CATEGORICAL_INPUTS
+            (name, position) for name, position in self.position.items() if name not in CATEGORICAL_INPUTS
         )
-        self.categorical_positions = tuple((name, self.position[name]) for name in CATEGORICAL_INPUTS)
+        self.categorical_positions = tuple(
+            (name, position) for name, position in self.position.items() if name in CATEGORICAL_INPUTS
+        )
 
         features, thresholds, missing_left, lefts, rights, leaves, values, expected, roots = ([] for _ in range(9))
         offset = 0
@@ -160,9 +343,13 @@ class CompiledModel:
         self.base_value = self.baseline + float(self.nodes_expected[self.roots].sum())
         self.sigmoid_a = calibrator.a_
         self.sigmoid_b = calibrator.b_
+        self._weight_for, self._weight_against = _shapley_weights(len(self.columns))
+        # A path forks at most once per distinct feature: stack depth bound.
+        self._stack_size = len(self.columns) + 2
         # Compile now (or load numba's cache), not on the first application.
         self.score_row(np.zeros(len(self.columns)))
         self.raw_scores(np.zeros((1, len(self.columns))))
+        self.attribute_row(np.zeros(len(self.columns)), self.reference_directions(np.ones(len(self.columns))))
 
     def encode(self, values) -> np.ndarray:
         """The float64 row the trees see, from validated input values."""
@@ -195,6 +382,67 @@ class CompiledModel:
     def calibrate(self, raw):
         # _SigmoidCalibration.predict: expit(-(a * T + b)), same operations.
         return expit(-(self.sigmoid_a * raw + self.sigmoid_b))
+
+    def reference_directions(self, reference: np.ndarray) -> np.ndarray:
+        """Which way ``reference`` goes at every node: the fixed half of ``attribute_row``."""
+        return _reference_directions(
+            np.ascontiguousarray(reference, dtype=np.float64),
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_is_leaf,
+        )
+
+    def attribute_row(self, row: np.ndarray, reference_left: np.ndarray) -> RowScore:
+        """``row``'s score with exact baseline Shapley contributions against a reference.
+
+        ``reference_left`` is ``reference_directions(reference)``. The
+        probability and raw score are bit for bit ``score_row``'s (one walk
+        does both); the contributions, in raw-score units, add up to
+        ``raw(row) - raw(reference)`` up to float rounding.
+        """
+        contributions = np.zeros(len(self.columns))
+        raw = _attribute_one(
+            row,
+            reference_left,
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_left,
+            self.nodes_right,
+            self.nodes_is_leaf,
+            self.nodes_value,
+            self.roots,
+            self._weight_for,
+            self._weight_against,
+            self._stack_size,
+            self.baseline,
+            contributions,
+        )
+        return RowScore(self.calibrate(raw), raw, contributions)
+
+    def attribute_rows(self, rows: np.ndarray, reference_left: np.ndarray) -> np.ndarray:
+        """``attribute_row`` for every row of a table: one row of contributions each."""
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        contributions = np.zeros(rows.shape)
+        _attribute_many(
+            rows,
+            reference_left,
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_left,
+            self.nodes_right,
+            self.nodes_is_leaf,
+            self.nodes_value,
+            self.roots,
+            self._weight_for,
+            self._weight_against,
+            self._stack_size,
+            self.baseline,
+            contributions,
+        )
+        return contributions
 
     def raw_scores(self, rows: np.ndarray) -> np.ndarray:
         return _walk_many(

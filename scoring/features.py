@@ -52,3 +52,20 @@ def add_derived_features(frame: pd.DataFrame) -> pd.DataFrame:
 def derived_feature_names(transformer, input_features=None) -> list[str]:
     """``feature_names_out`` callable for the FunctionTransformer step."""
     return list(MODEL_FEATURES)
+
+
+def model_frame(frame: pd.DataFrame, *, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The inputs plus derived features, restricted to ``columns`` in that order.
+
+    The first step of every model trained since issue 12: the column list is
+    a parameter of the fitted step (``kw_args``), so each artifact carries
+    its own feature list and a column left out (``person_age``) never
+    reaches the trees. ``add_derived_features`` above stays as it was: the
+    artifacts pickled before refer to it by name.
+    """
+    return add_derived_features(frame).loc[:, list(columns)]
+
+
+def model_frame_names(transformer, input_features=None) -> list[str]:
+    """``feature_names_out`` callable for ``model_frame``: the columns it was given."""
+    return list(transformer.kw_args["columns"])

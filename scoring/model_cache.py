@@ -15,11 +15,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 
 from scoring.engine import CompiledModel
 from scoring.exceptions import ModelUnavailable
+from scoring.reason_codes import REASON_CODE_TABLE_VERSION
 from scoring.store import ACTIVE_POINTER, StoredModel, active_version, file_stamp, load_verified
+
+
+@dataclass(frozen=True)
+class ReasonReference:
+    """The applicant every reason is measured against (manifest ``reason_reference``)."""
+
+    features: dict
+    row: np.ndarray  # encoded, in the model's column order
+    raw_score: float
+    # Which way the reference goes at every tree node (CompiledModel.reference_directions).
+    directions: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,8 @@ class LoadedModel:
     approve_below: float
     decline_from: float
     risky_above: float
+    # None for models before issue 12 (path contributions, uncoded reasons).
+    reference: ReasonReference | None = None
 
     @property
     def version(self) -> str:
@@ -100,11 +115,32 @@ def get_model(version: str | None = None) -> LoadedModel:
                 approve_below=float(thresholds["approve_below"]),
                 decline_from=float(thresholds["decline_from"]),
                 risky_above=float(thresholds.get("risky_above", 0.5)),
+                reference=_reason_reference(version, stored.manifest, compiled),
             )
         except (KeyError, TypeError, ValueError):
             raise ModelUnavailable(f"Model {version}: its manifest has no valid decision thresholds.") from None
         _models[key] = model
         return model
+
+
+def _reason_reference(version: str, manifest: dict, compiled: CompiledModel) -> ReasonReference | None:
+    """The reference applicant of a coded-reason model; None for a model that predates them."""
+    recorded = manifest.get("reason_reference")
+    if recorded is None:
+        return None
+    table = (manifest.get("reason_codes") or {}).get("version")
+    if table != REASON_CODE_TABLE_VERSION:
+        raise ModelUnavailable(
+            f"Model {version} gives reasons from reason-code table {table!r}; "
+            f"this product has {REASON_CODE_TABLE_VERSION!r}."
+        )
+    try:
+        features = dict(recorded["features"])
+        row = compiled.encode(features)
+    except (KeyError, TypeError, ValueError):
+        raise ModelUnavailable(f"Model {version}: its manifest's reason reference is not a valid applicant.") from None
+    raw = float(compiled.raw_scores(row[np.newaxis, :])[0])
+    return ReasonReference(features=features, row=row, raw_score=raw, directions=compiled.reference_directions(row))
 
 
 def _unchanged(model: LoadedModel) -> bool:

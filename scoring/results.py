@@ -20,15 +20,31 @@ class Reason:
     """One principal reason: what pushed this applicant's score, and how much.
 
     ``contribution`` is in the model's raw (log-odds) units; a positive value
-    pushed towards default.
+    pushed towards default. Models since issue 12 give coded reasons
+    (``code``, ``statement`` from ``scoring.reason_codes``, the applicant's
+    own value in words as ``value_text``); ``text`` is then the line an
+    officer reads, "statement — value". Reasons stored before carry only
+    ``feature``, ``text`` and ``contribution`` and are shown as they were.
     """
 
     feature: str
     text: str
     contribution: float
+    code: str | None = None
+    statement: str | None = None
+    value_text: str | None = None
 
     def as_dict(self) -> dict:
-        return {"feature": self.feature, "text": self.text, "contribution": self.contribution}
+        if self.code is None:
+            return {"feature": self.feature, "text": self.text, "contribution": self.contribution}
+        return {
+            "code": self.code,
+            "statement": self.statement,
+            "value_text": self.value_text,
+            "text": self.text,
+            "feature": self.feature,
+            "contribution": self.contribution,
+        }
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scoring import schema
-from scoring.explain import principal_reasons
+from scoring.explain import coded_reasons, principal_reasons
 from scoring.features import derived_values
 from scoring.model_cache import LoadedModel, get_model
 from scoring.results import APPROVE, DECLINE, REVIEW, RISKY, SAFE, ScoreResult
@@ -53,25 +53,39 @@ def score_application(inputs: Mapping, *, model_version: str | None = None) -> S
     """
     clean = schema.validate_inputs(inputs)
     model = get_model(model_version)
-    features = model_features(clean)
+    every_feature = model_features(clean)
     compiled = model.compiled
-    row = compiled.score_row(compiled.encode(features))
+    # Only this model's own columns are fed to it and recorded (since issue
+    # 12 that leaves out age); a model trained before had them all.
+    features = {name: every_feature[name] for name in compiled.feature_names}
+    encoded = compiled.encode(features)
+    if model.reference is None:
+        # Models before issue 12: Saabas path contributions, one reason per feature.
+        row = compiled.score_row(encoded)
+        contributions = dict(zip(compiled.columns, row.contributions.tolist(), strict=True))
+        base_value = compiled.base_value
+        reasons = principal_reasons(contributions, features)
+    else:
+        # One walk gives the score and its exact attribution against the reference.
+        row = compiled.attribute_row(encoded, model.reference.directions)
+        contributions = dict(zip(compiled.columns, row.contributions.tolist(), strict=True))
+        base_value = model.reference.raw_score
+        reasons = coded_reasons(contributions, features)
     probability = float(row.probability_of_default)
-    contributions = dict(zip(compiled.columns, row.contributions.tolist()))
     return ScoreResult(
         probability_of_default=probability,
         decision=decide(probability, approve_below=model.approve_below, decline_from=model.decline_from),
         risk_label=RISKY if probability > model.risky_above else SAFE,
-        interest_burden=features["interest_burden"],
-        loan_percent_income=features["loan_percent_income"],
-        reasons=principal_reasons(contributions, features),
+        interest_burden=every_feature["interest_burden"],
+        loan_percent_income=every_feature["loan_percent_income"],
+        reasons=reasons,
         features=features,
         model_version=model.version,
         model_sha256=model.sha256,
         approve_below=model.approve_below,
         decline_from=model.decline_from,
         raw_score=row.raw_score,
-        base_value=compiled.base_value,
+        base_value=base_value,
         contributions=contributions,
     )
 

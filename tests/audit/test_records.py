@@ -15,6 +15,7 @@ from applications.services import override_decision
 from audit import canonical
 from audit.exceptions import ImmutableRecordError
 from audit.models import AccessEvent, ChainHead, DecisionRecord, OverrideRecord
+from scoring.model_cache import get_model
 from tests.support.audit import raw, run_verify, scored_application
 from tests.support.factories import UserFactory
 
@@ -38,7 +39,9 @@ def test_each_scoring_appends_one_complete_chained_record():
         assert record.decision == application.decision
         assert record.model_version == application.model_version and record.model_sha256 == application.model_sha256
         assert record.officer_id == application.officer_id
-        assert set(doc["inputs"]) == set(record.features) - {"loan_percent_income", "interest_burden"}
+        # Every input as entered; the features are exactly what the recorded model was fed.
+        fed = set(get_model(record.model_version).compiled.feature_names)
+        assert set(record.features) == fed and fed - {"loan_percent_income", "interest_burden"} <= set(doc["inputs"])
         assert doc["inputs"]["loan_grade"] == application.loan_grade
         assert record.features["loan_percent_income"] == application.loan_percent_income
         assert record.reasons and all(isinstance(r["contribution"], float) for r in record.reasons)

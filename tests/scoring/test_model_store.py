@@ -14,7 +14,7 @@ from scoring import model_cache, store
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import score_application
-from tests.support.scoring import good_application
+from tests.support.scoring import CANDIDATE_VERSION, good_application
 
 
 def _artifact(store_dir):
@@ -22,8 +22,13 @@ def _artifact(store_dir):
     return version, store_dir / version / "model.joblib"
 
 
-def test_committed_default_model_loads_and_verifies(private_store):
-    version, artifact = _artifact(private_store)
+@pytest.mark.parametrize("which", ["active", "candidate"])
+def test_committed_models_load_and_verify(private_store, settings, which):
+    if which == "candidate":
+        settings.SCORING_MODEL_VERSION = CANDIDATE_VERSION
+        version, artifact = CANDIDATE_VERSION, private_store / CANDIDATE_VERSION / "model.joblib"
+    else:
+        version, artifact = _artifact(private_store)
     model = get_model()
     assert model.version == version
     assert model.sha256 == store.sha256_of_file(artifact)
@@ -40,6 +45,9 @@ def test_committed_default_model_loads_and_verifies(private_store):
         "thresholds",
     ):
         assert key in manifest
+    if which == "candidate":  # the issue-12 design records its constraints, reason table and responses
+        for key in ("monotonic_constraints", "reason_codes", "reason_reference", "response_on_training_file"):
+            assert key in manifest
     assert manifest["training_data"]["rows"] == 26064
     assert manifest["library_versions"] == store.installed_versions()
 

@@ -14,6 +14,7 @@ import pytest
 
 from scoring import schema
 from scoring.model_cache import get_model
+from scoring.reason_codes import CODE_OF_COLUMN
 from scoring.services import score_application, score_batch
 from scoring.training import read_dataset
 from tests.support.scoring import good_application, require_shared_data
@@ -76,32 +77,42 @@ def test_raw_score_is_the_boosters_decision_function_and_contributions_add_up(tr
         total = result.base_value + math.fsum(result.contributions.values())
         # Equal up to float rounding of the regrouped sum (a few ulps of the score).
         assert total == pytest.approx(result.raw_score, rel=1e-12, abs=1e-12)
-        assert set(result.contributions) == set(schema.MODEL_FEATURES)
+        assert set(result.contributions) == set(model.compiled.columns)
 
 
-def test_reasons_are_the_largest_positive_contributions_in_words():
+def test_reasons_are_the_largest_positive_reason_codes_in_words(candidate_model_serving):
     result = score_application(good_application())
     assert 1 <= len(result.reasons) <= 4
     amounts = [reason.contribution for reason in result.reasons]
     assert amounts == sorted(amounts, reverse=True)
     assert all(amount > 0 for amount in amounts)
-    top = sorted((v for v in result.contributions.values() if v > 0), reverse=True)[: len(amounts)]
+    totals: dict[str, float] = {}
+    for column, amount in result.contributions.items():
+        code = CODE_OF_COLUMN[column].code
+        totals[code] = totals.get(code, 0.0) + amount
+    top = sorted((v for v in totals.values() if v > 0), reverse=True)[: len(amounts)]
     assert amounts == top
-    texts = {reason.feature: reason.text for reason in result.reasons}
-    if "interest_burden" in texts:
-        assert texts["interest_burden"] == f"Interest costs are {result.interest_burden * 100:.0f}% of income"
-    if "loan_grade" in texts:
-        assert texts["loan_grade"] == "Loan grade D"
+    by_code = {reason.code: reason for reason in result.reasons}
+    for reason in result.reasons:
+        assert reason.text == f"{reason.statement} — {reason.value_text}"
+    if "R02" in by_code:
+        assert (
+            by_code["R02"].value_text == f"First-year interest is {result.interest_burden * 100:.1f}% of annual income"
+        )
+    if "R06" in by_code:
+        assert "oan grade D (A best, G worst)" in by_code["R06"].value_text
 
 
-def test_result_fields_and_policy():
+def test_result_fields_and_policy(candidate_model_serving):
     result = score_application(good_application())
     model = get_model()
     assert result.model_version == model.version
     assert result.model_sha256 == model.sha256
     assert result.features["interest_burden"] == 35000 * (16.02 / 100) / 59000
     assert result.loan_percent_income == 35000 / 59000
-    assert list(result.features) == list(schema.MODEL_FEATURES)
+    # Only the model's own columns, in its order: the issue-12 candidate's are without age.
+    assert list(result.features) == list(model.compiled.feature_names)
+    assert "person_age" not in result.features
     p = result.probability_of_default
     expected = "APPROVE" if p < result.approve_below else "DECLINE" if p >= result.decline_from else "REVIEW"
     assert result.decision == expected

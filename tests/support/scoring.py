@@ -10,6 +10,9 @@ from django.conf import settings
 
 SHARED_DATA = Path(settings.BASE_DIR).parent / "shared" / "data" / "credit_risk_train.csv"
 COMMITTED_STORE = Path(settings.BASE_DIR) / "models_store"
+# The issue-12 design (no age, monotone, reason codes): in the store, not serving until a model validator
+# activates it (docs/performance.md). Its own tests pin it.
+CANDIDATE_VERSION = "hgb-47ffccc83994"
 
 
 def require_shared_data() -> Path:
@@ -47,3 +50,12 @@ def private_store(tmp_path, settings):
     forget_loaded_models()
     yield store
     forget_loaded_models()
+
+
+@pytest.fixture(scope="module")
+def candidate_model_serving():
+    """Module-wide: the issue-12 candidate answers ``get_model()`` and ``score_application``."""
+    from django.test import override_settings
+
+    with override_settings(SCORING_MODEL_VERSION=CANDIDATE_VERSION):
+        yield CANDIDATE_VERSION
