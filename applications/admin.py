@@ -20,22 +20,8 @@ from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, submit_application
 from scoring import schema
 
-OUTCOME_FIELDS = (
-    "status",
-    "probability_of_default",
-    "decision",
-    "final_decision",
-    "risk_label",
-    "reasons",
-    "model_version",
-    "model_sha256",
-    "scoring_error",
-    "loan_percent_income",
-    "interest_burden",
-    "officer",
-    "created_at",
-    "scored_at",
-)
+# Everything scoring wrote, then who entered it and when.
+OUTCOME_FIELDS = (*LoanApplication.SCORE_FIELDS, "officer", "created_at")
 
 
 @admin.register(LoanApplication)

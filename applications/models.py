@@ -155,6 +155,23 @@ class LoanApplication(models.Model):
         label = self.applicant_reference or f"#{self.pk}"
         return f"Application {label}"
 
+    # What scoring writes (services.submit_application / score_pending_application),
+    # in the order the admin shows it.
+    SCORE_FIELDS = (
+        "status",
+        "probability_of_default",
+        "decision",
+        "final_decision",
+        "risk_label",
+        "reasons",
+        "model_version",
+        "model_sha256",
+        "scoring_error",
+        "loan_percent_income",
+        "interest_burden",
+        "scored_at",
+    )
+
     # --- Validation -------------------------------------------------------------------
     def clean(self) -> None:
         """Rules that span several inputs, straight from ``scoring.schema``."""

@@ -47,20 +47,6 @@ PENDING_MESSAGE = (
 )
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 OVERRIDE_REASON_MAX_LENGTH = 2000
-_SCORE_FIELDS = (
-    "status",
-    "probability_of_default",
-    "decision",
-    "final_decision",
-    "risk_label",
-    "reasons",
-    "model_version",
-    "model_sha256",
-    "loan_percent_income",
-    "interest_burden",
-    "scored_at",
-    "scoring_error",
-)
 
 
 def new_idempotency_key() -> str:
@@ -193,7 +179,7 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
         if current.status != LoanApplication.Status.PENDING:
             return current
         _apply_score(current, result)
-        current.save(update_fields=_SCORE_FIELDS)
+        current.save(update_fields=LoanApplication.SCORE_FIELDS)
         append_decision_record(
             application_id=current.pk,
             prepared=prepare_decision_record(application=current, result=result, officer=current.officer),
