@@ -433,22 +433,13 @@ def _responses(pipeline: Pipeline, inputs: pd.DataFrame, approve_below: float, d
         return change
 
     loan_terms = {}
+    # For the smaller or cheaper loans, "worse" means the change raised the probability.
     for label, column, factor in (
         ("loan_amnt +20%", "loan_amnt", 1.2),
         ("loan_int_rate +10%", "loan_int_rate", 1.1),
-    ):
-        loan_terms[label] = response_to_change(
-            inputs,
-            predict=predict,
-            change=scaled(column, factor),
-            approve_below=approve_below,
-            decline_from=decline_from,
-        )
-    for label, column, factor in (
         ("loan_amnt -20%", "loan_amnt", 0.8),
         ("loan_int_rate -10%", "loan_int_rate", 0.9),
     ):
-        # Worse here means the smaller or cheaper loan got the higher probability.
         loan_terms[label] = response_to_change(
             inputs,
             predict=predict,
