@@ -48,10 +48,6 @@ def application_exists(*, pk: int) -> bool:
     return LoanApplication.objects.filter(pk=pk).exists()
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return day_start(day)  # the bank's day (settings.TIME_ZONE), not UTC's
-
-
 def application_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[LoanApplication]:
     """The decision history for ``user``, filtered and sorted.
 
@@ -70,9 +66,9 @@ def application_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> 
     elif decision:
         queryset = queryset.filter(final_decision=decision)
     if start := filters.get("date_from"):
-        queryset = queryset.filter(created_at__gte=_day_start(start))
+        queryset = queryset.filter(created_at__gte=day_start(start))
     if end := filters.get("date_to"):
-        queryset = queryset.filter(created_at__lt=_day_start(end + dt.timedelta(days=1)))
+        queryset = queryset.filter(created_at__lt=day_start(end + dt.timedelta(days=1)))
     if officer := filters.get("officer"):
         queryset = queryset.filter(officer_id=getattr(officer, "pk", officer))
     if version := filters.get("model_version"):

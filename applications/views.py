@@ -24,6 +24,7 @@ from applications.forms import LoanApplicationForm, OverrideForm
 from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
 from audit import selectors as audit_selectors
+from audit.models import AccessEvent
 from audit.services import log_access
 from infrastructure.csv_export import csv_response
 from scoring import schema
@@ -37,7 +38,7 @@ class HttpResponseSeeOther(HttpResponseRedirect):
 
 def _deny(request: HttpRequest, what: str) -> None:
     """Log a refused request for the auditors, then refuse it (403 page)."""
-    log_access(user=request.user, action="permission_denied", target=what, request=request)
+    log_access(user=request.user, action=AccessEvent.PERMISSION_DENIED, target=what, request=request)
     raise PermissionDenied(what)
 
 
@@ -52,7 +53,7 @@ def _visible_application_or_404(request: HttpRequest, pk: int, what: str) -> Loa
         return selectors.application_get(user=request.user, pk=pk)
     except Http404:
         if selectors.application_exists(pk=pk):
-            log_access(user=request.user, action="permission_denied", target=what, request=request)
+            log_access(user=request.user, action=AccessEvent.PERMISSION_DENIED, target=what, request=request)
         raise
 
 
@@ -189,7 +190,8 @@ def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
     return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv")
 
 
-def _list_page(request: HttpRequest, form, queryset, *, status: int = 200) -> HttpResponse:
+def _list_page(request: HttpRequest, form, filters, *, status: int = 200) -> HttpResponse:
+    queryset = selectors.application_list(user=request.user, filters=filters)
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -203,21 +205,22 @@ def _list_page(request: HttpRequest, form, queryset, *, status: int = 200) -> Ht
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
             # An empty page means "none yet" unless a filter (not just the order) narrowed it.
-            "filtered": any(name != "sort" for name in form.filters()),
+            "filtered": any(name != "sort" for name in filters),
         },
         status=status,
     )
 
 
-def _export_or_form(request: HttpRequest, form, queryset) -> HttpResponse:
+def _export_or_form(request: HttpRequest, form) -> HttpResponse:
     """The CSV, or (a filter box refused) the history page with the message, and no file.
 
     The page ignores a refused box and lists the rest; a download cannot
     show why it holds more rows than asked for, so it is not sent.
     """
+    filters = form.filters()
     if form.is_bound and not form.is_valid():
-        return _list_page(request, form, queryset, status=400)
-    return _export_csv(request, queryset)
+        return _list_page(request, form, filters, status=400)
+    return _export_csv(request, selectors.application_list(user=request.user, filters=filters))
 
 
 @login_required
@@ -226,10 +229,9 @@ def application_list(request: HttpRequest) -> HttpResponse:
     if not roles.can_view_any(request.user):
         _deny(request, "applications:list")
     form = selectors.history_filter_form(user=request.user, data=request.GET)
-    queryset = selectors.application_list(user=request.user, filters=form.filters())
     if request.GET.get("format") == "csv":
-        return _export_or_form(request, form, queryset)
-    return _list_page(request, form, queryset)
+        return _export_or_form(request, form)
+    return _list_page(request, form, form.filters())
 
 
 @login_required
@@ -238,5 +240,4 @@ def application_export(request: HttpRequest) -> HttpResponse:
     """``/applications/export.csv``: exactly the rows the same query lists."""
     if not roles.can_view_any(request.user):
         _deny(request, "applications:export")
-    form = selectors.history_filter_form(user=request.user, data=request.GET)
-    return _export_or_form(request, form, selectors.application_list(user=request.user, filters=form.filters()))
+    return _export_or_form(request, selectors.history_filter_form(user=request.user, data=request.GET))
