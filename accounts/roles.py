@@ -6,7 +6,9 @@ Four roles, each a Django group holding model permissions:
 * ``reviewer`` enters applications, sees everyone's, and overrides decisions
   on applications somebody else entered;
 * ``auditor``  reads everything, verifies and exports; changes nothing;
-* ``admin``    may do everything, including managing users and their roles,
+  with reviewers and admins, sees the monitoring pages;
+* ``admin``    may do everything, including managing users and their roles
+  and recording how loans turned out,
   except delete an application: nobody may (the database refuses it too).
 
 ``ROLE_PERMISSIONS`` is the only place this is written down. Migrations
@@ -37,7 +39,14 @@ VIEW_ALL_APPLICATIONS = "applications.view_all_loanapplications"
 CHANGE_APPLICATION = "applications.change_loanapplication"
 OVERRIDE_DECISION = "applications.override_decision"
 VIEW_AUDIT = "audit.view_audit"
-_AUDIT_RECORDS = ("audit.view_decisionrecord", "audit.view_overriderecord", "audit.view_accessevent")
+RECORD_OUTCOME = "audit.record_outcome"
+VIEW_MONITORING = "monitoring.view_monitoring"
+_AUDIT_RECORDS = (
+    "audit.view_decisionrecord",
+    "audit.view_overriderecord",
+    "audit.view_accessevent",
+    "audit.view_outcomerecord",
+)
 _MANAGE_USERS = tuple(
     f"auth.{action}_{model}" for model in ("user", "group") for action in ("add", "change", "delete", "view")
 )
@@ -45,8 +54,8 @@ _MANAGE_USERS = tuple(
 # "app_label.codename" per role: the whole truth about roles.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OFFICER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS),
-    REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION),
-    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS),
+    REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION, VIEW_MONITORING),
+    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS, VIEW_MONITORING),
     ADMIN: (
         ADD_APPLICATION,
         VIEW_OWN_APPLICATIONS,
@@ -56,6 +65,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_AUDIT,
         *_AUDIT_RECORDS,
         *_MANAGE_USERS,
+        VIEW_MONITORING,
+        RECORD_OUTCOME,
     ),
 }
 
@@ -76,7 +87,11 @@ def apply_role_map(*, apps: Any = None, using: str = "default") -> None:
 
     registry = apps or live_apps
     labels = {perm.split(".", 1)[0] for perms in ROLE_PERMISSIONS.values() for perm in perms}
-    for label in sorted(labels):
+    # An earlier migration runs against a registry where later apps (and
+    # permissions added later) do not exist yet: it applies what exists, and
+    # the migration that adds the rest applies the map again.
+    present = {config.label for config in registry.get_app_configs()}
+    for label in sorted(labels & present):
         app_config = registry.get_app_config(label)
         # create_permissions skips an app without a models module, which a
         # migration's historical app config never has.
@@ -92,9 +107,9 @@ def apply_role_map(*, apps: Any = None, using: str = "default") -> None:
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".", 1)
-            wanted.append(
-                permission_model.objects.using(using).get(content_type__app_label=app_label, codename=codename)
-            )
+            found = permission_model.objects.using(using).filter(content_type__app_label=app_label, codename=codename)
+            if apps is None or app_label in present and found.exists():
+                wanted.append(found.get())
         group.permissions.set(wanted)
 
 
@@ -178,6 +193,16 @@ def can_view_all(user: Any) -> bool:
 def can_view_audit(user: Any) -> bool:
     """Auditors and admins: the audit pages, the verification and the exports."""
     return has_permission(user, VIEW_AUDIT)
+
+
+def can_view_monitoring(user: Any) -> bool:
+    """Auditors, reviewers and admins: the monitoring dashboard, drift, back-testing and fairness pages."""
+    return has_permission(user, VIEW_MONITORING)
+
+
+def can_record_outcomes(user: Any) -> bool:
+    """Admins: record how loans turned out (admin form, CSV import page, command)."""
+    return has_permission(user, RECORD_OUTCOME)
 
 
 def may_override(user: Any) -> bool:

@@ -10,11 +10,11 @@ from audit import db_triggers
 def install_triggers(apps, schema_editor):
     # Chosen by schema_editor.connection.vendor (SQLite / PostgreSQL variants).
     # Executed without parameters: the PL/pgSQL body contains literal '%'.
-    db_triggers.install(schema_editor.connection)
+    db_triggers.install(schema_editor.connection, db_triggers.TABLES_OF_0002)
 
 
 def drop_triggers(apps, schema_editor):
-    db_triggers.drop(schema_editor.connection)
+    db_triggers.drop(schema_editor.connection, db_triggers.TABLES_OF_0002)
 
 
 def create_chain_heads(apps, schema_editor):
