@@ -292,7 +292,7 @@ def backtest(outcomes: np.ndarray, probabilities: np.ndarray, decisions: np.ndar
     # Deciles by rank (ties split by the stable sort): ten groups of near-equal size even when many
     # predictions are equal, which quantile edges would lump together.
     order = np.argsort(probabilities, kind="stable")
-    for number, part in enumerate(np.array_split(order, DECILES), start=1):
+    for number, part in enumerate(np.array_split(order, min(DECILES, len(order))), start=1):
         cell = _cell(str(number), outcomes[part], probabilities[part])
         cell["from"], cell["to"] = float(probabilities[part].min()), float(probabilities[part].max())
         result["deciles"].append(cell)
