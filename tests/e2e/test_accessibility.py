@@ -15,6 +15,7 @@ import pytest
 
 from accounts import roles
 from applications.services import override_decision
+from monitoring.services import refresh_aggregates
 from tests.e2e.support import BROWSER_MARKS, axe_violations, horizontal_overflow, sign_in
 from tests.support.factories import UserFactory, application_form_data, scored_application
 
@@ -22,6 +23,7 @@ pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
 WIDTHS = (1280, 390)
 PHONE_WIDTH = 390
+MONITORING = ["/monitoring/", "/monitoring/drift/", "/monitoring/outcomes/", "/monitoring/fairness/"]
 
 
 def _pages_for(role: str | None, *, application_id: int) -> list[str]:
@@ -31,8 +33,8 @@ def _pages_for(role: str | None, *, application_id: int) -> list[str]:
         return ["/accounts/login/"]
     pages = {
         roles.OFFICER: ["/applications/new/", "/applications/", detail, "/applications/999999/"],
-        roles.REVIEWER: ["/applications/new/", "/applications/", detail, f"{detail}override/"],
-        roles.AUDITOR: ["/audit/", "/audit/access/", "/applications/", detail],
+        roles.REVIEWER: ["/applications/new/", "/applications/", detail, f"{detail}override/", *MONITORING],
+        roles.AUDITOR: ["/audit/", "/audit/access/", "/applications/", detail, *MONITORING],
         roles.ADMIN: [
             "/applications/new/",
             "/applications/",
@@ -40,6 +42,8 @@ def _pages_for(role: str | None, *, application_id: int) -> list[str]:
             f"{detail}override/",
             "/audit/",
             "/audit/access/",
+            *MONITORING,
+            "/monitoring/outcomes/import/",
         ],
     }
     return pages[role]
@@ -71,6 +75,7 @@ def workbench_data(db):
         final_decision="DECLINE" if application.final_decision != "DECLINE" else "REVIEW",
         reason="Checked the payslips: income is seasonal and the last quarter was far lower than declared.",
     )
+    refresh_aggregates()  # the monitoring pages draw their charts from these
     return {
         roles.OFFICER: officer,
         roles.REVIEWER: reviewer,
