@@ -10,9 +10,9 @@ commits late. Outcomes are few and change the figures as a whole (AUC,
 deciles), so the back-test is recomputed from every outcome whenever the
 outcome chain has grown.
 
-Run it every few minutes (``manage.py refresh_monitoring``, from cron, a
-systemd timer or the task queue): the pages are as stale as the last run,
-and say so. Derived data only: ``rebuild_aggregates`` recomputes it all.
+The task queue runs it every 5 minutes (``monitoring.tasks``, scheduled by
+migration 0003); ``manage.py refresh_monitoring`` runs it by hand. The pages
+are as stale as the last run, and say so. Derived data only: ``rebuild_aggregates`` recomputes it all.
 """
 
 from __future__ import annotations

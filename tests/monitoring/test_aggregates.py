@@ -223,3 +223,21 @@ def test_adverse_impact_ratio_against_the_most_approved_band(officer):
     refresh_aggregates()
     rows = {row["group"]: row for row in {t["attribute"]: t for t in selectors.fairness()}["age_band"]["rows"]}
     assert rows["45-54"]["final_approval_rate"] == 1.0 and rows["45-54"]["approval_rate"] == 0.75
+
+
+def test_the_refresh_runs_every_five_minutes_on_the_task_queue(portfolio):
+    from django_q.models import Schedule
+
+    from infrastructure.task_queue import enqueue
+    from monitoring.tasks import SCHEDULE_NAME
+
+    schedule = Schedule.objects.get(name=SCHEDULE_NAME)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "monitoring.tasks.refresh",
+        Schedule.MINUTES,
+        5,
+        -1,
+    )
+    assert selectors.freshness()["behind"] == len(portfolio)
+    enqueue(schedule.func)  # the suite's queue runs tasks in process (QUEUE_SYNC)
+    assert selectors.freshness()["behind"] == 0 and selectors.freshness()["refreshed_at"] is not None

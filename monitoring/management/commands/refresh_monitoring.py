@@ -2,8 +2,8 @@
 
 The periodic task behind the monitoring pages: counts the decisions and
 overrides recorded since the last run and recomputes the back-test when
-outcomes arrived. Run it every few minutes (cron, a systemd timer, or the
-task queue once it is merged); the pages show when it last ran. A run
+outcomes arrived. The task queue runs the same thing every 5 minutes
+(``monitoring.tasks``); this command runs it by hand. The pages show when it last ran. A run
 costs what arrived since the previous one. ``--rebuild`` counts everything
 again from the start (after drift bins were attached to a model already
 serving, say). Last line: JSON summary.
