@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,7 +46,8 @@ CHUNK = 20_000
 
 def configure(args: argparse.Namespace) -> str:
     if args.db == "sqlite":
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='monitoring-bench-')) / 'bench.sqlite3'}"
+        args.workdir = Path(tempfile.mkdtemp(prefix="monitoring-bench-"))
+        url = f"sqlite:///{args.workdir / 'bench.sqlite3'}"
     else:
         for statement in (f'DROP DATABASE IF EXISTS "{args.pg_database}"', f'CREATE DATABASE "{args.pg_database}"'):
             subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", statement], check=True)
@@ -324,6 +326,7 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--pg-database", default="monitoring_bench", help="dropped and created again")
+    parser.add_argument("--keep", action="store_true", help="keep the SQLite database (its path is printed)")
     args = parser.parse_args()
     if not DATA.is_file():
         sys.exit(f"needs the shared training data at {DATA}")
@@ -361,6 +364,11 @@ def main() -> None:
         "slowest_page_median_ms": max(page["median_ms"] for page in pages.values()),
     }
     print(json.dumps(summary))
+    if args.db == "sqlite":
+        if args.keep:
+            log(f"kept {args.workdir / 'bench.sqlite3'}")
+        else:
+            shutil.rmtree(args.workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
