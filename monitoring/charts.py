@@ -47,6 +47,26 @@ def _fmt(number: float) -> str:
     return f"{number:.1f}"
 
 
+def _bottom(labels: Sequence[str]) -> int:
+    """Room under the plot: more when the category labels are long enough to be slanted."""
+    return BOTTOM + 70 if _slanted(labels) else BOTTOM
+
+
+def _short(label: str, limit: int = 14) -> str:
+    """A slanted label cut to fit left of the first category (the bar's tooltip and the table have it whole)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def _label_every(labels: Sequence[str]) -> int:
+    """Label every n-th category: at most ~12 labels, evenly spaced."""
+    return max(1, -(-len(labels) // 12))
+
+
+def _slanted(labels: Sequence[str]) -> bool:
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(labels)) * _label_every(labels)
+    return max((len(label) for label in labels), default=0) * 6.5 > slot
+
+
 def _svg(title: str, description: str, body: list[str], legend: Sequence[Series], slug: str) -> SafeString:
     legend_items = []
     x = LEFT
@@ -66,10 +86,9 @@ def _svg(title: str, description: str, body: list[str], legend: Sequence[Series]
     )
 
 
-def _axes(
-    y_max: float, y_format: Callable[[float], str], labels: Sequence[str], slot: float, lines: Sequence[Line]
-) -> list[str]:
-    plot_h = HEIGHT - TOP - BOTTOM
+def _axes(y_max: float, y_format: Callable[[float], str], labels: Sequence[str], slot: float) -> list[str]:
+    plot_h = HEIGHT - TOP - _bottom(labels)
+    slanted = _slanted(labels)
     parts = []
     for step in range(5):
         value = y_max * step / 4
@@ -78,25 +97,36 @@ def _axes(
             f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_fmt(y)}" y2="{_fmt(y)}" class="chart-grid"></line>'
             f'<text x="{LEFT - 6}" y="{_fmt(y + 4)}" class="chart-label chart-end">{escape(y_format(value))}</text>'
         )
-    # At most ~12 category labels, evenly spaced, so they never overlap.
-    every = max(1, -(-len(labels) // 12))
+    every = _label_every(labels)
     for index, label in enumerate(labels):
         if index % every:
             continue
         x = LEFT + slot * (index + 0.5)
-        parts.append(
-            f'<text x="{_fmt(x)}" y="{TOP + plot_h + 16}" class="chart-label chart-middle">{escape(label)}</text>'
-        )
+        y = TOP + plot_h + 16
+        if slanted:  # a presentation attribute, which the CSP allows (a style attribute it would not)
+            parts.append(
+                f'<text x="{_fmt(x)}" y="{y}" transform="rotate(-35 {_fmt(x)} {y})" class="chart-label chart-end">'
+                f"{escape(_short(label))}</text>"
+            )
+        else:
+            parts.append(f'<text x="{_fmt(x)}" y="{y}" class="chart-label chart-middle">{escape(label)}</text>')
+    parts.append(
+        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" class="chart-axis"></line>'
+    )
+    return parts
+
+
+def _reference_lines(y_max: float, plot_h: float, lines: Sequence[Line]) -> list[str]:
+    """Threshold lines, drawn last so no bar hides them or their labels."""
+    parts = []
     for line in lines:
         if 0 <= line.value <= y_max:
             y = TOP + plot_h - plot_h * line.value / y_max
             parts.append(
                 f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{_fmt(y)}" y2="{_fmt(y)}" class="{escape(line.css)}"></line>'
-                f'<text x="{WIDTH - RIGHT - 4}" y="{_fmt(y - 4)}" class="chart-label chart-end">{escape(line.label)}</text>'
+                f'<text x="{WIDTH - RIGHT - 4}" y="{_fmt(y - 4)}" class="chart-label chart-end chart-ref-label">'
+                f"{escape(line.label)}</text>"
             )
-    parts.append(
-        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" class="chart-axis"></line>'
-    )
     return parts
 
 
@@ -126,9 +156,9 @@ def bar_chart(
         totals = [v or 0 for s in series for v in s.values]
     top = _y_max(totals, y_max)
     plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
+    plot_h = HEIGHT - TOP - _bottom(labels)
     slot = plot_w / max(1, len(labels))
-    body = _axes(top, y_format, labels, slot, lines)
+    body = _axes(top, y_format, labels, slot)
     for index in range(len(labels)):
         base = 0.0
         for number, s in enumerate(series):
@@ -147,6 +177,7 @@ def bar_chart(
                 f'class="{escape(s.css)}"><title>{escape(labels[index])}: {escape(s.name)} '
                 f"{escape(y_format(value))}</title></rect>"
             )
+    body += _reference_lines(top, plot_h, lines)
     return _svg(title, description, body, series, slug)
 
 
@@ -164,9 +195,9 @@ def line_chart(
     """One polyline per series over the labels; gaps (``None``) break the line."""
     top = _y_max([v for s in series for v in s.values], y_max)
     plot_w = WIDTH - LEFT - RIGHT
-    plot_h = HEIGHT - TOP - BOTTOM
+    plot_h = HEIGHT - TOP - _bottom(labels)
     slot = plot_w / max(1, len(labels))
-    body = _axes(top, y_format, labels, slot, lines)
+    body = _axes(top, y_format, labels, slot)
     for s in series:
         segment: list[str] = []
         segments = []
@@ -187,6 +218,7 @@ def line_chart(
             segments.append(segment)
         for points in segments:
             body.append(f'<polyline points="{" ".join(points)}" class="chart-line {escape(s.css)}"></polyline>')
+    body += _reference_lines(top, plot_h, lines)
     return _svg(title, description, body, series, slug)
 
 
