@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -69,7 +69,6 @@ class StaffUserAdmin(UserAdmin):
     form = UserEditForm
     list_display = ("username", "role_list", "first_name", "last_name", "email", "is_active", "last_login")
     list_filter = (RoleFilter, "is_active")
-    filter_horizontal = ()
     readonly_fields = ("role_list",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -83,11 +82,11 @@ class StaffUserAdmin(UserAdmin):
         if obj is None:
             return self.add_fieldsets
         if request.user.is_superuser:
-            access = ("is_active", "is_staff", "is_superuser", "groups")
+            access = ("is_active", "is_staff", "is_superuser", "roles")
         elif _own_account(request, obj):
             access = ("is_active", "role_list")
         else:
-            access = ("is_active", "groups")
+            access = ("is_active", "roles")
         return (
             (None, {"fields": ("username", "password")}),
             ("Personal info", {"fields": ("first_name", "last_name", "email")}),
@@ -95,16 +94,13 @@ class StaffUserAdmin(UserAdmin):
             ("Important dates", {"fields": ("last_login", "date_joined")}),
         )
 
-    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
-        if db_field.name == "groups":
-            kwargs["queryset"] = Group.objects.filter(name__in=roles.ROLES).order_by("name")
-            kwargs["widget"] = forms.CheckboxSelectMultiple
-            kwargs["label"] = "Roles"
-            kwargs["help_text"] = (
-                "What each role may do is fixed in accounts/roles.py. Every grant and revocation is "
-                "recorded in the audit trail."
-            )
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is not None and "roles" not in flatten_fieldsets(self.get_fieldsets(request, obj)):
+            # A declared field stays in a ModelForm whatever ``fields`` says: remove it, so that
+            # saving one's own account neither offers nor posts a role change.
+            form = type(form.__name__, (form,), {"roles": None})
+        return form
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
@@ -122,14 +118,12 @@ class StaffUserAdmin(UserAdmin):
         super().save_model(request, obj, form, change)
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        # Taken out of cleaned_data so that Django's many-to-many save leaves the roles alone.
-        chosen_groups = form.cleaned_data.pop("groups", None)
         super().save_related(request, form, formsets, change)
         user = form.instance
         held = set(roles.held_roles(user))
         wanted = set(held)
-        if chosen_groups is not None:
-            wanted = (held - set(roles.ROLES)) | {group.name for group in chosen_groups}
+        if "roles" in form.cleaned_data:
+            wanted = (held - set(roles.ROLES)) | set(form.cleaned_data["roles"])
         if "is_superuser" in form.cleaned_data:
             wanted.discard(roles.SUPERUSER)
             if form.cleaned_data["is_superuser"]:

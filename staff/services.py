@@ -150,11 +150,13 @@ def set_roles(
     changes: list[tuple[str, str]] = []
     with transaction.atomic():
         held = set(roles.held_roles(get_user_model().objects.get(pk=user.pk)))
+        # Grants first, in GRANTABLE_ROLES order, then revocations: the records read as the change was meant.
         for role in roles.GRANTABLE_ROLES:
             if role in wanted and role not in held:
                 grant_role(user=user, role=role, actor=actor, request=request)
                 changes.append((RoleChangeRecord.GRANT, role))
-            elif role in held and role not in wanted:
+        for role in roles.GRANTABLE_ROLES:
+            if role in held and role not in wanted:
                 revoke_role(user=user, role=role, actor=actor, request=request)
                 changes.append((RoleChangeRecord.REVOKE, role))
     return changes

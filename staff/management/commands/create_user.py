@@ -22,6 +22,7 @@ PROMPT_ATTEMPTS = 3
 
 
 class Command(BaseCommand):
+    stealth_options = ("stdin",)  # tests hand in a terminal, as for Django's createsuperuser
     help = (
         "Create a user holding a role. The password is prompted twice (not echoed) or, with "
         "--generate-password, generated and printed once; it is never taken from the command line."
