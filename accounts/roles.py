@@ -124,6 +124,12 @@ def role_of(user: Any) -> str | None:
     return role
 
 
+def forget_cached_roles(user: Any) -> None:
+    """Drop what ``role_of`` and ``has_permission`` cached on this user object (after a role change)."""
+    user.__dict__.pop("_role_cache", None)
+    user.__dict__.pop("_role_permission_cache", None)
+
+
 def _permission_sql() -> str:
     """One query answering "does this user hold app_label.codename?" (table names from the models)."""
     from django.contrib.auth import get_user_model

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -78,15 +77,17 @@ class StaffUserAdmin(UserAdmin):
     def role_list(self, user: Any) -> str:
         return ", ".join(roles.held_roles(user)) or "—"
 
+    def _access_fields(self, request: HttpRequest, obj: Any) -> tuple[str, ...]:
+        if request.user.is_superuser:
+            return ("is_active", "is_staff", "is_superuser", "roles")
+        if _own_account(request, obj):
+            return ("is_active", "role_list")
+        return ("is_active", "roles")
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None):
         if obj is None:
             return self.add_fieldsets
-        if request.user.is_superuser:
-            access = ("is_active", "is_staff", "is_superuser", "roles")
-        elif _own_account(request, obj):
-            access = ("is_active", "role_list")
-        else:
-            access = ("is_active", "roles")
+        access = self._access_fields(request, obj)
         return (
             (None, {"fields": ("username", "password")}),
             ("Personal info", {"fields": ("first_name", "last_name", "email")}),
@@ -96,7 +97,7 @@ class StaffUserAdmin(UserAdmin):
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
         form = super().get_form(request, obj, **kwargs)
-        if obj is not None and "roles" not in flatten_fieldsets(self.get_fieldsets(request, obj)):
+        if obj is not None and "roles" not in self._access_fields(request, obj):
             # A declared field stays in a ModelForm whatever ``fields`` says: remove it, so that
             # saving one's own account neither offers nor posts a role change.
             form = type(form.__name__, (form,), {"roles": None})

@@ -85,11 +85,6 @@ def _actor_name(actor: Any | None) -> tuple[str, str]:
     return f"shell:{account}", RoleChangeRecord.COMMAND
 
 
-def _forget_cached_roles(user: Any) -> None:
-    for cached in ("_role_cache", "_role_permission_cache", "_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        user.__dict__.pop(cached, None)
-
-
 def _change(*, user: Any, role: str, grant: bool, actor: Any | None, request: HttpRequest | None) -> bool:
     check_role_change(actor=actor, user=user, role=role)
     user_model = get_user_model()
@@ -122,7 +117,7 @@ def _change(*, user: Any, role: str, grant: bool, actor: Any | None, request: Ht
             request=request,
         )
     user.is_superuser, user.is_staff = locked.is_superuser, locked.is_staff
-    _forget_cached_roles(user)
+    roles.forget_cached_roles(user)
     return True
 
 
