@@ -10,6 +10,7 @@
   account at all (they could otherwise set its password and become one).
 * Direct per-user permissions are not offered: roles (``accounts.roles``)
   are the one way to hold a permission.
+* Accounts are deactivated, not deleted (no delete button or action).
 * Role groups are read-only: what a role may do is ``ROLE_PERMISSIONS``,
   applied by migration, not something edited in a form.
 """
@@ -109,9 +110,9 @@ class StaffUserAdmin(UserAdmin):
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
-            return False
-        return super().has_delete_permission(request, obj)
+        # Accounts are deactivated, never deleted: decisions, overrides and the access log point at
+        # them, and a deleted account's roles would vanish without a revocation on record.
+        return False
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         # Superuser status changes only in save_related, through the service.

@@ -199,7 +199,8 @@ def test_the_service_refuses_what_the_forms_do_not_offer(admin_user, superuser):
 def test_a_superuser_sees_the_superuser_box_and_makes_someone_superuser(superuser):
     target = UserFactory(role=roles.ADMIN, username="sam")
     client = logged_in(superuser)
-    assert 'name="is_superuser"' in client.get(change_url(target)).content.decode()
+    html = client.get(change_url(target)).content.decode()
+    assert 'name="is_superuser"' in html and 'name="user_permissions"' not in html
     response = client.post(
         change_url(target), form_data(target, groups=[roles.ADMIN], is_superuser="on", is_staff="on")
     )
@@ -228,3 +229,12 @@ def test_role_groups_are_read_only_in_the_admin(superuser, admin_user):
         assert client.get("/admin/auth/group/add/").status_code == 403
     group.refresh_from_db()
     assert group.name == roles.REVIEWER
+
+
+def test_accounts_are_deactivated_not_deleted(superuser, admin_user):
+    target = UserFactory(role=roles.OFFICER)
+    for client in (logged_in(superuser), logged_in(admin_user)):
+        assert client.get(f"{USERS}{target.pk}/delete/").status_code == 403
+        assert client.post(f"{USERS}{target.pk}/delete/", {"post": "yes"}).status_code == 403
+        assert "delete_selected" not in client.get(USERS).content.decode()
+    assert UserFactory._meta.model.objects.filter(pk=target.pk).exists()
