@@ -14,7 +14,14 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from accounts import roles
-from audit.models import AccessEvent, AnonymousAccessTally, DecisionRecord, OutcomeRecord, OverrideRecord
+from audit.models import (
+    AccessEvent,
+    AnonymousAccessTally,
+    DecisionRecord,
+    OutcomeRecord,
+    OverrideRecord,
+    RoleChangeRecord,
+)
 from audit.services import record_outcome
 
 
@@ -65,6 +72,15 @@ class OverrideRecordAdmin(ReadOnlyAdmin):
     search_fields = ("=sequence", "=application__id", "reviewer__username", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("application", "reviewer")
+
+
+@admin.register(RoleChangeRecord)
+class RoleChangeRecordAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "created_at", "user", "action", "role", "actor_name", "channel")
+    list_filter = ("action", "role", "channel", "created_at")
+    search_fields = ("=sequence", "user__username", "actor_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
 
 
 @admin.register(AccessEvent)

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from django.db import NotSupportedError
 
-# The tables of migration 0002; 0006 added the outcome chain's.
-TABLES_OF_0002: tuple[str, ...] = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
-PROTECTED_TABLES: tuple[str, ...] = (*TABLES_OF_0002, "audit_outcomerecord")
+PROTECTED_TABLES: tuple[str, ...] = (
+    "audit_decisionrecord",
+    "audit_overriderecord",
+    "audit_accessevent",
+    "audit_rolechangerecord",
+    "audit_outcomerecord",
+)
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

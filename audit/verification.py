@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from audit import canonical
-from audit.models import ChainHead, DecisionRecord, OutcomeRecord, OverrideRecord
+from audit.models import ChainHead, DecisionRecord, OutcomeRecord, OverrideRecord, RoleChangeRecord
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import replay_probabilities
@@ -62,6 +62,7 @@ class VerificationSummary:
     decisions: ChainReport
     overrides: ChainReport
     outcomes: ChainReport = field(default_factory=ChainReport)
+    role_changes: ChainReport = field(default_factory=ChainReport)
     replay_requested: bool = False
     replayed: int = 0
     mismatches: int = 0
@@ -79,6 +80,7 @@ class VerificationSummary:
             self.decisions.ok
             and self.overrides.ok
             and self.outcomes.ok
+            and self.role_changes.ok
             and self.mismatches == 0
             and not self.model_errors
             and self.application_mismatches == 0
@@ -98,6 +100,9 @@ class VerificationSummary:
             "outcomes_checked": self.outcomes.checked,
             "outcomes_chain_ok": self.outcomes.ok,
             "first_bad_outcome_id": self.outcomes.first_bad_id,
+            "role_changes_checked": self.role_changes.checked,
+            "role_changes_chain_ok": self.role_changes.ok,
+            "first_bad_role_change_id": self.role_changes.first_bad_id,
             "model_errors": self.model_errors,
             "applications_checked": self.applications_checked,
             "application_mismatches": self.application_mismatches,
@@ -108,6 +113,7 @@ class VerificationSummary:
         lines = [f"decision chain: {p}" for p in self.decisions.problems]
         lines += [f"override chain: {p}" for p in self.overrides.problems]
         lines += [f"outcome chain: {p}" for p in self.outcomes.problems]
+        lines += [f"role change chain: {p}" for p in self.role_changes.problems]
         lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
         lines += [f"application: {p}" for p in self.application_problems]
         if self.mismatches:
@@ -306,6 +312,25 @@ def _check_outcome_columns(document: dict, row: Any) -> str | None:
     return None
 
 
+ROLE_CHANGE_COLUMNS = ("user_id", "action", "role", "actor_id", "actor_name", "channel", "created_at")
+
+
+def _check_role_change_columns(document: dict, row: Any) -> str | None:
+    if document.get("user_id") != row.user_id:
+        return "user"
+    if document.get("action") != row.action or document.get("role") != row.role:
+        return "role"
+    if (
+        document.get("actor_id") != row.actor_id
+        or document.get("actor_name") != row.actor_name
+        or document.get("channel") != row.channel
+    ):
+        return "actor"
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
+        return "created_at"
+    return None
+
+
 def _check_bindings(report: ChainReport, rows: list[tuple], what: str) -> None:
     """Each (id, sequence, decision_record_id, bound hash) must name the decision record it was bound to."""
     if not rows:
@@ -321,7 +346,7 @@ def _check_bindings(report: ChainReport, rows: list[tuple], what: str) -> None:
 
 
 def verify_audit_trail(*, replay: bool = False) -> VerificationSummary:
-    """Check both chains (and with ``replay`` every probability); never raises on bad data."""
+    """Check the four chains (and with ``replay`` every probability); never raises on bad data."""
     # Hundreds of thousands of small dicts and tuples, none cyclic: the cyclic
     # garbage collector would rescan them over and over (docs/performance.md).
     enabled = gc.isenabled()
@@ -387,6 +412,9 @@ def _verify(*, replay: bool) -> VerificationSummary:
     _walk(OutcomeRecord.objects.all(), OUTCOME_COLUMNS, summary.outcomes, _check_outcome_columns, remember_outcome)
     _check_head(ChainHead.OUTCOMES, summary.outcomes)
     _check_bindings(summary.outcomes, outcome_rows, "records the outcome of")
+
+    _walk(RoleChangeRecord.objects.all(), ROLE_CHANGE_COLUMNS, summary.role_changes, _check_role_change_columns)
+    _check_head(ChainHead.ROLE_CHANGES, summary.role_changes)
 
     _check_applications(summary, latest, {r[4]: r[5] for r in override_rows})
     if replay:
