@@ -8,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from django.db.models import Sum
 
 from accounts import roles
 from applications.models import LoanApplication
@@ -241,3 +242,21 @@ def test_the_refresh_runs_every_five_minutes_on_the_task_queue(portfolio):
     assert selectors.freshness()["behind"] == len(portfolio)
     enqueue(schedule.func)  # the suite's queue runs tasks in process (QUEUE_SYNC)
     assert selectors.freshness()["behind"] == 0 and selectors.freshness()["refreshed_at"] is not None
+
+
+def test_two_refreshes_racing_count_each_decision_once(portfolio, monkeypatch):
+    import monitoring.services as services
+
+    real_sums = services._decision_sums
+    raced = []
+
+    def sums_while_another_refresh_finishes(rows):
+        if not raced:  # the first run has read its batch; a second run counts everything meanwhile
+            raced.append(True)
+            services.refresh_aggregates()
+        return real_sums(rows)
+
+    monkeypatch.setattr(services, "_decision_sums", sums_while_another_refresh_finishes)
+    services.refresh_aggregates()
+    assert sum(row["decisions"] for row in selectors.daily_series(days=None)) == len(portfolio)
+    assert MonthlyGroupStats.objects.filter(attribute="age_band").aggregate(n=Sum("decisions"))["n"] == len(portfolio)
