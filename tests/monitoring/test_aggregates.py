@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from django.db.models import Sum
+from django.db.models import F, Sum
 
 from accounts import roles
 from applications.models import LoanApplication
@@ -134,14 +134,8 @@ def test_override_rate_follows_the_decision_in_force(portfolio):
     refresh_aggregates()
     day = {row["day"]: row for row in selectors.daily_series(days=None)}[MONDAY]
     assert day["overridden"] == 1
-    final = LoanApplication.objects.filter(created_at__date=MONDAY).exclude(final_decision=models_decision()).count()
+    final = LoanApplication.objects.filter(created_at__date=MONDAY).exclude(final_decision=F("decision")).count()
     assert final == 1
-
-
-def models_decision():
-    from django.db.models import F
-
-    return F("decision")
 
 
 def test_psi_per_month_matches_a_hand_binning_of_the_stored_applications(portfolio):
