@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
 from applications import formatting, selectors
-from applications.forms import LoanApplicationForm, OverrideForm
+from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
-from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
+from applications.services import PENDING_MESSAGE, new_idempotency_key, submit_application
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
@@ -129,50 +129,16 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "inputs": _inputs_as_entered(application),
             "decision_records": audit_selectors.decision_records_for_application(application_id=application.pk),
             "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
-            "can_override": roles.can_override(request.user, application),
+            "can_act_on_case": roles.can_act_on_case(request.user, application),
         },
     )
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_GET
 def application_override(request: HttpRequest, pk: int) -> HttpResponse:
-    """``/applications/<id>/override/``: a reviewer sets the final decision, with a reason."""
-    # Those who may read it and may not override it get a 403; those who may
-    # not read it, the same 404 as for a missing id.
-    application = _visible_application_or_404(request, pk, f"override:application:{pk}")
-    if not roles.can_override(request.user, application):
-        _deny(request, f"override:application:{pk}")
-    form = OverrideForm(request.POST or None, initial={"final_decision": application.final_decision})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                override_decision(
-                    application=application,
-                    reviewer=request.user,
-                    final_decision=form.cleaned_data["final_decision"],
-                    reason=form.cleaned_data["reason"],
-                )
-            except PermissionDenied:
-                _deny(request, f"override:application:{pk}")
-            except ValidationError as error:
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                messages.success(request, f"Final decision set to {form.cleaned_data['final_decision']}.")
-                return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
-        status = 400
-    return render(
-        request,
-        "applications/override_form.html",
-        {
-            "application": application,
-            "form": form,
-            "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
-        },
-        status=status,
-    )
+    """``/applications/<id>/override/``: the old override form's address; overrides are case decisions now."""
+    return redirect("applications:detail", pk=pk)
 
 
 def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:

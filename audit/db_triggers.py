@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from django.db import NotSupportedError
 
-PROTECTED_TABLES: tuple[str, ...] = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
+# Migration 0002 protected the first three; 0006 adds the case records (each migration names its own tables).
+PROTECTED_TABLES: tuple[str, ...] = (
+    "audit_decisionrecord",
+    "audit_overriderecord",
+    "audit_accessevent",
+    "audit_caserecord",
+)
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
