@@ -17,7 +17,9 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
+from applications import formatting
 from applications.models import LoanApplication
 from audit import lifecycle
 from audit.models import CaseRecord
@@ -112,3 +114,27 @@ CASE_FIELDS = (
     "claim_expires_at",
     "case_version",
 )
+
+
+def describe_state(application: LoanApplication, *, now: dt.datetime | None = None) -> str:
+    """The case's state in words, with who holds it or proposed what: shown everywhere the state is."""
+    state = application.case_state
+    label = lifecycle.STATE_LABELS.get(state, state)
+    if state == lifecycle.CLAIMED and application.claimed_by_id:
+        holder = application.claimed_by.get_username()
+        if claim_is_live(application, now=now):
+            return f"{label}: {holder}, until {formatting.local_time(application.claim_expires_at, seconds=False)}"
+        return f"{lifecycle.STATE_LABELS[lifecycle.IN_QUEUE]} ({holder}'s claim expired)"
+    if state == lifecycle.AWAITING_SECOND and application.proposed_by_id:
+        return f"{label}: {application.proposed_decision} proposed by {application.proposed_by.get_username()}"
+    if state in (lifecycle.MODEL_FINAL, lifecycle.DECIDED):
+        return f"{label}: {application.final_decision}"
+    return label
+
+
+def claim_is_live(application: LoanApplication, *, now: dt.datetime | None = None) -> bool:
+    return (
+        application.case_state == lifecycle.CLAIMED
+        and application.claim_expires_at is not None
+        and application.claim_expires_at > (now or timezone.now())
+    )

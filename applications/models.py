@@ -181,7 +181,9 @@ class LoanApplication(models.Model):
             # Partial, so it stays as small as the queue however many
             # applications are final, and costs nothing on the submit path of
             # APPROVE/DECLINE applications.
-            models.Index(fields=["created_at", "id"], name="loanapp_open_cases", condition=OPEN_CASE),
+            # officer_id too: the queue leaves out each reviewer's own applications,
+            # and the navigation's count then reads the index alone.
+            models.Index(fields=["created_at", "id", "officer"], name="loanapp_open_cases", condition=OPEN_CASE),
         ]
         constraints = [
             *_range_constraints(),

@@ -86,6 +86,14 @@ class VerificationSummary:
             and self.application_mismatches == 0
         )
 
+    @property
+    def application_links(self) -> list[tuple[int, str]]:
+        """(application id, problem) for the auditor's page, which links each to its application."""
+        return [
+            (app_id, problem.split(": ", 1)[-1])
+            for app_id, problem in zip(self.application_mismatch_ids, self.application_problems)
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON summary; its first five keys are a published contract (verify_decisions, README)."""
         return {
@@ -681,6 +689,9 @@ class ApplicationIntegrity:
     stored_decision: str
     recorded_decision: str | None
     mismatches: tuple[Mismatch, ...] = ()
+    # The cut-offs recorded with the decision (for the decision band shown beside it).
+    approve_below: float | None = None
+    decline_from: float | None = None
 
 
 def application_integrity(*, applications: Iterable[Any]) -> dict[int, ApplicationIntegrity]:
@@ -698,6 +709,7 @@ def application_integrity(*, applications: Iterable[Any]) -> dict[int, Applicati
     ids = list(scored)
     edited: dict[int, str] = {}
     latest: dict[int, tuple] = {}
+    cutoffs: dict[int, tuple[float, float]] = {}
     for row in (
         DecisionRecord.objects.filter(application_id__in=ids)
         .order_by("sequence")
@@ -706,6 +718,7 @@ def application_integrity(*, applications: Iterable[Any]) -> dict[int, Applicati
         if not _record_intact(row, _check_decision_columns):
             edited.setdefault(row.application_id, f"its decision record #{row.sequence} was changed")
         latest[row.application_id] = (row.probability_of_default, row.decision, row.model_version, row.model_sha256)
+        cutoffs[row.application_id] = (row.approve_below, row.decline_from)
     legacy: dict[int, str] = {}
     for row in (
         OverrideRecord.objects.filter(application_id__in=ids)
@@ -754,6 +767,8 @@ def application_integrity(*, applications: Iterable[Any]) -> dict[int, Applicati
             stored_decision=app.final_decision,
             recorded_decision=recorded,
             mismatches=tuple(mismatches),
+            approve_below=cutoffs.get(app_id, (None, None))[0],
+            decline_from=cutoffs.get(app_id, (None, None))[1],
         )
     return results
 

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from accounts import roles
 from applications import formatting
-from applications.cases import apply_transition, lock_case
+from applications.cases import apply_transition, claim_is_live, describe_state, lock_case
 from applications.models import LoanApplication
 from audit import lifecycle
 from audit.models import CaseRecord
@@ -131,30 +131,6 @@ def _locked(application_id: int, reviewer: Any, expected_version: Any) -> LoanAp
             "Nothing was recorded; check it again below."
         )
     return application
-
-
-def describe_state(application: LoanApplication, *, now: dt.datetime | None = None) -> str:
-    """The case's state in words, with who holds it or proposed what: shown everywhere the state is."""
-    state = application.case_state
-    label = lifecycle.STATE_LABELS.get(state, state)
-    if state == lifecycle.CLAIMED and application.claimed_by_id:
-        holder = application.claimed_by.get_username()
-        if claim_is_live(application, now=now):
-            return f"{label}: {holder}, until {formatting.local_time(application.claim_expires_at, seconds=False)}"
-        return f"{lifecycle.STATE_LABELS[lifecycle.IN_QUEUE]} ({holder}'s claim expired)"
-    if state == lifecycle.AWAITING_SECOND and application.proposed_by_id:
-        return f"{label}: {application.proposed_decision} proposed by {application.proposed_by.get_username()}"
-    if state in (lifecycle.MODEL_FINAL, lifecycle.DECIDED):
-        return f"{label}: {application.final_decision}"
-    return label
-
-
-def claim_is_live(application: LoanApplication, *, now: dt.datetime | None = None) -> bool:
-    return (
-        application.case_state == lifecycle.CLAIMED
-        and application.claim_expires_at is not None
-        and application.claim_expires_at > (now or timezone.now())
-    )
 
 
 def claim_case(*, application_id: int, reviewer: Any, expected_version: Any) -> CaseRecord:

@@ -126,7 +126,7 @@ class Migration(migrations.Migration):
             model_name="loanapplication",
             index=models.Index(
                 condition=models.Q(("case_state__in", ("IN_QUEUE", "CLAIMED", "AWAITING_2ND"))),
-                fields=["created_at", "id"],
+                fields=["created_at", "id", "officer"],
                 name="loanapp_open_cases",
             ),
         ),
