@@ -32,14 +32,15 @@ def lock_case(*, application_id: int) -> LoanApplication:
     Two reviewers acting on one case at once queue here on PostgreSQL (SQLite's BEGIN IMMEDIATE
     serialises writers anyway); the second then reads the first one's result, so its
     ``case_version`` check fails and it changes nothing. Raises ``LoanApplication.DoesNotExist``.
+
+    No ``select_related``: after waiting for the lock PostgreSQL re-reads the locked row but not
+    the rows joined to it, so a joined claim holder would be the one from before the wait (the
+    concurrency test caught ``claimed_by_id`` set beside a ``claimed_by`` of ``None``). Related
+    users are loaded afterwards, from the committed row.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("lock_case must run inside transaction.atomic()")
-    return (
-        LoanApplication.objects.select_for_update(of=("self",))
-        .select_related("officer", "claimed_by", "proposed_by")
-        .get(pk=application_id)
-    )
+    return LoanApplication.objects.select_for_update().get(pk=application_id)
 
 
 def current_step(application: LoanApplication) -> lifecycle.CaseStep:
