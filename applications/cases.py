@@ -100,6 +100,12 @@ def apply_transition(
     claimed = after.state == lifecycle.CLAIMED
     application.claimed_by = actor if claimed else None
     application.claim_expires_at = claim_expires_at if claimed else None
+    # The queue's clock: it starts when the case opens or is referred (a new wait, e.g. for documents);
+    # a claim, release, proposal or rejected proposal keeps the case's place; a final case has none.
+    if after.state not in lifecycle.OPEN_STATES:
+        application.queued_at = None
+    elif before.state not in lifecycle.OPEN_STATES or action == lifecycle.REFER:
+        application.queued_at = record.created_at
     application.case_version = version
     application.save(update_fields=CASE_FIELDS)
     return record
@@ -113,6 +119,7 @@ CASE_FIELDS = (
     "proposed_by",
     "claimed_by",
     "claim_expires_at",
+    "queued_at",
     "case_version",
 )
 

@@ -30,8 +30,10 @@ class CaseState(models.TextChoices):
     DECIDED = lifecycle.DECIDED, lifecycle.STATE_LABELS[lifecycle.DECIDED]
 
 
-# The states a reviewer acts on from the queue (the queue's partial index is on exactly these).
-OPEN_CASE = Q(case_state__in=lifecycle.OPEN_STATES)
+# Open cases (IN_QUEUE, CLAIMED, AWAITING_2ND): exactly those with a ``queued_at``. The queue
+# filters on this rather than on the states because SQLite uses a partial index only when the
+# query's condition has no bound parameters, and ``IS NOT NULL`` has none (``IN (%s, ...)`` does).
+OPEN_CASE = Q(queued_at__isnull=False)
 
 
 def _whole_digits(field: schema.NumericField) -> int:
@@ -156,6 +158,10 @@ class LoanApplication(models.Model):
         editable=False,
     )
     claim_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the case last entered the review queue (scored REVIEW, referred, or an approval
+    # rejected), kept while it is open (claimed, awaiting a second approval); NULL once final.
+    # The queue is ordered by it (longest waiting first) through its partial index.
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The first reviewer's approval awaiting a second reviewer (AWAITING_SECOND only).
     proposed_decision = models.CharField(max_length=8, choices=Decision.choices, blank=True, editable=False)
     proposed_by = models.ForeignKey(
@@ -177,13 +183,13 @@ class LoanApplication(models.Model):
         indexes = [
             models.Index(fields=["officer", "-created_at"], name="loanapp_officer_created"),
             models.Index(fields=["status"], name="loanapp_status", condition=Q(status="PENDING")),
-            # The review queue (reviews.selectors): open cases only, oldest first.
-            # Partial, so it stays as small as the queue however many
+            # The review queue (reviews.selectors): open cases only, longest waiting
+            # first. Partial, so it stays as small as the queue however many
             # applications are final, and costs nothing on the submit path of
-            # APPROVE/DECLINE applications.
-            # officer_id too: the queue leaves out each reviewer's own applications,
-            # and the navigation's count then reads the index alone.
-            models.Index(fields=["created_at", "id", "officer"], name="loanapp_open_cases", condition=OPEN_CASE),
+            # APPROVE/DECLINE applications. officer_id too: the queue leaves out
+            # each reviewer's own applications, and the navigation's count then
+            # reads the index alone.
+            models.Index(fields=["queued_at", "id", "officer"], name="loanapp_queue", condition=OPEN_CASE),
         ]
         constraints = [
             *_range_constraints(),
@@ -225,6 +231,7 @@ class LoanApplication(models.Model):
         "model_sha256",
         "scoring_error",
         "case_state",
+        "queued_at",
         "loan_percent_income",
         "interest_burden",
         "scored_at",

@@ -159,6 +159,7 @@ def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
     application.loan_percent_income = result.loan_percent_income
     application.interest_burden = result.interest_burden
     application.scored_at = timezone.now()
+    application.queued_at = application.scored_at if application.case_state in lifecycle.OPEN_STATES else None
     application.scoring_error = ""
 
 

@@ -411,6 +411,7 @@ APPLICATION_COLUMNS = (
     "claimed_by_id",
     "proposed_decision",
     "proposed_by_id",
+    "queued_at",
 )
 
 
@@ -442,6 +443,9 @@ def compare_application(
     mismatches = [
         Mismatch(name, getattr(row, name), value) for name, value in expected.items() if getattr(row, name) != value
     ]
+    # In the queue (a queue time) exactly when its records leave it open.
+    if (row.queued_at is not None) != (expected["case_state"] in lifecycle.OPEN_STATES):
+        mismatches.append(Mismatch("queued_at", row.queued_at, "a time" if row.queued_at is None else None))
     if mismatches:
         if mismatches[0].field == "final_decision":
             return "final decision differs from the last override or case record (or the model's decision)", mismatches

@@ -1,8 +1,9 @@
 """Read side of the review workflow: the queue, its count, the reason-code lists.
 
-The queue reads only open cases (``IN_QUEUE``, ``CLAIMED``, ``AWAITING_2ND``) through the partial
-index ``loanapp_open_cases`` (created_at, id, officer; open cases only), oldest first, so its cost
-follows the queue's length, not the number of applications ever entered. Nobody sees the
+The queue reads only open cases (``IN_QUEUE``, ``CLAIMED``, ``AWAITING_2ND``: those with a
+``queued_at``) through the partial index ``loanapp_queue`` (queued_at, id, officer), longest waiting
+first, so its cost follows the queue's length, not the number of applications ever entered
+(``tests/reviews/test_queue_index.py`` asks both databases for the plan). Nobody sees the
 applications they entered in their queue: they may not act on them.
 """
 
@@ -24,7 +25,7 @@ def _open_cases_for(user: Any) -> QuerySet[LoanApplication]:
 
 
 def review_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[LoanApplication]:
-    """The cases ``user`` may act on, oldest first; ``filters`` from ``QueueFilterForm.filters()``.
+    """The cases ``user`` may act on, longest waiting first; ``filters`` from ``QueueFilterForm.filters()``.
 
     ``show``: ``waiting`` (nobody holds it: in the queue, or its claim expired), ``mine`` (my live
     claims), ``claimed`` (anyone's live claims), ``second`` (awaiting a second approval);
@@ -51,7 +52,7 @@ def review_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> Quer
         queryset = queryset.filter(loan_amnt__lte=high)
     if q := filters.get("q"):
         queryset = queryset.filter(applicant_reference__icontains=q)
-    return queryset.order_by("created_at", "id")
+    return queryset.order_by("queued_at", "id")
 
 
 def open_case_count(*, user: Any) -> int:

@@ -62,7 +62,7 @@ def queue(request: HttpRequest) -> HttpResponse:
             "application": app,
             "state": cases.describe_state(app, now=now),
             "waiting": app.case_state == lifecycle.IN_QUEUE or not cases.claim_is_live(app, now=now),
-            "age": now - app.created_at,
+            "age": now - app.queued_at,
         }
         for app in page.object_list
     ]

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts import roles
@@ -160,10 +161,30 @@ def test_a_legacy_override_stays_verifiable_and_the_case_continues_from_it():
             to_decision="REVIEW",
             reason="Legacy override to review.",
         )
-        # What migration applications.0006 sets for such a row.
-        LoanApplication.objects.filter(pk=application.pk).update(final_decision="REVIEW", case_state="IN_QUEUE")
+        # What migrations applications.0006 and 0007 set for such a row.
+        LoanApplication.objects.filter(pk=application.pk).update(
+            final_decision="REVIEW", case_state="IN_QUEUE", queued_at=F("scored_at")
+        )
     assert run_verify()[0] == 0
     move(application, reviewer, lifecycle.CLAIM)
     move(application, reviewer, lifecycle.DECIDE, decision="DECLINE")
     code, out, _ = run_verify()
     assert code == 0, out
+
+
+def test_the_queue_clock_starts_on_entry_keeps_its_place_and_stops_when_final():
+    application = review_case()
+    row = LoanApplication.objects.get(pk=application.pk)
+    assert row.queued_at == row.scored_at
+    first, second = UserFactory(role=roles.REVIEWER), UserFactory(role=roles.REVIEWER)
+    move(application, first, lifecycle.CLAIM)
+    assert LoanApplication.objects.get(pk=application.pk).queued_at == row.scored_at  # keeps its place
+    referral = move(application, first, lifecycle.REFER, reason_code="REF-DOCS", explanation="Payslips requested.")
+    assert LoanApplication.objects.get(pk=application.pk).queued_at == referral.created_at  # a new wait
+    move(application, second, lifecycle.CLAIM)
+    move(application, second, lifecycle.DECIDE, decision="DECLINE")
+    assert LoanApplication.objects.get(pk=application.pk).queued_at is None
+    assert declined_case().queued_at is None
+    raw("UPDATE applications_loanapplication SET queued_at = scored_at WHERE id = %s", (application.pk,))
+    code, out, _ = run_verify()
+    assert code != 0 and "queued at differs from its case records" in out

@@ -39,7 +39,7 @@ def post_decision(client, application, decision, code, explanation=EXPLANATION, 
 
 def test_queue_lists_open_cases_oldest_first_without_the_reviewers_own(reviewer):
     old = review_case(applicant_reference="Q-OLD")
-    LoanApplication.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(days=2, hours=3))
+    LoanApplication.objects.filter(pk=old.pk).update(queued_at=timezone.now() - dt.timedelta(days=2, hours=3))
     new = review_case(applicant_reference="Q-NEW")
     review_case(officer=reviewer, applicant_reference="Q-MINE")
     scored_application(applicant_reference="Q-FINAL")  # APPROVE: not in the queue

@@ -39,7 +39,7 @@ def legacy_override(application, *, reviewer, to_decision: str, reason: str = "L
 
     ``OverrideRecord``s of that time must keep verifying; this writes one through
     ``audit.services.append_override_record`` and sets the application row the way
-    ``applications.services.override_decision`` did and migration ``applications.0006`` then did.
+    ``applications.services.override_decision`` did and migrations ``applications.0006``/``0007`` then did.
     """
     from django.db import transaction
 
@@ -58,6 +58,10 @@ def legacy_override(application, *, reviewer, to_decision: str, reason: str = "L
             reason=reason,
         )
         step = lifecycle.after_legacy_override(to_decision)
-        LoanApplication.objects.filter(pk=current.pk).update(final_decision=step.final_decision, case_state=step.state)
+        LoanApplication.objects.filter(pk=current.pk).update(
+            final_decision=step.final_decision,
+            case_state=step.state,
+            queued_at=current.scored_at if step.state in lifecycle.OPEN_STATES else None,
+        )
     application.refresh_from_db()
     return record
