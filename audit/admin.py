@@ -9,7 +9,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import AccessEvent, AnonymousAccessTally, CaseRecord, DecisionRecord, OverrideRecord
+from audit.models import (
+    AccessEvent,
+    AnonymousAccessTally,
+    CaseRecord,
+    DecisionRecord,
+    OverrideRecord,
+    RoleChangeRecord,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -79,6 +86,15 @@ class CaseRecordAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("application", "actor")
     show_full_result_count = False
+
+
+@admin.register(RoleChangeRecord)
+class RoleChangeRecordAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "created_at", "user", "action", "role", "actor_name", "channel")
+    list_filter = ("action", "role", "channel", "created_at")
+    search_fields = ("=sequence", "user__username", "actor_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
 
 
 @admin.register(AccessEvent)

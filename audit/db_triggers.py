@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from django.db import NotSupportedError
 
-# Migration 0002 protected the first three; 0006 adds the case records (each migration names its own tables).
 PROTECTED_TABLES: tuple[str, ...] = (
     "audit_decisionrecord",
     "audit_overriderecord",
     "audit_accessevent",
+    "audit_rolechangerecord",
     "audit_caserecord",
 )
 

@@ -6,7 +6,7 @@ from django.db import migrations
 
 from audit import db_triggers
 
-# The tables this migration protects (later tables are protected by their own migrations).
+# The tables that existed at this migration; later ones install their own.
 TABLES = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
 
 

@@ -16,7 +16,7 @@ from audit.verification import summary_json, verify_audit_trail
 
 
 class Command(BaseCommand):
-    help = "Verify the decision, override and case hash chains; with --replay, re-score every decision bit for bit."
+    help = "Verify the decision, override, case and role-change hash chains; with --replay, re-score every decision bit for bit."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -32,8 +32,9 @@ class Command(BaseCommand):
         for line in summary.problems():
             self.stdout.write(f"PROBLEM {line}")
         self.stdout.write(
-            f"{'OK' if summary.ok else 'FAILED'}: {summary.decisions.checked} decisions and "
-            f"{summary.overrides.checked} overrides and {summary.cases.checked} case records checked, {summary.applications_checked} scored applications compared"
+            f"{'OK' if summary.ok else 'FAILED'}: {summary.decisions.checked} decisions, "
+            f"{summary.overrides.checked} overrides, {summary.cases.checked} case records and "
+            f"{summary.role_changes.checked} role changes checked, {summary.applications_checked} scored applications compared"
             + (f", {summary.replayed} replayed" if replay else "")
             + f" in {elapsed:.2f} s; decision chain head #{summary.decisions.head_sequence} {summary.decisions.head_hash}"
         )

@@ -11,9 +11,9 @@ def apply_role_map(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0002_no_role_deletes_applications"),
+        ("accounts", "0003_role_change_records_readable"),
         ("applications", "0006_case_lifecycle"),
-        ("audit", "0006_case_records"),
+        ("audit", "0007_case_records"),
         ("reviews", "0002_seed_reason_codes"),
     ]
 

@@ -25,7 +25,7 @@ def create_chain_head(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("applications", "0006_case_lifecycle"),
-        ("audit", "0005_anonymous_access_tally"),
+        ("audit", "0006_role_change_chain"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
