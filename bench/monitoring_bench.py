@@ -68,6 +68,14 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def _case_columns(decision: str, final: str, overridden: bool, stamp) -> tuple:
+    """The case lifecycle's columns (``audit.lifecycle``): REVIEW queued, APPROVE/DECLINE final, legacy overrides decided."""
+    from audit import lifecycle
+
+    step = lifecycle.after_legacy_override(final) if overridden else lifecycle.initial_step(decision)
+    return (step.state, 0, stamp if step.state in lifecycle.OPEN_STATES else None, "")
+
+
 def seed(rows: int) -> dict:
     import numpy as np
     from django.contrib.auth import get_user_model
@@ -142,6 +150,7 @@ def seed(rows: int) -> dict:
                 model.version,
                 model.sha256,
                 "",
+                *_case_columns(decisions[i], final, overridden[i], stamp[i]),
             )
         )
         decision_rows.append(
@@ -216,6 +225,10 @@ def seed(rows: int) -> dict:
         "model_version",
         "model_sha256",
         "scoring_error",
+        "case_state",
+        "case_version",
+        "queued_at",
+        "proposed_decision",
     )
     chained = ("id", "sequence", "previous_hash", "record_hash", "payload", "created_at", "application_id")
     tables = (
