@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0003_refresh_schedule'),
+        ("monitoring", "0003_refresh_schedule"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='refreshstate',
-            name='case_sequence',
+            model_name="refreshstate",
+            name="case_sequence",
             field=models.BigIntegerField(default=0),
         ),
     ]
