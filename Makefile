@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
+.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -105,3 +105,10 @@ bench-profile: setup
 bench-instructions: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/submit_instructions.py $(ARGS)
+
+# Every monitoring page at 1,000,000 stored applications, SQLite then PostgreSQL (127.0.0.1:5432; the database
+# named by --pg-database, default monitoring_bench, is dropped and recreated). e.g. ARGS="--rows 100000".
+bench-monitoring: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/monitoring_bench.py --db sqlite $(ARGS)
+	$(PY) bench/monitoring_bench.py --db postgres $(ARGS)

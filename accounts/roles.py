@@ -7,9 +7,11 @@ Four roles, each a Django group holding model permissions:
   claims, decides and overrides cases somebody else entered, confirms or
   rejects another reviewer's approval (four eyes; ``reviews.services``);
 * ``auditor``  reads everything, verifies and exports; changes nothing;
+  with reviewers and admins, sees the monitoring pages;
 * ``admin``    may do everything, including managing users and their roles,
-  reason codes and delegated approval limits, except delete an application
-  or a reason code: nobody may (the database refuses the first too).
+  reason codes and delegated approval limits, and recording how loans
+  turned out, except delete an application or a reason code: nobody may
+  (the database refuses the first too).
 
 ``ROLE_PERMISSIONS`` is the only place this is written down. Migrations
 apply it with ``apply_role_map`` (``accounts/migrations``); to change what a
@@ -43,12 +45,15 @@ VIEW_ALL_APPLICATIONS = "applications.view_all_loanapplications"
 CHANGE_APPLICATION = "applications.change_loanapplication"
 OVERRIDE_DECISION = "applications.override_decision"
 VIEW_AUDIT = "audit.view_audit"
+RECORD_OUTCOME = "audit.record_outcome"
+VIEW_MONITORING = "monitoring.view_monitoring"
 _AUDIT_RECORDS = (
     "audit.view_decisionrecord",
     "audit.view_overriderecord",
     "audit.view_caserecord",
     "audit.view_rolechangerecord",
     "audit.view_accessevent",
+    "audit.view_outcomerecord",
 )
 # The review workflow's settings: reason codes and delegated approval limits (admin).
 _VIEW_REVIEW_SETTINGS = ("reviews.view_reasoncode", "reviews.view_delegatedlimit")
@@ -67,8 +72,15 @@ _MANAGE_USERS = tuple(
 # "app_label.codename" per role: the whole truth about roles.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OFFICER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS),
-    REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION),
-    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS, *_VIEW_REVIEW_SETTINGS),
+    REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION, VIEW_MONITORING),
+    AUDITOR: (
+        VIEW_OWN_APPLICATIONS,
+        VIEW_ALL_APPLICATIONS,
+        VIEW_AUDIT,
+        *_AUDIT_RECORDS,
+        *_VIEW_REVIEW_SETTINGS,
+        VIEW_MONITORING,
+    ),
     ADMIN: (
         ADD_APPLICATION,
         VIEW_OWN_APPLICATIONS,
@@ -79,6 +91,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         *_AUDIT_RECORDS,
         *_MANAGE_USERS,
         *_MANAGE_REVIEW_SETTINGS,
+        VIEW_MONITORING,
+        RECORD_OUTCOME,
     ),
 }
 
@@ -237,6 +251,16 @@ def can_view_all(user: Any) -> bool:
 def can_view_audit(user: Any) -> bool:
     """Auditors and admins: the audit pages, the verification and the exports."""
     return has_permission(user, VIEW_AUDIT)
+
+
+def can_view_monitoring(user: Any) -> bool:
+    """Auditors, reviewers and admins: the monitoring dashboard, drift, back-testing and fairness pages."""
+    return has_permission(user, VIEW_MONITORING)
+
+
+def can_record_outcomes(user: Any) -> bool:
+    """Admins: record how loans turned out (admin form, CSV import page, command)."""
+    return has_permission(user, RECORD_OUTCOME)
 
 
 def can_review(user: Any) -> bool:

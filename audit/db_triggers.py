@@ -19,6 +19,7 @@ PROTECTED_TABLES: tuple[str, ...] = (
     "audit_accessevent",
     "audit_rolechangerecord",
     "audit_caserecord",
+    "audit_outcomerecord",
 )
 
 _PG_FUNCTION = """

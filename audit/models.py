@@ -95,6 +95,7 @@ class ChainHead(models.Model):
     OVERRIDES = "overrides"
     CASES = "cases"
     ROLE_CHANGES = "role_changes"
+    OUTCOMES = "outcomes"
 
     name = models.CharField(primary_key=True, max_length=32)
     sequence = models.BigIntegerField(default=0)
@@ -274,6 +275,49 @@ class RoleChangeRecord(ChainedRecord):
 
     def __str__(self) -> str:
         return f"Role change #{self.sequence}: {self.role} {self.get_action_display()} (user {self.user_id})"
+
+
+class OutcomeRecord(ChainedRecord):
+    """How a loan turned out: repaid or defaulted, on which date, recorded by whom and how.
+
+    Its own chain, like overrides: outcomes arrive months after decisions,
+    from loan servicing (admin, CSV import, command), and must be as
+    tamper-evident as the decisions they are measured against. The payload
+    binds each outcome to the hash of the decision record in force when it
+    was recorded. An outcome is never edited: a correction is a later
+    record, and the latest one per application is the one that counts.
+    """
+
+    REPAID = "REPAID"
+    DEFAULTED = "DEFAULTED"
+    OUTCOMES = ((REPAID, "Repaid"), (DEFAULTED, "Defaulted"))
+    # How it came in: the admin form, the CSV import page, the command.
+    SOURCES = ("admin", "import", "command")
+
+    application = models.ForeignKey(
+        "applications.LoanApplication",
+        on_delete=models.PROTECT,
+        related_name="outcome_records",
+        editable=False,
+    )
+    decision_record = models.ForeignKey(
+        DecisionRecord,
+        on_delete=models.PROTECT,
+        related_name="outcomes",
+        editable=False,
+    )
+    outcome = models.CharField(max_length=9, choices=OUTCOMES, editable=False)
+    outcome_date = models.DateField(editable=False, help_text="When the loan was repaid in full or defaulted.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    source = models.CharField(max_length=16, editable=False)
+
+    class Meta(ChainedRecord.Meta):
+        permissions = [("record_outcome", "Can record how a loan turned out")]
+
+    def __str__(self) -> str:
+        return f"Outcome #{self.sequence}: {self.outcome} on {self.outcome_date} (application {self.application_id})"
 
 
 class AccessEvent(AppendOnlyModel):

@@ -7,18 +7,20 @@ record: ``AnonymousAccessTally.count`` (see ``log_access``).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import roles
 from accounts.client_ip import client_ip as request_client_ip
 from audit import canonical
 from audit.models import (
@@ -29,6 +31,7 @@ from audit.models import (
     ChainedRecord,
     ChainHead,
     DecisionRecord,
+    OutcomeRecord,
     OverrideRecord,
     RoleChangeRecord,
 )
@@ -228,6 +231,147 @@ def append_override_record(
         to_decision=to_decision,
         reason=reason,
     )
+
+
+OUTCOME_CSV_COLUMNS = ("application_id", "outcome", "outcome_date")
+OUTCOME_IMPORT_MAX_ROWS = 100_000
+
+
+def _latest_outcome(application_id: int) -> OutcomeRecord | None:
+    return OutcomeRecord.objects.filter(application_id=application_id).order_by("-sequence").first()
+
+
+def record_outcome(
+    *, application_id: int, outcome: str, outcome_date: dt.date, recorded_by: Any, source: str
+) -> OutcomeRecord | None:
+    """Append one chained OutcomeRecord: application ``application_id`` was repaid or defaulted on ``outcome_date``.
+
+    Refuses (``PermissionDenied``) anyone without the record-outcome right,
+    and (``ValidationError``, keyed by field) an unknown outcome, a date in
+    the future or before the decision, and an application that has no
+    decision record. The same outcome and date recorded again is not
+    appended twice (returns ``None``), so an import can be re-run; a
+    different one is a correction and is appended (the latest counts).
+    """
+    if not roles.can_record_outcomes(recorded_by):
+        raise PermissionDenied("Only admins may record loan outcomes.")
+    if source not in OutcomeRecord.SOURCES:
+        raise ValueError(f"unknown outcome source {source!r}")
+    if outcome not in dict(OutcomeRecord.OUTCOMES):
+        raise ValidationError({"outcome": f"Choose {OutcomeRecord.REPAID} or {OutcomeRecord.DEFAULTED}."})
+    if not isinstance(outcome_date, dt.date) or isinstance(outcome_date, dt.datetime):
+        raise ValidationError({"outcome_date": "Give the date as YYYY-MM-DD."})
+    if outcome_date > timezone.localdate():
+        raise ValidationError({"outcome_date": "The outcome date is in the future."})
+    with transaction.atomic():
+        decision_record = latest_decision_record(application_id=application_id)
+        if decision_record is None:
+            raise ValidationError({"application_id": f"Application {application_id} has no recorded decision."})
+        decided_on = timezone.localdate(decision_record.created_at)
+        if outcome_date < decided_on:
+            raise ValidationError(
+                {"outcome_date": f"The outcome date is before the decision ({decided_on.isoformat()})."}
+            )
+        latest = _latest_outcome(application_id)
+        if latest is not None and (latest.outcome, latest.outcome_date) == (outcome, outcome_date):
+            return None
+        created_at = timezone.now()
+        document = {
+            "kind": "outcome",
+            "application_id": application_id,
+            "decision_record_sequence": decision_record.sequence,
+            "decision_record_hash": decision_record.record_hash,
+            "outcome": outcome,
+            "outcome_date": outcome_date.isoformat(),
+            "recorded_by_id": recorded_by.pk,
+            "recorded_by_username": recorded_by.get_username(),
+            "source": source,
+            "created_at": canonical.utc_iso(created_at),
+        }
+        return _append(
+            OutcomeRecord,
+            ChainHead.OUTCOMES,
+            document,
+            application_id=application_id,
+            decision_record=decision_record,
+            outcome=outcome,
+            outcome_date=outcome_date,
+            recorded_by_id=recorded_by.pk,
+            source=source,
+            created_at=created_at,
+        )
+
+
+@dataclass(frozen=True)
+class OutcomeImport:
+    recorded: int
+    unchanged: int
+
+
+def import_outcomes_csv(*, text: str, recorded_by: Any, source: str) -> OutcomeImport:
+    """Record every row of an outcome CSV (``application_id,outcome,outcome_date``), all or nothing.
+
+    Every row is checked first; if any is wrong, ``ValidationError`` lists
+    each wrong row by its line number and nothing is recorded. Rows equal to
+    the outcome already in force are counted as unchanged.
+    """
+    if not roles.can_record_outcomes(recorded_by):
+        raise PermissionDenied("Only admins may record loan outcomes.")
+    reader = csv.DictReader(text.lstrip("\ufeff").splitlines())
+    missing = [name for name in OUTCOME_CSV_COLUMNS if name not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationError(
+            f"The file needs the columns {', '.join(OUTCOME_CSV_COLUMNS)} (missing: {', '.join(missing)})."
+        )
+    rows: list[tuple[int, int, str, dt.date]] = []
+    errors: list[str] = []
+    for row in reader:
+        line = reader.line_num
+        if len(rows) >= OUTCOME_IMPORT_MAX_ROWS:
+            errors.append(f"More than {OUTCOME_IMPORT_MAX_ROWS:,} rows: split the file.")
+            break
+        try:
+            application_id = int((row["application_id"] or "").strip())
+        except ValueError:
+            errors.append(f"Line {line}: application_id {row['application_id']!r} is not a number.")
+            continue
+        outcome = (row["outcome"] or "").strip().upper()
+        try:
+            outcome_date = dt.date.fromisoformat((row["outcome_date"] or "").strip())
+        except ValueError:
+            errors.append(f"Line {line}: outcome_date {row['outcome_date']!r} is not a date (YYYY-MM-DD).")
+            continue
+        rows.append((line, application_id, outcome, outcome_date))
+    if not rows and not errors:
+        raise ValidationError("The file has no rows.")
+    recorded = unchanged = 0
+    try:
+        with transaction.atomic():
+            for line, application_id, outcome, outcome_date in rows:
+                try:
+                    with transaction.atomic():
+                        record = record_outcome(
+                            application_id=application_id,
+                            outcome=outcome,
+                            outcome_date=outcome_date,
+                            recorded_by=recorded_by,
+                            source=source,
+                        )
+                except ValidationError as error:
+                    messages = [m for values in error.message_dict.values() for m in values]
+                    errors.append(f"Line {line}: {' '.join(messages)}")
+                    continue
+                if record is None:
+                    unchanged += 1
+                else:
+                    recorded += 1
+            if errors:
+                raise ValidationError(errors)
+    except ValidationError as error:
+        raise ValidationError(
+            [f"Nothing was recorded: {len(error.messages)} row(s) need correcting.", *error.messages[:50]]
+        ) from None
+    return OutcomeImport(recorded=recorded, unchanged=unchanged)
 
 
 def append_case_record(

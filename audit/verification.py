@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from audit import canonical, lifecycle
-from audit.models import CaseRecord, ChainHead, DecisionRecord, OverrideRecord, RoleChangeRecord
+from audit.models import CaseRecord, ChainHead, DecisionRecord, OutcomeRecord, OverrideRecord, RoleChangeRecord
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import replay_probabilities
@@ -61,6 +61,7 @@ class ChainReport:
 class VerificationSummary:
     decisions: ChainReport
     overrides: ChainReport
+    outcomes: ChainReport = field(default_factory=ChainReport)
     cases: ChainReport = field(default_factory=ChainReport)
     role_changes: ChainReport = field(default_factory=ChainReport)
     replay_requested: bool = False
@@ -81,6 +82,7 @@ class VerificationSummary:
         return (
             self.decisions.ok
             and self.overrides.ok
+            and self.outcomes.ok
             and self.cases.ok
             and self.role_changes.ok
             and self.mismatches == 0
@@ -107,6 +109,9 @@ class VerificationSummary:
             "overrides_checked": self.overrides.checked,
             "overrides_chain_ok": self.overrides.ok,
             "first_bad_override_id": self.overrides.first_bad_id,
+            "outcomes_checked": self.outcomes.checked,
+            "outcomes_chain_ok": self.outcomes.ok,
+            "first_bad_outcome_id": self.outcomes.first_bad_id,
             "cases_checked": self.cases.checked,
             "cases_chain_ok": self.cases.ok,
             "first_bad_case_id": self.cases.first_bad_id,
@@ -122,6 +127,7 @@ class VerificationSummary:
     def problems(self) -> list[str]:
         lines = [f"decision chain: {p}" for p in self.decisions.problems]
         lines += [f"override chain: {p}" for p in self.overrides.problems]
+        lines += [f"outcome chain: {p}" for p in self.outcomes.problems]
         lines += [f"case chain: {p}" for p in self.cases.problems]
         lines += [f"role change chain: {p}" for p in self.role_changes.problems]
         lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
@@ -295,6 +301,17 @@ def _check_override_columns(document: dict, row: Any) -> str | None:
     return None
 
 
+OUTCOME_COLUMNS = (
+    "application_id",
+    "decision_record_id",
+    "recorded_by_id",
+    "outcome",
+    "outcome_date",
+    "source",
+    "created_at",
+)
+
+
 CASE_COLUMNS = (
     "application_id",
     "decision_record_id",
@@ -311,6 +328,22 @@ CASE_COLUMNS = (
     "version",
     "created_at",
 )
+
+
+def _check_outcome_columns(document: dict, row: Any) -> str | None:
+    if document.get("application_id") != row.application_id:
+        return "application"
+    if document.get("recorded_by_id") != row.recorded_by_id:
+        return "recorded_by"
+    if document.get("outcome") != row.outcome:
+        return "outcome"
+    if document.get("outcome_date") != row.outcome_date.isoformat():
+        return "outcome_date"
+    if document.get("source") != row.source:
+        return "source"
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
+        return "created_at"
+    return None
 
 
 def _check_case_columns(document: dict, row: Any) -> str | None:
@@ -346,6 +379,20 @@ def _check_role_change_columns(document: dict, row: Any) -> str | None:
     if document.get("created_at") != canonical.utc_iso(row.created_at):
         return "created_at"
     return None
+
+
+def _check_bindings(report: ChainReport, rows: list[tuple], what: str) -> None:
+    """Each (id, sequence, decision_record_id, bound hash) must name the decision record it was bound to."""
+    if not rows:
+        return
+    hashes = dict(DecisionRecord.objects.filter(id__in={r[2] for r in rows}).values_list("id", "record_hash"))
+    for record_id, sequence, decision_record_id, bound_hash, *_ in rows:
+        if hashes.get(decision_record_id) != bound_hash:
+            report.fail(
+                record_id,
+                sequence,
+                f"record id={record_id} #{sequence}: the decision record it {what} is not the one it was bound to",
+            )
 
 
 @dataclass(frozen=True)
@@ -518,7 +565,6 @@ def _verify(*, replay: bool) -> VerificationSummary:
     )
     _check_head(ChainHead.DECISIONS, summary.decisions)
 
-    decision_hashes: dict[int, str] = {}
     override_rows: list[tuple] = []
 
     def remember(row: Any, document: dict) -> None:
@@ -536,21 +582,21 @@ def _verify(*, replay: bool) -> VerificationSummary:
 
     _walk(OverrideRecord.objects.all(), OVERRIDE_COLUMNS, summary.overrides, _check_override_columns, remember)
     _check_head(ChainHead.OVERRIDES, summary.overrides)
-    if override_rows:
-        decision_hashes = dict(
-            DecisionRecord.objects.filter(id__in={r[2] for r in override_rows}).values_list("id", "record_hash")
-        )
-        for record_id, sequence, decision_record_id, bound_hash, _, _ in override_rows:
-            if decision_hashes.get(decision_record_id) != bound_hash:
-                summary.overrides.fail(
-                    record_id,
-                    sequence,
-                    f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to",
-                )
+    _check_bindings(summary.overrides, override_rows, "overrides")
+
+    outcome_rows: list[tuple] = []
+
+    def remember_outcome(row: Any, document: dict) -> None:
+        outcome_rows.append((row.id, row.sequence, row.decision_record_id, document.get("decision_record_hash")))
+
+    _walk(OutcomeRecord.objects.all(), OUTCOME_COLUMNS, summary.outcomes, _check_outcome_columns, remember_outcome)
+    _check_head(ChainHead.OUTCOMES, summary.outcomes)
+    _check_bindings(summary.outcomes, outcome_rows, "records the outcome of")
 
     _walk(RoleChangeRecord.objects.all(), ROLE_CHANGE_COLUMNS, summary.role_changes, _check_role_change_columns)
     _check_head(ChainHead.ROLE_CHANGES, summary.role_changes)
 
+    decision_hashes: dict[int, str] = {}
     transitions = _walk_cases(summary, decision_hashes)
     _check_applications(summary, latest, {r[4]: r[5] for r in override_rows}, transitions)
     if replay:

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "applications",
     "reviews",
     "staff",
+    "monitoring",
     "operations",
     "axes",
     # The task queue (README, "Background jobs"): tasks, schedules and results in the database.

@@ -18,6 +18,8 @@ urlpatterns = [
     path("reviews/", include("reviews.urls")),
     # Audit trail: /audit/, /audit/decisions.csv, /audit/access/.
     path("", include("audit.urls")),
+    # Portfolio monitoring: /monitoring/, drift, outcomes (back-test, import), fairness, their CSVs.
+    path("monitoring/", include("monitoring.urls")),
     path("admin/", admin.site.urls),
     # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.
     # Unnamed on purpose: it is a fixed address for balancers, not a page to link.

@@ -120,3 +120,8 @@ def can_view_any(user: Any) -> bool:
 @register.simple_tag
 def can_view_audit(user: Any) -> bool:
     return roles.can_view_audit(user)
+
+
+@register.simple_tag
+def can_view_monitoring(user: Any) -> bool:
+    return roles.can_view_monitoring(user)

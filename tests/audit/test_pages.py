@@ -295,6 +295,34 @@ EXPECTED: dict[str, dict[str, str]] = {
         roles.ADMIN: A,
     },
     "login": {role: A for role in ROLES},
+    # Monitoring (issue 18): reviewers, auditors and admins; recording outcomes: admins.
+    **{
+        name: {
+            "anonymous": L,
+            "nobody": D,
+            roles.OFFICER: D,
+            "other_officer": D,
+            roles.REVIEWER: A,
+            roles.AUDITOR: A,
+            roles.ADMIN: A,
+        }
+        for name in (
+            "monitoring:dashboard",
+            "monitoring:drift",
+            "monitoring:outcomes",
+            "monitoring:fairness",
+            "monitoring:csv",
+        )
+    },
+    "monitoring:outcomes_import": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
 }
 # Routes with no page of their own to walk (logout, claim and release are POST-only by design; admin has its own tests).
 NOT_WALKED = {"logout", "reviews:claim", "reviews:release"}
@@ -338,6 +366,8 @@ def test_walk_every_url_for_every_role(role):
     failures = []
     for name, expectations in EXPECTED.items():
         args = [application.pk] if name in ("applications:detail", "applications:override", "reviews:case") else []
+        if name == "monitoring:csv":
+            args = ["daily"]
         url = reverse(name, args=args)
         response = client.get(url)
         status = response.status_code

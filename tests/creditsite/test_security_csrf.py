@@ -52,6 +52,7 @@ def _all_urls(application: LoanApplication) -> list[str]:
         "content_type_id": 1,
         "uidb64": "MQ",
         "token": "x-y",
+        "name": "daily",  # monitoring:csv
     }
     urls = set(_unnamed_paths(get_resolver().url_patterns))
     skipped = []
