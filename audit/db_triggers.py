@@ -19,6 +19,7 @@ PROTECTED_TABLES: tuple[str, ...] = (
     "audit_accessevent",
     "audit_rolechangerecord",
     "audit_outcomerecord",
+    "audit_governancerecord",
 )
 
 _PG_FUNCTION = """
