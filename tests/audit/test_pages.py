@@ -286,6 +286,9 @@ EXPECTED: dict[str, dict[str, str]] = {
             "monitoring:outcomes",
             "monitoring:fairness",
             "monitoring:csv",
+            # Model governance (issue 18.5-6): the registry and the simulator are read by the same roles.
+            "governance:registry",
+            "governance:simulator",
         )
     },
     "monitoring:outcomes_import": {
@@ -299,7 +302,14 @@ EXPECTED: dict[str, dict[str, str]] = {
     },
 }
 # Routes with no page of their own to walk (logout is POST-only by design; admin has its own tests).
-NOT_WALKED = {"logout"}
+# The governance actions are POST-only; who may use them: tests/governance.
+NOT_WALKED = {
+    "logout",
+    "governance:propose_activation",
+    "governance:approve",
+    "governance:reject",
+    "governance:withdraw",
+}
 
 
 def _named_routes(patterns, prefix: str = "") -> set[str]:
