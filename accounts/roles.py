@@ -3,13 +3,15 @@
 Four roles, each a Django group holding model permissions:
 
 * ``officer``  enters applications and sees only their own;
-* ``reviewer`` enters applications, sees everyone's, and overrides decisions
-  on applications somebody else entered;
+* ``reviewer`` enters applications, sees everyone's, works the review queue:
+  claims, decides and overrides cases somebody else entered, confirms or
+  rejects another reviewer's approval (four eyes; ``reviews.services``);
 * ``auditor``  reads everything, verifies and exports; changes nothing;
   with reviewers and admins, sees the monitoring pages;
-* ``admin``    may do everything, including managing users and their roles
-  and recording how loans turned out,
-  except delete an application: nobody may (the database refuses it too).
+* ``admin``    may do everything, including managing users and their roles,
+  reason codes and delegated approval limits, and recording how loans
+  turned out, except delete an application or a reason code: nobody may
+  (the database refuses the first too).
 
 ``ROLE_PERMISSIONS`` is the only place this is written down. Migrations
 apply it with ``apply_role_map`` (``accounts/migrations``); to change what a
@@ -49,9 +51,19 @@ GOVERN_MODELS = "governance.govern_models"
 _AUDIT_RECORDS = (
     "audit.view_decisionrecord",
     "audit.view_overriderecord",
+    "audit.view_caserecord",
     "audit.view_rolechangerecord",
     "audit.view_accessevent",
     "audit.view_outcomerecord",
+)
+# The review workflow's settings: reason codes and delegated approval limits (admin).
+_VIEW_REVIEW_SETTINGS = ("reviews.view_reasoncode", "reviews.view_delegatedlimit")
+_MANAGE_REVIEW_SETTINGS = (
+    *_VIEW_REVIEW_SETTINGS,
+    "reviews.add_reasoncode",
+    "reviews.change_reasoncode",
+    "reviews.add_delegatedlimit",
+    "reviews.change_delegatedlimit",
 )
 MANAGE_USERS = "auth.change_user"
 _MANAGE_USERS = tuple(
@@ -62,7 +74,14 @@ _MANAGE_USERS = tuple(
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OFFICER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS),
     REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION, VIEW_MONITORING),
-    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS, VIEW_MONITORING),
+    AUDITOR: (
+        VIEW_OWN_APPLICATIONS,
+        VIEW_ALL_APPLICATIONS,
+        VIEW_AUDIT,
+        *_AUDIT_RECORDS,
+        *_VIEW_REVIEW_SETTINGS,
+        VIEW_MONITORING,
+    ),
     ADMIN: (
         ADD_APPLICATION,
         VIEW_OWN_APPLICATIONS,
@@ -72,6 +91,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_AUDIT,
         *_AUDIT_RECORDS,
         *_MANAGE_USERS,
+        *_MANAGE_REVIEW_SETTINGS,
         VIEW_MONITORING,
         RECORD_OUTCOME,
         GOVERN_MODELS,
@@ -233,14 +253,35 @@ def can_record_outcomes(user: Any) -> bool:
     return has_permission(user, RECORD_OUTCOME)
 
 
-def may_override(user: Any) -> bool:
-    """Holds the reviewer's right to override decisions (on someone else's applications)."""
+def can_review(user: Any) -> bool:
+    """Works the review queue: claims, decides, overrides, confirms (never on their own applications)."""
     return has_permission(user, OVERRIDE_DECISION)
 
 
-def can_override(user: Any, application: Any) -> bool:
-    """Reviewers (and admins), on scored applications somebody else entered: four eyes."""
-    return may_override(user) and application.officer_id != user.pk and application.status == "SCORED"
+def can_act_on_case(user: Any, application: Any) -> bool:
+    """Reviewers (and admins), on scored applications somebody else entered: four eyes.
+
+    Whether the case's state allows a given action right now (claims,
+    second approvals) is ``reviews.services``'s question; this is who may
+    act on it at all.
+    """
+    return can_review(user) and application.officer_id != user.pk and application.status == "SCORED"
+
+
+def landing_page(user: Any) -> str:
+    """The URL name a signed-in user starts at (``/`` and after sign-in).
+
+    Reviewers and admins: the review queue; auditors: the audit page;
+    officers (and anyone else who may enter applications): the form;
+    anyone else who may read applications: the history.
+    """
+    if can_review(user):
+        return "reviews:queue"
+    if can_view_audit(user):
+        return "audit:home"
+    if can_create(user):
+        return "applications:new"
+    return "applications:list"
 
 
 def can_view_registry(user: Any) -> bool:

@@ -17,6 +17,7 @@ from accounts import roles
 from audit.models import (
     AccessEvent,
     AnonymousAccessTally,
+    CaseRecord,
     DecisionRecord,
     OutcomeRecord,
     OverrideRecord,
@@ -72,6 +73,26 @@ class OverrideRecordAdmin(ReadOnlyAdmin):
     search_fields = ("=sequence", "=application__id", "reviewer__username", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("application", "reviewer")
+
+
+@admin.register(CaseRecord)
+class CaseRecordAdmin(ReadOnlyAdmin):
+    list_display = (
+        "sequence",
+        "created_at",
+        "application",
+        "actor",
+        "action",
+        "from_state",
+        "to_state",
+        "to_decision",
+        "reason_code",
+    )
+    list_filter = ("action", "to_state", "reason_code", "created_at")
+    search_fields = ("=sequence", "=application__id", "actor__username", "reason_code", "explanation")
+    date_hierarchy = "created_at"
+    list_select_related = ("application", "actor")
+    show_full_result_count = False
 
 
 @admin.register(RoleChangeRecord)

@@ -48,9 +48,10 @@ def configure(args: argparse.Namespace) -> str:
     if args.db == "sqlite":
         args.workdir = Path(tempfile.mkdtemp(prefix="monitoring-bench-"))
         url = f"sqlite:///{args.workdir / 'bench.sqlite3'}"
-    else:
+    elif not args.reuse:
         for statement in (f'DROP DATABASE IF EXISTS "{args.pg_database}"', f'CREATE DATABASE "{args.pg_database}"'):
             subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", statement], check=True)
+    if args.db == "postgres":
         url = f"postgres://postgres@127.0.0.1:5432/{args.pg_database}"
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditsite.settings")
@@ -65,6 +66,14 @@ def configure(args: argparse.Namespace) -> str:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _case_columns(decision: str, final: str, overridden: bool, stamp) -> tuple:
+    """The case lifecycle's columns (``audit.lifecycle``): REVIEW queued, APPROVE/DECLINE final, legacy overrides decided."""
+    from audit import lifecycle
+
+    step = lifecycle.after_legacy_override(final) if overridden else lifecycle.initial_step(decision)
+    return (step.state, 0, stamp if step.state in lifecycle.OPEN_STATES else None, "")
 
 
 def seed(rows: int) -> dict:
@@ -141,6 +150,7 @@ def seed(rows: int) -> dict:
                 model.version,
                 model.sha256,
                 "",
+                *_case_columns(decisions[i], final, overridden[i], stamp[i]),
             )
         )
         decision_rows.append(
@@ -215,6 +225,10 @@ def seed(rows: int) -> dict:
         "model_version",
         "model_sha256",
         "scoring_error",
+        "case_state",
+        "case_version",
+        "queued_at",
+        "proposed_decision",
     )
     chained = ("id", "sequence", "previous_hash", "record_hash", "payload", "created_at", "application_id")
     tables = (
@@ -321,12 +335,30 @@ def time_pages(auditor) -> dict:
     return results
 
 
+def reuse_and_time() -> dict:
+    from django.contrib.auth import get_user_model
+
+    from applications.models import LoanApplication
+    from monitoring.services import refresh_aggregates
+
+    log(f"reusing {LoanApplication.objects.count():,} stored applications")
+    started = time.perf_counter()
+    summary = refresh_aggregates()
+    log(f"refresh: {summary.decisions} new decisions in {time.perf_counter() - started:.2f} s")
+    return time_pages(get_user_model().objects.get(username="bench-auditor"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--pg-database", default="monitoring_bench", help="dropped and created again")
     parser.add_argument("--keep", action="store_true", help="keep the SQLite database (its path is printed)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="PostgreSQL: time the refresh and the pages on the database a previous run seeded (no seeding)",
+    )
     args = parser.parse_args()
     if not DATA.is_file():
         sys.exit(f"needs the shared training data at {DATA}")
@@ -337,6 +369,19 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     call_command("ensure_model", verbosity=0)
+    if args.reuse:
+        pages = reuse_and_time()
+        print(
+            json.dumps(
+                {
+                    "db": args.db,
+                    "reused": True,
+                    "pages": pages,
+                    "slowest_page_median_ms": max(page["median_ms"] for page in pages.values()),
+                }
+            )
+        )
+        return
     log(f"{args.db}: seeding {args.rows:,} applications")
     seeded = seed(args.rows)
     started = time.perf_counter()

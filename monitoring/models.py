@@ -21,6 +21,7 @@ class RefreshState(models.Model):
     name = models.CharField(primary_key=True, max_length=32)
     decision_sequence = models.BigIntegerField(default=0)
     override_sequence = models.BigIntegerField(default=0)
+    case_sequence = models.BigIntegerField(default=0)
     outcome_sequence = models.BigIntegerField(default=0)
     refreshed_at = models.DateTimeField(null=True, blank=True)
 

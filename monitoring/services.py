@@ -1,7 +1,7 @@
 """Bring the monitoring aggregates up to date from the append-only chains (the periodic task).
 
-``refresh_aggregates`` reads the decision and override records appended
-since the last refresh, in sequence order, and adds them to the daily,
+``refresh_aggregates`` reads the decision, case and (legacy) override
+records appended since the last refresh, in sequence order, and adds them to the daily,
 monthly-bin and group tables; the watermark moves in the same transaction
 as the sums, so a record is counted exactly once even when two refreshes
 race or one is killed. Sequences are handed out under the chain-head lock
@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import DecisionRecord, OutcomeRecord, OverrideRecord
+from audit.models import CaseRecord, DecisionRecord, OutcomeRecord, OverrideRecord
 from monitoring.models import DailyDecisions, MonthlyBinCount, MonthlyGroupStats, OutcomeSnapshot, RefreshState
 from scoring import drift, schema
 from scoring.exceptions import ReferenceUnavailable
@@ -84,6 +84,7 @@ def forget_references() -> None:
 @dataclass
 class RefreshSummary:
     decisions: int = 0
+    # Changes of the decision in force read: case records and legacy overrides.
     overrides: int = 0
     outcomes_recomputed: bool = False
     outcomes: int = 0
@@ -220,11 +221,17 @@ def _refresh_decisions(batch_size: int) -> int:
     return len(rows)
 
 
-def _refresh_overrides(batch_size: int) -> int:
-    """Each override moves its application's day in or out of "overridden", and its group's final approvals."""
-    start = _state().override_sequence
+def _refresh_changes(batch_size: int, *, model: type, watermark: str) -> int:
+    """Each change of a decision in force moves its application's day in or out of "overridden", and its group's final approvals.
+
+    ``model`` is ``CaseRecord`` (the review workflow: claims, decisions, referrals, second approvals) or
+    ``OverrideRecord`` (overrides recorded before it); both carry the decision in force before and after.
+    An application counts as overridden while its decision in force differs from the model's (the
+    definition ``/audit/`` uses); a move that leaves the decision as it was (a claim) changes nothing.
+    """
+    start = getattr(_state(), watermark)
     rows = list(
-        OverrideRecord.objects.filter(sequence__gt=start)
+        model.objects.filter(sequence__gt=start)
         .order_by("sequence")
         .values_list(
             "sequence",
@@ -246,20 +253,22 @@ def _refresh_overrides(batch_size: int) -> int:
     for row, day, month, band in zip(rows, days, months, bands):
         _, before, after, model_decision, version = row[:5]
         moved = int(after != model_decision) - int(before != model_decision)
+        approvals = int(after == APPROVE) - int(before == APPROVE)
+        if not moved and not approvals:
+            continue
         entry = daily.setdefault((day, version), {"overridden": 0})
         entry["overridden"] += moved
-        approvals = int(after == APPROVE) - int(before == APPROVE)
         for attribute, group_name in ((AGE_BAND, band), (HOME_OWNERSHIP, row[7])):
             groups.setdefault((month, version, attribute, group_name), {"approved_final": 0})
             groups[(month, version, attribute, group_name)]["approved_final"] += approvals
     with transaction.atomic():
         state = _state(lock=True)
-        if state.override_sequence != start:
+        if getattr(state, watermark) != start:
             return 0
         _add(DailyDecisions, ("day", "model_version"), daily)
         _add(MonthlyGroupStats, ("month", "model_version", "attribute", "group"), groups)
-        state.override_sequence = rows[-1][0]
-        state.save(update_fields=["override_sequence"])
+        setattr(state, watermark, rows[-1][0])
+        state.save(update_fields=[watermark])
     return len(rows)
 
 
@@ -373,8 +382,9 @@ def refresh_aggregates(*, batch_size: int = BATCH_SIZE) -> RefreshSummary:
     summary = RefreshSummary()
     while (counted := _refresh_decisions(batch_size)) > 0:
         summary.decisions += counted
-    while (counted := _refresh_overrides(batch_size)) > 0:
-        summary.overrides += counted
+    for model, watermark in ((OverrideRecord, "override_sequence"), (CaseRecord, "case_sequence")):
+        while (counted := _refresh_changes(batch_size, model=model, watermark=watermark)) > 0:
+            summary.overrides += counted
     outcomes = _refresh_outcomes()
     if outcomes is not None:
         summary.outcomes_recomputed, summary.outcomes = True, outcomes
@@ -390,6 +400,6 @@ def rebuild_aggregates(*, batch_size: int = BATCH_SIZE) -> RefreshSummary:
         for model in (DailyDecisions, MonthlyBinCount, MonthlyGroupStats, OutcomeSnapshot):
             model.objects.all().delete()
         RefreshState.objects.filter(name=STATE).update(
-            decision_sequence=0, override_sequence=0, outcome_sequence=0, refreshed_at=None
+            decision_sequence=0, override_sequence=0, case_sequence=0, outcome_sequence=0, refreshed_at=None
         )
     return refresh_aggregates(batch_size=batch_size)

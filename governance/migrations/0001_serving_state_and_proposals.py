@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ("audit", "0008_governance_chain"),
+        ("audit", "0009_governance_chain"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -12,8 +12,8 @@ def apply_role_map(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("monitoring", "0001_aggregates"),
-        ("audit", "0007_outcome_records"),
-        ("accounts", "0003_role_change_records_readable"),
+        ("audit", "0008_outcome_records"),
+        ("accounts", "0004_review_workflow_permissions"),
     ]
 
     operations = [migrations.RunPython(apply_role_map, migrations.RunPython.noop)]

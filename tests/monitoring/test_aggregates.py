@@ -8,10 +8,10 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from django.db.models import F, Sum
 
 from accounts import roles
 from applications.models import LoanApplication
-from applications.services import override_decision
 from monitoring import selectors
 from monitoring.models import DailyDecisions, MonthlyBinCount, MonthlyGroupStats
 from monitoring.services import age_bands, rebuild_aggregates, refresh_aggregates
@@ -19,6 +19,7 @@ from scoring import drift
 from scoring.store import read_monitoring_reference
 from tests.monitoring.support import application_on
 from tests.support.factories import UserFactory
+from tests.support.reviews import decide_by_review
 from tests.support.scoring import COMMITTED_STORE
 
 pytestmark = pytest.mark.django_db
@@ -121,26 +122,23 @@ def test_a_refresh_counts_only_what_arrived_and_matches_a_rebuild(portfolio, off
 
 def test_override_rate_follows_the_decision_in_force(portfolio):
     refresh_aggregates()
-    reviewer = UserFactory(role=roles.REVIEWER)
-    target = next(app for app in portfolio if app.created_at.date() == MONDAY and app.decision == "APPROVE")
-    override_decision(application=target, reviewer=reviewer, final_decision="DECLINE", reason="Income not verified.")
+    on_monday = [app for app in portfolio if app.created_at.date() == MONDAY]
+    approved = next(app for app in on_monday if app.decision == "APPROVE")
+    declined = next(app for app in on_monday if app.decision == "DECLINE")
+    decide_by_review(approved, "DECLINE")  # a reviewer overrides the model's approval
     refresh_aggregates()
     day = {row["day"]: row for row in selectors.daily_series(days=None)}[MONDAY]
     assert day["overridden"] == 1 and day["overridden_share"] == pytest.approx(1 / 3)
-    # Overridden again, back to the model's decision: no longer overridden.
-    override_decision(application=target, reviewer=reviewer, final_decision="APPROVE", reason="Payslips arrived.")
-    override_decision(application=target, reviewer=reviewer, final_decision="REVIEW", reason="Second look.")
+    # Referred (documents requested): its decision in force is REVIEW, not the model's DECLINE...
+    decide_by_review(declined, "REFER")
     refresh_aggregates()
-    day = {row["day"]: row for row in selectors.daily_series(days=None)}[MONDAY]
-    assert day["overridden"] == 1
-    final = LoanApplication.objects.filter(created_at__date=MONDAY).exclude(final_decision=models_decision()).count()
+    assert {row["day"]: row for row in selectors.daily_series(days=None)}[MONDAY]["overridden"] == 2
+    # ...then declined in review: back to the model's decision, no longer overridden.
+    decide_by_review(declined, "DECLINE")
+    refresh_aggregates()
+    assert {row["day"]: row for row in selectors.daily_series(days=None)}[MONDAY]["overridden"] == 1
+    final = LoanApplication.objects.filter(created_at__date=MONDAY).exclude(final_decision=F("decision")).count()
     assert final == 1
-
-
-def models_decision():
-    from django.db.models import F
-
-    return F("decision")
 
 
 def test_psi_per_month_matches_a_hand_binning_of_the_stored_applications(portfolio):
@@ -217,9 +215,7 @@ def test_adverse_impact_ratio_against_the_most_approved_band(officer):
         sum(app.probability_of_default for app in stored) / stored.count(), rel=1e-12
     )
     # A reviewer approves the declined 45-54 applicant: after overrides the band is at 1.0.
-    reviewer = UserFactory(role=roles.REVIEWER)
-    declined = stored.get(decision="DECLINE")
-    override_decision(application=declined, reviewer=reviewer, final_decision="APPROVE", reason="Collateral offered.")
+    decide_by_review(stored.get(decision="DECLINE"), "APPROVE")  # proposed, then confirmed by a second reviewer
     refresh_aggregates()
     rows = {row["group"]: row for row in {t["attribute"]: t for t in selectors.fairness()}["age_band"]["rows"]}
     assert rows["45-54"]["final_approval_rate"] == 1.0 and rows["45-54"]["approval_rate"] == 0.75
@@ -241,3 +237,21 @@ def test_the_refresh_runs_every_five_minutes_on_the_task_queue(portfolio):
     assert selectors.freshness()["behind"] == len(portfolio)
     enqueue(schedule.func)  # the suite's queue runs tasks in process (QUEUE_SYNC)
     assert selectors.freshness()["behind"] == 0 and selectors.freshness()["refreshed_at"] is not None
+
+
+def test_two_refreshes_racing_count_each_decision_once(portfolio, monkeypatch):
+    import monitoring.services as services
+
+    real_sums = services._decision_sums
+    raced = []
+
+    def sums_while_another_refresh_finishes(rows):
+        if not raced:  # the first run has read its batch; a second run counts everything meanwhile
+            raced.append(True)
+            services.refresh_aggregates()
+        return real_sums(rows)
+
+    monkeypatch.setattr(services, "_decision_sums", sums_while_another_refresh_finishes)
+    services.refresh_aggregates()
+    assert sum(row["decisions"] for row in selectors.daily_series(days=None)) == len(portfolio)
+    assert MonthlyGroupStats.objects.filter(attribute="age_band").aggregate(n=Sum("decisions"))["n"] == len(portfolio)

@@ -162,3 +162,16 @@ def test_an_admin_records_an_outcome_in_the_admin(client_for, counted):
     assert client.post(f"/admin/audit/outcomerecord/{record.pk}/delete/", {"post": "yes"}).status_code == 403
     # Auditors are not staff: Django's admin sends them to its sign-in page.
     assert client_for(roles.AUDITOR).get("/admin/audit/outcomerecord/add/").status_code == 302
+
+
+def test_charts_need_no_inline_style_or_script_and_the_csp_stays_strict(client_for, counted):
+    import re
+
+    client = client_for(roles.AUDITOR)
+    for url in PAGES:
+        response = client.get(url)
+        page = response.content.decode()
+        assert " style=" not in page and "<style" not in page, url
+        assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [], url
+        policy = response["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "style-src 'self'" in policy and "unsafe-inline" not in policy

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0007_outcome_records"),
+        ("audit", "0008_outcome_records"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("applications", "0005_applications_kept_forever"),
-        ("audit", "0006_role_change_chain"),
+        ("audit", "0007_case_records"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
