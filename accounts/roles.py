@@ -114,13 +114,20 @@ def apply_role_map(*, apps: Any = None, using: str = "default") -> None:
     from django.contrib.auth.management import create_permissions
 
     registry = apps or live_apps
+    # In a migration, the historical registry holds only the apps and models
+    # migrated so far: an early role-map migration applies the part of today's
+    # map that exists then, and the later ones (each depending on the
+    # migrations that add its permissions) complete it. Called live, every
+    # permission must exist, so a misspelt one fails loudly.
+    partial = apps is not None
     labels = {perm.split(".", 1)[0] for perms in ROLE_PERMISSIONS.values() for perm in perms}
-    # An earlier migration runs against a registry where later apps (and
-    # permissions added later) do not exist yet: it applies what exists, and
-    # the migration that adds the rest applies the map again.
-    present = {config.label for config in registry.get_app_configs()}
-    for label in sorted(labels & present):
-        app_config = registry.get_app_config(label)
+    for label in sorted(labels):
+        try:
+            app_config = registry.get_app_config(label)
+        except LookupError:
+            if partial:
+                continue
+            raise
         # create_permissions skips an app without a models module, which a
         # migration's historical app config never has.
         had_models_module = getattr(app_config, "models_module", None)
@@ -135,9 +142,14 @@ def apply_role_map(*, apps: Any = None, using: str = "default") -> None:
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".", 1)
-            found = permission_model.objects.using(using).filter(content_type__app_label=app_label, codename=codename)
-            if apps is None or app_label in present and found.exists():
-                wanted.append(found.get())
+            try:
+                wanted.append(
+                    permission_model.objects.using(using).get(content_type__app_label=app_label, codename=codename)
+                )
+            except permission_model.DoesNotExist:
+                if partial:
+                    continue
+                raise
         group.permissions.set(wanted)
 
 
