@@ -125,16 +125,21 @@ def approve_proposal(*, proposal_id: int, approver: Any) -> GovernanceRecord:
     """
     if not roles.can_propose_model_change(approver):
         raise PermissionDenied("Only admins may approve a model activation or new cut-offs.")
+    # Load and verify the model before the transaction: on SQLite the transaction holds the
+    # write lock, and every submission would wait for a model load (seconds) behind it.
+    version = ChangeProposal.objects.filter(pk=proposal_id).values_list("model_version", flat=True).first()
+    try:
+        model = get_model(version) if version else None
+    except ModelUnavailable as error:
+        raise ValidationError(f"Version {version} cannot serve now: {error}") from None
     with transaction.atomic():
         proposal = _pending(proposal_id)
         if not roles.can_decide_model_change(approver, proposal):
             raise PermissionDenied("A change must be approved by another admin than the one who proposed it.")
+        if model is None or proposal.model_version != model.version:
+            raise ValidationError("This proposal changed while it was being approved; try again.")
         serving = current_serving()
         before = serving_policy(serving)
-        try:
-            model = get_model(proposal.model_version)
-        except ModelUnavailable as error:
-            raise ValidationError(f"Version {proposal.model_version} cannot serve now: {error}") from None
         if proposal.kind == ChangeProposal.Kind.ACTIVATE_MODEL:
             action = GovernanceRecord.ACTIVATE_MODEL
             policy_version = manifest_policy_version(model.version)
