@@ -47,6 +47,7 @@ OVERRIDE_DECISION = "applications.override_decision"
 VIEW_AUDIT = "audit.view_audit"
 RECORD_OUTCOME = "audit.record_outcome"
 VIEW_MONITORING = "monitoring.view_monitoring"
+GOVERN_MODELS = "governance.govern_models"
 _AUDIT_RECORDS = (
     "audit.view_decisionrecord",
     "audit.view_overriderecord",
@@ -93,6 +94,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         *_MANAGE_REVIEW_SETTINGS,
         VIEW_MONITORING,
         RECORD_OUTCOME,
+        GOVERN_MODELS,
     ),
 }
 
@@ -292,3 +294,23 @@ def landing_page(user: Any) -> str:
     if can_create(user):
         return "applications:new"
     return "applications:list"
+
+
+def can_view_registry(user: Any) -> bool:
+    """Auditors, reviewers and admins: the model registry and the cut-off simulator (read only)."""
+    return has_permission(user, VIEW_MONITORING) or has_permission(user, GOVERN_MODELS)
+
+
+def can_propose_model_change(user: Any) -> bool:
+    """Admins: propose activating a model version (or rolling back to one) or adopting new cut-offs."""
+    return has_permission(user, GOVERN_MODELS)
+
+
+def can_decide_model_change(user: Any, proposal: Any) -> bool:
+    """Admins other than the proposer: approve or reject a pending change (four eyes)."""
+    return has_permission(user, GOVERN_MODELS) and proposal.proposed_by_id != user.pk
+
+
+def can_withdraw_model_change(user: Any, proposal: Any) -> bool:
+    """The proposer (still an admin) may withdraw their own pending proposal."""
+    return has_permission(user, GOVERN_MODELS) and proposal.proposed_by_id == user.pk

@@ -24,6 +24,7 @@ from django.utils import timezone
 from applications.models import LoanApplication
 from audit import lifecycle
 from audit.services import append_decision_record, prepare_decision_record
+from governance.selectors import scoring_arguments
 from infrastructure.rows import insert_row, prepare_insert
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
@@ -88,7 +89,7 @@ def _checked_idempotency_key(key: str | None) -> str | None:
 def _score_or_mark_pending(application: LoanApplication) -> ScoreResult | None:
     """Score the application in memory; ``None`` (and the row marked PENDING) if the model is unavailable."""
     try:
-        result = score_application(application.model_inputs())
+        result = score_application(application.model_inputs(), **scoring_arguments())
     except ModelUnavailable as error:
         logger.warning("Model unavailable; storing application as pending: %s", error)
         application.scoring_error = str(error) or error.__class__.__name__
@@ -170,7 +171,7 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
     Another process may have scored it in the meantime: then the stored
     outcome is returned unchanged and no second audit record is written.
     """
-    result = score_application(application.model_inputs())
+    result = score_application(application.model_inputs(), **scoring_arguments())
     with transaction.atomic():
         current = LoanApplication.objects.select_for_update().select_related("officer").get(pk=application.pk)
         if current.status != LoanApplication.Status.PENDING:

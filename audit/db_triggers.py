@@ -20,6 +20,7 @@ PROTECTED_TABLES: tuple[str, ...] = (
     "audit_rolechangerecord",
     "audit_caserecord",
     "audit_outcomerecord",
+    "audit_governancerecord",
 )
 
 _PG_FUNCTION = """

@@ -96,6 +96,7 @@ class ChainHead(models.Model):
     CASES = "cases"
     ROLE_CHANGES = "role_changes"
     OUTCOMES = "outcomes"
+    GOVERNANCE = "governance"
 
     name = models.CharField(primary_key=True, max_length=32)
     sequence = models.BigIntegerField(default=0)
@@ -425,3 +426,37 @@ class AnonymousAccessTally(models.Model):
     def dropped(self) -> int:
         """How many were only counted here."""
         return self.count - self.stored
+
+
+class GovernanceRecord(ChainedRecord):
+    """An approved change of what serves: a model version activated (or rolled back to), or new cut-offs adopted.
+
+    Its own chain (``governance``), like role changes: which model and
+    which cut-offs decided a loan is as much the auditor's business as the
+    decision itself, and a change erased from a plain table would leave
+    decisions that look like nobody chose their policy. One record per
+    approved proposal, naming both people (four eyes: the proposer and a
+    different approver); ``governance.services`` decides, this only records.
+    ``policy_version`` is what decision records made afterwards name;
+    verification with replay reads the cut-offs of each policy from here.
+    """
+
+    ACTIVATE_MODEL = "activate_model"
+    ADOPT_POLICY = "adopt_policy"
+    ACTIONS = ((ACTIVATE_MODEL, "model activated"), (ADOPT_POLICY, "cut-offs adopted"))
+
+    action = models.CharField(max_length=16, choices=ACTIONS, editable=False)
+    model_version = models.CharField(max_length=64, editable=False)
+    model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
+    policy_version = models.CharField(max_length=80, editable=False)
+    approve_below = models.FloatField(editable=False)
+    decline_from = models.FloatField(editable=False)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+
+    def __str__(self) -> str:
+        return f"Governance #{self.sequence}: {self.get_action_display()} {self.model_version} {self.policy_version}"

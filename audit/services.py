@@ -31,6 +31,7 @@ from audit.models import (
     ChainedRecord,
     ChainHead,
     DecisionRecord,
+    GovernanceRecord,
     OutcomeRecord,
     OverrideRecord,
     RoleChangeRecord,
@@ -149,6 +150,9 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "reasons": canonical.canonical_value([reason.as_dict() for reason in result.reasons]),
         "model_version": result.model_version,
         "model_sha256": result.model_sha256,
+        # The decision policy whose cut-offs made the decision (records
+        # before issue 18 lack it: theirs is the model manifest's).
+        "policy_version": result.policy_version,
     }
     columns = {
         "officer_id": officer.pk,
@@ -372,6 +376,65 @@ def import_outcomes_csv(*, text: str, recorded_by: Any, source: str) -> OutcomeI
             [f"Nothing was recorded: {len(error.messages)} row(s) need correcting.", *error.messages[:50]]
         ) from None
     return OutcomeImport(recorded=recorded, unchanged=unchanged)
+
+
+def append_governance_record(
+    *,
+    action: str,
+    model_version: str,
+    model_sha256: str,
+    policy_version: str,
+    approve_below: float,
+    decline_from: float,
+    proposal_id: int,
+    proposed_by: Any,
+    proposed_at: dt.datetime,
+    approved_by: Any,
+    note: str,
+    previous: dict[str, Any],
+) -> GovernanceRecord:
+    """Append one chained GovernanceRecord: an approved model activation or cut-off adoption.
+
+    The caller (``governance.services``) has checked the four-eyes rule and
+    switches the serving state in the same transaction, so the change and
+    its record commit or roll back together. ``previous`` names what served
+    before (model and policy version), so the chain alone tells the story.
+    """
+    if action not in dict(GovernanceRecord.ACTIONS):
+        raise ValueError(f"unknown governance action {action!r}")
+    created_at = timezone.now()
+    document = {
+        "kind": "governance",
+        "action": action,
+        "model_version": model_version,
+        "model_sha256": model_sha256,
+        "policy_version": policy_version,
+        "approve_below": canonical.canonical_value(float(approve_below)),
+        "decline_from": canonical.canonical_value(float(decline_from)),
+        "proposal_id": proposal_id,
+        "proposed_by_id": proposed_by.pk,
+        "proposed_by_username": proposed_by.get_username(),
+        "proposed_at": canonical.utc_iso(proposed_at),
+        "approved_by_id": approved_by.pk,
+        "approved_by_username": approved_by.get_username(),
+        "note": note,
+        "previous": previous,
+        "created_at": canonical.utc_iso(created_at),
+    }
+    return _append(
+        GovernanceRecord,
+        ChainHead.GOVERNANCE,
+        document,
+        action=action,
+        model_version=model_version,
+        model_sha256=model_sha256,
+        policy_version=policy_version,
+        approve_below=float(approve_below),
+        decline_from=float(decline_from),
+        proposed_by_id=proposed_by.pk,
+        approved_by_id=approved_by.pk,
+        created_at=created_at,
+    )
 
 
 def append_case_record(

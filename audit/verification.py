@@ -25,10 +25,18 @@ from typing import Any
 import numpy as np
 
 from audit import canonical, lifecycle
-from audit.models import CaseRecord, ChainHead, DecisionRecord, OutcomeRecord, OverrideRecord, RoleChangeRecord
+from audit.models import (
+    CaseRecord,
+    ChainHead,
+    DecisionRecord,
+    GovernanceRecord,
+    OutcomeRecord,
+    OverrideRecord,
+    RoleChangeRecord,
+)
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
-from scoring.services import replay_probabilities
+from scoring.services import MANIFEST_POLICY_PREFIX, decide, replay_probabilities
 
 CHUNK_SIZE = 5000
 # LoanApplication.Status.SCORED, as stored: the only applications with a decision to compare.
@@ -64,10 +72,14 @@ class VerificationSummary:
     outcomes: ChainReport = field(default_factory=ChainReport)
     cases: ChainReport = field(default_factory=ChainReport)
     role_changes: ChainReport = field(default_factory=ChainReport)
+    governance: ChainReport = field(default_factory=ChainReport)
     replay_requested: bool = False
     replayed: int = 0
     mismatches: int = 0
     mismatch_ids: list[int] = field(default_factory=list)
+    # Replayed decisions whose decision or cut-offs differ from those of the policy they name.
+    policy_mismatches: int = 0
+    policy_problems: list[str] = field(default_factory=list)
     model_errors: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     # Scored applications whose shown outcome disagrees with their audit records.
@@ -85,7 +97,9 @@ class VerificationSummary:
             and self.outcomes.ok
             and self.cases.ok
             and self.role_changes.ok
+            and self.governance.ok
             and self.mismatches == 0
+            and self.policy_mismatches == 0
             and not self.model_errors
             and self.application_mismatches == 0
         )
@@ -118,6 +132,10 @@ class VerificationSummary:
             "role_changes_checked": self.role_changes.checked,
             "role_changes_chain_ok": self.role_changes.ok,
             "first_bad_role_change_id": self.role_changes.first_bad_id,
+            "governance_checked": self.governance.checked,
+            "governance_chain_ok": self.governance.ok,
+            "first_bad_governance_id": self.governance.first_bad_id,
+            "policy_mismatches": self.policy_mismatches,
             "model_errors": self.model_errors,
             "applications_checked": self.applications_checked,
             "application_mismatches": self.application_mismatches,
@@ -130,6 +148,8 @@ class VerificationSummary:
         lines += [f"outcome chain: {p}" for p in self.outcomes.problems]
         lines += [f"case chain: {p}" for p in self.cases.problems]
         lines += [f"role change chain: {p}" for p in self.role_changes.problems]
+        lines += [f"governance chain: {p}" for p in self.governance.problems]
+        lines += [f"decision policy: {p}" for p in self.policy_problems]
         lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
         lines += [f"application: {p}" for p in self.application_problems]
         if self.mismatches:
@@ -381,6 +401,39 @@ def _check_role_change_columns(document: dict, row: Any) -> str | None:
     return None
 
 
+GOVERNANCE_COLUMNS = (
+    "action",
+    "model_version",
+    "model_sha256",
+    "policy_version",
+    "approve_below",
+    "decline_from",
+    "proposed_by_id",
+    "approved_by_id",
+    "created_at",
+)
+
+
+def _check_governance_columns(document: dict, row: Any) -> str | None:
+    if document.get("action") != row.action:
+        return "action"
+    if document.get("model_version") != row.model_version or document.get("model_sha256") != row.model_sha256:
+        return "model"
+    if document.get("policy_version") != row.policy_version:
+        return "policy_version"
+    if document.get("approve_below") != _float_hex(row.approve_below) or document.get("decline_from") != _float_hex(
+        row.decline_from
+    ):
+        return "thresholds"
+    if document.get("proposed_by_id") != row.proposed_by_id or document.get("approved_by_id") != row.approved_by_id:
+        return "people"
+    if document.get("proposed_by_id") == document.get("approved_by_id"):
+        return "approved_by (the proposer approved their own change)"
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
+        return "created_at"
+    return None
+
+
 def _check_bindings(report: ChainReport, rows: list[tuple], what: str) -> None:
     """Each (id, sequence, decision_record_id, bound hash) must name the decision record it was bound to."""
     if not rows:
@@ -541,7 +594,22 @@ def verify_audit_trail(*, replay: bool = False) -> VerificationSummary:
 def _verify(*, replay: bool) -> VerificationSummary:
     summary = VerificationSummary(decisions=ChainReport(), overrides=ChainReport(), replay_requested=replay)
 
-    replayer = _Replayer(summary)
+    # Policy version -> (model version, approve_below, decline_from) as hashed in the governance chain.
+    policies: dict[str, tuple[str, float, float]] = {}
+
+    def remember_policy(row: Any, document: dict) -> None:
+        policies[row.policy_version] = (row.model_version, row.approve_below, row.decline_from)
+
+    _walk(
+        GovernanceRecord.objects.all(),
+        GOVERNANCE_COLUMNS,
+        summary.governance,
+        _check_governance_columns,
+        remember_policy,
+    )
+    _check_head(ChainHead.GOVERNANCE, summary.governance)
+
+    replayer = _Replayer(summary, policies)
 
     # Latest decision record per application: (probability, decision, model version, sha256).
     latest: dict[int, tuple] = {}
@@ -553,7 +621,12 @@ def _verify(*, replay: bool) -> VerificationSummary:
     def collect(row: Any, document: dict) -> None:
         count(row, document)
         replayer.add(
-            row.model_version, row.id, row.probability_of_default, row.model_sha256, document.get("features") or {}
+            row.model_version,
+            row.id,
+            row.probability_of_default,
+            row.model_sha256,
+            document.get("features") or {},
+            (document.get("policy_version"), row.decision, row.approve_below, row.decline_from),
         )
 
     _walk(
@@ -690,14 +763,19 @@ class _Replayer:
     each decision recorded.
     """
 
-    def __init__(self, summary: VerificationSummary) -> None:
+    def __init__(self, summary: VerificationSummary, policies: dict[str, tuple[str, float, float]]) -> None:
         self.summary = summary
-        self.buffers: dict[str, tuple[list, list, list, set]] = defaultdict(lambda: ([], [], [], set()))
+        self.policies = policies
+        self.buffers: dict[str, tuple[list, list, list, set, list]] = defaultdict(lambda: ([], [], [], set(), []))
         self.unreplayable: dict[str, int] = {}
         self.decode = canonical.decode_features
 
-    def add(self, version: str, record_id: int, probability: float, sha256: str, features: dict) -> None:
-        ids, probabilities, vectors, shas = self.buffers[version]
+    def add(
+        self, version: str, record_id: int, probability: float, sha256: str, features: dict, decided: tuple
+    ) -> None:
+        """``decided``: (policy version named or None, decision, approve_below, decline_from) as recorded."""
+        ids, probabilities, vectors, shas, decisions = self.buffers[version]
+        decisions.append(decided)
         ids.append(record_id)
         probabilities.append(probability)
         vectors.append(self.decode(features))
@@ -714,18 +792,20 @@ class _Replayer:
             )
 
     def flush(self, version: str) -> None:
-        ids, probabilities, vectors, shas = self.buffers.pop(version)
+        ids, probabilities, vectors, shas, decisions = self.buffers.pop(version)
         if not ids:
             return
         if version in self.unreplayable:
             self.unreplayable[version] += len(ids)
             return
-        error = self._replay(version, ids, probabilities, vectors, shas)
+        error = self._replay(version, ids, probabilities, vectors, shas, decisions)
         if error:
             self.summary.model_errors[version] = error
             self.unreplayable[version] = len(ids)
 
-    def _replay(self, version: str, ids: list, probabilities: list, vectors: list, shas: set) -> str | None:
+    def _replay(
+        self, version: str, ids: list, probabilities: list, vectors: list, shas: set, decisions: list
+    ) -> str | None:
         try:
             model = get_model(version)
             foreign = shas - {model.sha256}
@@ -747,7 +827,42 @@ class _Replayer:
         summary.mismatches += int(differ.size)
         for index in differ[: max(0, MAX_LISTED - len(summary.mismatch_ids))]:
             summary.mismatch_ids.append(ids[int(index)])
+        self._check_policies(model, ids, replayed, decisions)
         return None
+
+    def _check_policies(self, model: Any, ids: list, replayed: np.ndarray, decisions: list) -> None:
+        """Each replayed decision must be what its recorded policy's cut-offs give for the replayed probability.
+
+        A record names its policy (``policy_version``); one without a name
+        predates versioned policies and was made under its model manifest's
+        cut-offs. A policy version must be the manifest's of this very model
+        or one the governance chain adopted for this model; the record's
+        cut-offs must be that policy's, bit for bit.
+        """
+        summary = self.summary
+        manifest_version = f"{MANIFEST_POLICY_PREFIX}{model.version}"
+        for record_id, probability, (named, decision, approve_below, decline_from) in zip(
+            ids, replayed.tolist(), decisions, strict=True
+        ):
+            policy_version = named or manifest_version
+            if policy_version == manifest_version:
+                cutoffs = (model.approve_below, model.decline_from)
+            else:
+                adopted = self.policies.get(policy_version)
+                cutoffs = adopted[1:] if adopted is not None and adopted[0] == model.version else None
+            if cutoffs is None:
+                problem = (
+                    f"names policy {policy_version!r}, which the governance chain never adopted for {model.version}"
+                )
+            elif (float(approve_below).hex(), float(decline_from).hex()) != tuple(float(c).hex() for c in cutoffs):
+                problem = f"its cut-offs are not those of policy {policy_version!r}"
+            elif decide(probability, approve_below=cutoffs[0], decline_from=cutoffs[1]) != decision:
+                problem = f"its decision {decision} is not what policy {policy_version!r} gives"
+            else:
+                continue
+            summary.policy_mismatches += 1
+            if len(summary.policy_problems) < MAX_LISTED:
+                summary.policy_problems.append(f"decision record id={record_id}: {problem}")
 
 
 def summary_json(summary: VerificationSummary) -> str:

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "scoring",
     "accounts",
     "audit",
+    "governance",
     "applications",
     "reviews",
     "staff",

@@ -20,6 +20,8 @@ urlpatterns = [
     path("", include("audit.urls")),
     # Portfolio monitoring: /monitoring/, drift, outcomes (back-test, import), fairness, their CSVs.
     path("monitoring/", include("monitoring.urls")),
+    # Model governance: /governance/models/ (registry), /governance/cutoffs/ (simulator), four-eyes actions.
+    path("governance/", include("governance.urls")),
     path("admin/", admin.site.urls),
     # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.
     # Unnamed on purpose: it is a fixed address for balancers, not a page to link.

@@ -20,6 +20,38 @@ from scoring.features import derived_values
 from scoring.model_cache import LoadedModel, get_model
 from scoring.results import APPROVE, DECLINE, REVIEW, RISKY, SAFE, ScoreResult
 
+MANIFEST_POLICY_PREFIX = "manifest:"
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """Cut-offs decisions are made with: APPROVE below ``approve_below``, DECLINE from ``decline_from``.
+
+    Each model's manifest carries the cut-offs it was trained and validated
+    with: that implied policy is ``manifest:<model version>``, and it is the
+    policy of every decision recorded before policies were versioned. A
+    policy adopted later (``governance``, approved by a second admin) has its
+    own version, recorded in the audit trail's governance chain.
+    """
+
+    version: str
+    approve_below: float
+    decline_from: float
+
+
+def manifest_policy_version(model_version: str) -> str:
+    """The version name of the cut-offs in ``model_version``'s manifest."""
+    return f"{MANIFEST_POLICY_PREFIX}{model_version}"
+
+
+def manifest_policy(model: LoadedModel) -> DecisionPolicy:
+    """The policy implied by a loaded model's manifest thresholds."""
+    return DecisionPolicy(
+        version=manifest_policy_version(model.version),
+        approve_below=model.approve_below,
+        decline_from=model.decline_from,
+    )
+
 
 def decide(probability_of_default: float, *, approve_below: float, decline_from: float) -> str:
     """The policy recorded with the model: APPROVE / REVIEW / DECLINE."""
@@ -61,8 +93,14 @@ def model_features(clean: Mapping[str, float | str | None]) -> dict[str, float |
     return features
 
 
-def score_application(inputs: Mapping, *, model_version: str | None = None) -> ScoreResult:
+def score_application(
+    inputs: Mapping, *, model_version: str | None = None, policy: DecisionPolicy | None = None
+) -> ScoreResult:
     """Validate and score one application.
+
+    The decision uses ``policy``'s cut-offs (default: the model manifest's);
+    the caller (``applications``) passes the policy in force, which the
+    ``governance`` app knows.
 
     Raises ``ValueError`` naming the field for input outside the schema and
     ``ModelUnavailable`` when the model cannot be used. ``person_emp_length``
@@ -90,9 +128,10 @@ def score_application(inputs: Mapping, *, model_version: str | None = None) -> S
         base_value = model.reference.raw_score
         reasons = coded_reasons(contributions, features)
     probability = float(row.probability_of_default)
+    policy = policy or manifest_policy(model)
     return ScoreResult(
         probability_of_default=probability,
-        decision=decide(probability, approve_below=model.approve_below, decline_from=model.decline_from),
+        decision=decide(probability, approve_below=policy.approve_below, decline_from=policy.decline_from),
         risk_label=RISKY if probability > model.risky_above else SAFE,
         interest_burden=every_feature["interest_burden"],
         loan_percent_income=every_feature["loan_percent_income"],
@@ -100,8 +139,9 @@ def score_application(inputs: Mapping, *, model_version: str | None = None) -> S
         features=features,
         model_version=model.version,
         model_sha256=model.sha256,
-        approve_below=model.approve_below,
-        decline_from=model.decline_from,
+        approve_below=policy.approve_below,
+        decline_from=policy.decline_from,
+        policy_version=policy.version,
         raw_score=row.raw_score,
         base_value=base_value,
         contributions=contributions,

@@ -312,6 +312,9 @@ EXPECTED: dict[str, dict[str, str]] = {
             "monitoring:outcomes",
             "monitoring:fairness",
             "monitoring:csv",
+            # Model governance (issue 18.5-6): the registry and the simulator are read by the same roles.
+            "governance:registry",
+            "governance:simulator",
         )
     },
     "monitoring:outcomes_import": {
@@ -325,7 +328,16 @@ EXPECTED: dict[str, dict[str, str]] = {
     },
 }
 # Routes with no page of their own to walk (logout, claim and release are POST-only by design; admin has its own tests).
-NOT_WALKED = {"logout", "reviews:claim", "reviews:release"}
+# The governance actions are POST-only; who may use them: tests/governance.
+NOT_WALKED = {
+    "logout",
+    "reviews:claim",
+    "reviews:release",
+    "governance:propose_activation",
+    "governance:approve",
+    "governance:reject",
+    "governance:withdraw",
+}
 
 
 def _named_routes(patterns, prefix: str = "") -> set[str]:

@@ -53,6 +53,7 @@ def _all_urls(application: LoanApplication) -> list[str]:
         "uidb64": "MQ",
         "token": "x-y",
         "name": "daily",  # monitoring:csv
+        "proposal_id": 1,  # governance: approve, reject, withdraw
     }
     urls = set(_unnamed_paths(get_resolver().url_patterns))
     skipped = []

@@ -23,7 +23,14 @@ pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
 WIDTHS = (1280, 390)
 PHONE_WIDTH = 390
-MONITORING = ["/monitoring/", "/monitoring/drift/", "/monitoring/outcomes/", "/monitoring/fairness/"]
+MONITORING = [
+    "/monitoring/",
+    "/monitoring/drift/",
+    "/monitoring/outcomes/",
+    "/monitoring/fairness/",
+    "/governance/models/",
+    "/governance/cutoffs/?approve_below=0.2&decline_from=0.6",
+]
 
 
 def _pages_for(role: str | None, *, application_id: int, case_id: int, open_case_id: int) -> list[str]:
