@@ -188,3 +188,13 @@ def may_override(user: Any) -> bool:
 def can_override(user: Any, application: Any) -> bool:
     """Reviewers (and admins), on scored applications somebody else entered: four eyes."""
     return may_override(user) and application.officer_id != user.pk and application.status == "SCORED"
+
+
+def can_view_batch(user: Any, job: Any) -> bool:
+    """A batch file's page and results: whoever uploaded it, and those who see every application."""
+    return can_view_any(user) and (job.officer_id == user.pk or can_view_all(user))
+
+
+def can_cancel_batch(user: Any, job: Any) -> bool:
+    """Cancel a batch file: whoever uploaded it, or an admin."""
+    return can_create(user) and (job.officer_id == user.pk or role_of(user) == ADMIN)

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "audit",
     "applications",
     "operations",
+    "batches",
     "axes",
     # The task queue (README, "Background jobs"): tasks, schedules and results in the database.
     "django_q",

@@ -14,6 +14,7 @@ urlpatterns = [
     # Django 5 logs out on POST only, so a link (or a prefetch) cannot sign anyone out.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("applications/", include("applications.urls")),
+    path("batches/", include("batches.urls")),
     # Audit trail: /applications/<id>/override/, /audit/, /audit/decisions.csv, /audit/access/.
     path("", include("audit.urls")),
     path("admin/", admin.site.urls),
