@@ -30,7 +30,7 @@ run: export DJANGO_DEBUG = 1
 run: migrate
 	$(PY) manage.py ensure_model
 	$(PY) manage.py create_demo_officer
-	$(PY) manage.py qcluster & worker=$$!; \
+	$(PY) manage.py run_workers & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
@@ -39,7 +39,7 @@ run: migrate
 worker: setup
 	@test -n "$$DJANGO_SECRET_KEY" || { echo "make worker: set DJANGO_SECRET_KEY (the same as the servers') first" >&2; exit 1; }
 	$(PY) manage.py ensure_model
-	exec $(PY) manage.py qcluster
+	exec $(PY) manage.py run_workers
 
 # Production server (gunicorn, gunicorn.conf.py): DEBUG off unless set, and
 # refuses to start without DJANGO_SECRET_KEY or with a failing deploy check

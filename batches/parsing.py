@@ -39,6 +39,9 @@ KNOWN_COLUMNS = frozenset((*REQUIRED_COLUMNS, REFERENCE, *IGNORED_COLUMNS))
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+NUL_STAND_IN = "\ufffd"
+
+
 class FileRefused(Exception):
     """The whole file is refused; the message says why, for the person who uploaded it."""
 
@@ -108,7 +111,9 @@ def read_rows(
             if count > max_rows:
                 raise FileRefused(f"The file has more than {max_rows:,} rows; split it into several files.")
             # Keep at most one character past the limit: enough to reject the row, not to store 64 KiB.
-            yield [cell[: MAX_CELL_CHARS + 1] for cell in cells]
+            # A NUL cannot be stored (PostgreSQL text and JSON refuse it): it is kept as U+FFFD, which
+            # ``row_problems`` rejects the same way.
+            yield [cell[: MAX_CELL_CHARS + 1].replace("\x00", NUL_STAND_IN) for cell in cells]
     except UnicodeDecodeError as error:
         raise FileRefused(
             f"The file is not UTF-8 text (undecodable byte near line {reader.line_num + 1}); save it as CSV UTF-8."
@@ -127,8 +132,8 @@ def row_problems(columns: list[str], cells: list[str]) -> dict[str, str]:
             continue
         if len(cell) > MAX_CELL_CHARS:
             problems[name] = f"Longer than {MAX_CELL_CHARS} characters."
-        elif "\x00" in cell:
-            problems[name] = "Contains a NUL character."
+        elif NUL_STAND_IN in cell or "\x00" in cell:
+            problems[name] = "Contains a NUL character (or U+FFFD, the replacement character)."
         elif name not in schema.NUMERIC_INPUTS and cell.startswith(FORMULA_PREFIXES):
             # Numbers may start with "-" or "+" (the form then checks the range).
             problems[name] = "Starts like a spreadsheet formula (=, +, -, @); not accepted as text."

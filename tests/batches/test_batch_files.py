@@ -137,7 +137,10 @@ def test_a_nul_byte_and_a_short_row_are_rejected_alone(officer_client, django_ca
     _upload(officer_client, content, capture=django_capture_on_commit_callbacks)
     results = _results(officer_client, BatchJob.objects.get())
     assert [r["outcome"] for r in results] == ["rejected", "stored", "rejected"]
-    assert results[0]["rejection_reason"] == "applicant_reference: Contains a NUL character."
+    assert (
+        results[0]["rejection_reason"]
+        == "applicant_reference: Contains a NUL character (or U+FFFD, the replacement character)."
+    )
     assert results[2]["rejection_reason"] == "row: Has 2 cells where the header names 11 columns."
 
 

@@ -36,7 +36,7 @@ def varied_rows(count: int) -> list[dict[str, Any]]:
     for n in range(count):
         rows.append(
             batch_row(
-                loan_amnt=str(1000 + 750 * n),
+                loan_amnt=str(1000 + (750 * n) % 34000),
                 person_income=str(20000 + 1370 * (n % 50)),
                 loan_grade=grades[n % 7],
                 loan_intent=intents[n % 6],
