@@ -249,6 +249,46 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
     return current
 
 
+@dataclass(frozen=True)
+class PendingScoring:
+    """What one pass over the PENDING applications did."""
+
+    scored: int
+    failed: list[tuple[int, str]]
+    model_unavailable: str | None
+
+
+def score_pending_applications(*, limit: int | None = None) -> PendingScoring:
+    """Score PENDING applications, oldest first, each with its decision record.
+
+    Stops at the first ``ModelUnavailable`` (every further one would fail the
+    same way); an application the current schema refuses stays pending with
+    its reason and the others go on. Used by ``manage.py score_pending`` and
+    by the periodic task (``applications.tasks``).
+    """
+    from applications.selectors import pending_applications
+
+    # Ids first: no read cursor stays open across the writes below.
+    ids = list(pending_applications().values_list("pk", flat=True)[:limit])
+    scored = 0
+    failed: list[tuple[int, str]] = []
+    for pk in ids:
+        application = pending_applications().filter(pk=pk).first()
+        if application is None:  # scored meanwhile by another process
+            continue
+        try:
+            score_pending_application(application=application)
+        except ModelUnavailable as error:
+            record_scoring_failure(application=application, error=error)
+            return PendingScoring(scored, failed, str(error) or error.__class__.__name__)
+        except ValueError as error:
+            record_scoring_failure(application=application, error=error)
+            failed.append((application.pk, str(error)))
+            continue
+        scored += 1
+    return PendingScoring(scored, failed, None)
+
+
 def record_scoring_failure(*, application: LoanApplication, error: Exception) -> None:
     """Keep the latest reason a pending application could not be scored."""
     LoanApplication.objects.filter(pk=application.pk, status=LoanApplication.Status.PENDING).update(
