@@ -15,6 +15,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("applications/", include("applications.urls")),
     path("batches/", include("batches.urls")),
+    # The REST API (/api/v1/...), its OpenAPI schema (/api/schema/) and docs page (/api/docs/).
+    path("api/", include("api.urls")),
     # Audit trail: /applications/<id>/override/, /audit/, /audit/decisions.csv, /audit/access/.
     path("", include("audit.urls")),
     path("admin/", admin.site.urls),
