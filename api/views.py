@@ -57,13 +57,23 @@ ERRORS = {
 }
 
 
-def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: ERRORS[code] for code in codes}
+def _errors(*codes: int) -> dict[tuple[int, str], OpenApiResponse]:
+    return {(code, "application/problem+json"): ERRORS[code] for code in codes}
 
 
 def _deny(request, what: str) -> None:
     log_access(user=request.user, action=AccessEvent.PERMISSION_DENIED, target=what, request=request)
     raise PermissionDenied("You may not do this.")
+
+
+APPLICATION_PAGE = inline_serializer(
+    "PaginatedApplicationList",
+    {
+        "next": serializers.URLField(allow_null=True, help_text="The next page (older), or null"),
+        "previous": serializers.URLField(allow_null=True, help_text="The previous page (newer), or null"),
+        "results": api_serializers.ApplicationSerializer(many=True),
+    },
+)
 
 
 class ApplicationCursor(CursorPagination):
@@ -98,7 +108,7 @@ class ApplicationListCreate(APIView):
             OpenApiParameter("cursor", str, description="From the previous page's `next`/`previous`"),
             OpenApiParameter("page_size", int, description="At most 500; default 50"),
         ],
-        responses={200: api_serializers.ApplicationSerializer(many=True), **_errors(400, 401, 403, 429)},
+        responses={200: APPLICATION_PAGE, **_errors(400, 401, 403, 429)},
     )
     def get(self, request):
         if not roles.can_view_any(request.user):
@@ -131,7 +141,9 @@ class ApplicationListCreate(APIView):
         request=api_serializers.ApplicationInputSerializer,
         responses={
             201: api_serializers.ApplicationSerializer,
-            409: OpenApiResponse(PROBLEM, description="Idempotency-Key reused with different data."),
+            (409, "application/problem+json"): OpenApiResponse(
+                PROBLEM, description="Idempotency-Key reused with different data."
+            ),
             **_errors(400, 401, 403, 429),
         },
     )

@@ -249,6 +249,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Smart Credit Risk API",
     "DESCRIPTION": "Loan applications scored, stored and chained exactly as the officer's form does; batch files.",
     "VERSION": "1",
+    # OpenAPI 3.1: its schemas are JSON Schema, so a response can be checked with jsonschema (tests/api).
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN: the CSP stays strict.
     "SWAGGER_UI_DIST": "SIDECAR",
