@@ -64,6 +64,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Any:
     if response is None:
         return None  # a fault, not bad input: Django's 500 page and a log line
     request = context.get("request")
+    renderer = getattr(request, "accepted_renderer", None)
+    if renderer is not None and getattr(renderer, "format", "json") != "json":
+        return response  # an HTML page of the API (the docs): the site's own error page
     instance = request.get_full_path() if request is not None else ""
     if isinstance(exc, exceptions.ValidationError):
         errors = _field_errors(exc.detail)

@@ -10,6 +10,6 @@ def apply_role_map(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("api", "0001_api_tokens"), ("accounts", "0002_no_role_deletes_applications")]
+    dependencies = [("api", "0001_api_tokens"), ("accounts", "0003_role_change_records_readable")]
 
     operations = [migrations.RunPython(apply_role_map, migrations.RunPython.noop)]

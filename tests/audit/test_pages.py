@@ -269,9 +269,44 @@ EXPECTED: dict[str, dict[str, str]] = {
         roles.ADMIN: A,
     },
     "login": {role: A for role in ROLES},
+    "batches:upload": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    **{
+        name: {
+            "anonymous": L,
+            "nobody": H,
+            roles.OFFICER: A,
+            "other_officer": H,
+            roles.REVIEWER: A,
+            roles.AUDITOR: A,
+            roles.ADMIN: A,
+        }
+        for name in ("batches:detail", "batches:progress", "batches:results")
+    },
 }
-# Routes with no page of their own to walk (logout is POST-only by design; admin has its own tests).
-NOT_WALKED = {"logout"}
+# Routes with no page of their own to walk (logout and a batch's cancel are POST-only by design; admin
+# has its own tests). The API answers tokens, not sessions: tests/api walks every endpoint of its schema
+# for every case (tests/api/test_schema.py, test_api.py).
+NOT_WALKED = {
+    "logout",
+    "batches:cancel",
+    "api:application-list",
+    "api:application-detail",
+    "api:application-override",
+    "api:batch-list",
+    "api:batch-detail",
+    "api:batch-cancel",
+    "api:batch-results",
+    "api:schema",
+    "api:docs",
+}
 
 
 def _named_routes(patterns, prefix: str = "") -> set[str]:
@@ -287,6 +322,16 @@ def _named_routes(patterns, prefix: str = "") -> set[str]:
     return names
 
 
+def _batch_job(owner):
+    """A batch file of ``owner``'s, queued (its tasks are not run: the walk only reads it)."""
+    import io
+
+    from batches.services import create_batch_job
+    from tests.support.batches import batch_csv, varied_rows
+
+    return create_batch_job(officer=owner, file=io.BytesIO(batch_csv(varied_rows(2))), file_name="walk.csv")
+
+
 def test_every_route_is_in_the_walk():
     assert _named_routes(get_resolver().url_patterns) - NOT_WALKED == set(EXPECTED)
 
@@ -297,6 +342,7 @@ def test_walk_every_url_for_every_role(role):
 
     owner = UserFactory(role=roles.OFFICER)
     application = scored_application(owner)
+    job = _batch_job(owner)
     users = {
         "anonymous": None,
         "nobody": UserFactory(role=None),
@@ -312,6 +358,8 @@ def test_walk_every_url_for_every_role(role):
     failures = []
     for name, expectations in EXPECTED.items():
         args = [application.pk] if name in ("applications:detail", "applications:override") else []
+        if name.startswith("batches:") and name != "batches:upload":
+            args = [job.pk]
         url = reverse(name, args=args)
         response = client.get(url)
         status = response.status_code
