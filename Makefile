@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
+.PHONY: bench-batch run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,12 @@ bench-load: setup
 bench-faults: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/load_faults.py $(ARGS)
+
+# Batch files end to end (upload -> scored -> stored -> chained): 100,000 rows from the shared data on
+# SQLite with one and two workers and on PostgreSQL with two; ARGS e.g. "--rows 1000000 --configs sqlite:2".
+bench-batch: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/batch_bench.py $(ARGS)
 
 # Where a submit request spends its time (in-process, cProfile, SQL per request).
 bench-profile: setup

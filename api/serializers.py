@@ -30,7 +30,7 @@ def _schema_field(field: schema.NumericField | schema.CategoricalField) -> seria
     )
 
 
-class ApplicationInputSerializer(serializers.Serializer):
+class _ApplicationInput(serializers.Serializer):
     """The ten inputs under the dataset's names and the optional reference (``LoanApplicationForm``'s rules)."""
 
     applicant_reference = serializers.CharField(required=False, allow_blank=True, max_length=64)
@@ -57,7 +57,17 @@ def _as_text(value: Any) -> Any:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-ApplicationInputSerializer._declared_fields.update({field.name: _schema_field(field) for field in schema.INPUT_FIELDS})
+# The inputs' fields, one per schema input, declared by building the class (DRF collects declared fields
+# from the class body); they describe the schema, the form's fields validate.
+ApplicationInputSerializer = type(
+    "ApplicationInputSerializer",
+    (_ApplicationInput,),
+    {
+        "__doc__": _ApplicationInput.__doc__,
+        "__module__": __name__,
+        **{field.name: _schema_field(field) for field in schema.INPUT_FIELDS},
+    },
+)
 
 
 class ReasonSerializer(serializers.Serializer):
