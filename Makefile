@@ -84,7 +84,8 @@ bench: setup
 	$(PY) bench/scoring_bench.py
 
 # HTTP load (wrk, needs `apt-get install wrk`): our submit path beside the original Flask app, one run.
-# Extra flags through ARGS, e.g. `make bench-load ARGS="--duration 30"`.
+# Extra flags through ARGS, e.g. `make bench-load ARGS="--duration 30"`; `ARGS="--api"` also measures
+# POST /api/v1/applications/ (JSON, token) on the same server right after each form round.
 bench-load: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/load_submit.py $(ARGS)

@@ -84,6 +84,7 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> d
     label = f"{kind}-{workers}w"
     database = create_database(kind, f"bench_batch_{kind}_{workers}w", workdir)
     env = app_env(database, QUEUE_WORKERS=str(workers), QUEUE_POLL_SECONDS="0.1", QUEUE_TIMEOUT_SECONDS="600")
+    env["DJANGO_LOG_LEVEL"] = "INFO"  # the workers' "ready for work" lines tell when to start the clock
     officer = prepare_database(env, officers=1, prefix=f"batch{workers}")[0]
     log_path = workdir / f"{label}-workers.log"
     with log_path.open("w") as worker_log:
