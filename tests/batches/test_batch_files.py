@@ -196,3 +196,31 @@ def test_progress_and_roles(client_for, officer, django_capture_on_commit_callba
     other = UserFactory(role=roles.OFFICER)
     with pytest.raises(Exception, match="cancel"):
         services.cancel_batch_job(job=job, user=other)
+
+
+def test_a_chunk_waits_for_a_database_that_went_away_and_then_resumes(
+    officer, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+
+    from batches import tasks
+
+    with django_capture_on_commit_callbacks(execute=False):
+        job = services.create_batch_job(officer=officer, file=io.BytesIO(batch_csv(varied_rows(3))), file_name="f.csv")
+    real = services.process_chunk
+    outages = iter([OperationalError("server closed the connection unexpectedly")] * 2)
+
+    def flaky(**kwargs):
+        error = next(outages, None)
+        if error is not None:
+            raise error
+        return real(**kwargs)
+
+    pauses = []
+    monkeypatch.setattr(tasks, "process_chunk", flaky)
+    monkeypatch.setattr(tasks.time, "sleep", pauses.append)
+    assert tasks.run_chunk(job.pk, 0) == 3
+    assert pauses == [0.5, 1.0]  # paused twice, growing, then resumed
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.DONE and job.rows_stored == 3
+    assert LoanApplication.objects.count() == 3
