@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.load_common import (  # noqa: E402
     PYTHON,
     ROOT,
+    _process_cpu_seconds,
     app_env,
     child_pids,
     create_database,
@@ -101,6 +102,7 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> d
         while log_path.read_text().count("ready for work") < workers and time.monotonic() < deadline:
             time.sleep(0.2)
         log(f"{label}: {workers} worker process(es) ready; load {loadavg()}")
+        cpu_before = {pid: _process_cpu_seconds(pid) or 0.0 for pid in child_pids(cluster.pid)}
         started = time.monotonic()
         upload = subprocess.run(
             [PYTHON, "-c", _UPLOAD, str(data_file), officer],
@@ -125,6 +127,8 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> d
             time.sleep(1)
         elapsed = time.monotonic() - started
         pids = child_pids(cluster.pid)
+        # CPU the workers spent (processes alive throughout): what the job costs, whatever else ran.
+        worker_cpu = sum((_process_cpu_seconds(pid) or 0.0) - cpu_before[pid] for pid in pids if pid in cpu_before)
         worker_peak = max([worker_peak, *(peak_rss_mb(pid) for pid in pids)])
     finally:
         cluster.send_signal(signal.SIGTERM)
@@ -142,6 +146,8 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> d
         "seconds": round(elapsed, 1),
         "rows_per_second": round(state["total_rows"] / elapsed),
         "upload_seconds": round(upload_seconds, 1),
+        "upload_cpu_seconds": round(uploaded["cpu_seconds"], 1),
+        "worker_cpu_ms_per_row": round(worker_cpu / max(state["total_rows"], 1) * 1000, 3),
         "upload_peak_rss_mb": round(uploaded["peak_rss_mb"], 1),
         "worker_peak_rss_mb": round(worker_peak, 1),
         "verify_decisions_ok": chain.get("ok"),
@@ -163,7 +169,8 @@ from batches.selectors import job_progress
 path, officer = sys.argv[1], sys.argv[2]
 with open(path, "rb") as handle:
     job = services.create_batch_job(officer=get_user_model().objects.get(username=officer), file=handle, file_name=os.path.basename(path))
-print(json.dumps({"progress": job_progress(job=job), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"progress": job_progress(job=job), "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}))
 """
 
 
