@@ -131,20 +131,56 @@ class OverrideRecordSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class CaseRecordSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor.get_username")
+    action = serializers.CharField()
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+
+
 class ApplicationDetailSerializer(ApplicationSerializer):
     decision_records = DecisionRecordSerializer(many=True, read_only=True, source="api_decision_records")
     overrides = OverrideRecordSerializer(many=True, read_only=True, source="api_overrides")
+    case_records = CaseRecordSerializer(many=True, read_only=True, source="api_case_records")
 
     class Meta(ApplicationSerializer.Meta):
-        fields = (*ApplicationSerializer.Meta.fields, "decision_records", "overrides")
+        fields = (
+            *ApplicationSerializer.Meta.fields,
+            "case_state",
+            "case_version",
+            "decision_records",
+            "overrides",
+            "case_records",
+        )
         read_only_fields = fields
 
 
-class OverrideInputSerializer(serializers.Serializer):
-    """A reviewer's final decision with the written reason (``applications.forms.OverrideForm``'s rules)."""
+class CaseVersionSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="The case_version the action was decided on (409 if it changed).")
 
-    final_decision = serializers.ChoiceField(choices=LoanApplication.Decision.choices)
-    reason = serializers.CharField(help_text="Mandatory; kept forever in the audit trail.")
+
+class CaseDecisionSerializer(CaseVersionSerializer):
+    decision = serializers.ChoiceField(choices=["APPROVE", "DECLINE", "REFER"])
+    reason_code = serializers.CharField(help_text="A reason code for this decision (the review page lists them).")
+    explanation = serializers.CharField(help_text="Why; kept forever in the audit trail.")
+
+
+class SecondApprovalSerializer(CaseVersionSerializer):
+    confirm = serializers.BooleanField()
+    reason_code = serializers.CharField()
+    explanation = serializers.CharField()
+
+
+# The input of each review action (``api.views.CaseAction``); the rules are ``reviews.services``'s.
+CASE_ACTION_INPUTS = {
+    "claim": CaseVersionSerializer,
+    "release": CaseVersionSerializer,
+    "decide": CaseDecisionSerializer,
+    "second_approval": SecondApprovalSerializer,
+}
 
 
 class BatchUploadSerializer(serializers.Serializer):

@@ -21,13 +21,14 @@ from accounts import roles
 from api import serializers as api_serializers
 from applications import selectors
 from applications.models import LoanApplication
-from applications.services import override_decision, submit_application
+from applications.services import submit_application
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
 from batches import selectors as batch_selectors
 from batches import services as batch_services
 from infrastructure.csv_export import csv_response
+from reviews import services as review_services
 from scoring.schema import INPUT_NAMES
 
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -199,32 +200,76 @@ class ApplicationDetail(APIView):
         log_access(user=request.user, action=AccessEvent.VIEW_APPLICATION, target=f"application:{pk}", request=request)
         application.api_decision_records = list(audit_selectors.decision_records_for_application(application_id=pk))
         application.api_overrides = list(audit_selectors.overrides_for_application(application_id=pk))
+        application.api_case_records = list(audit_selectors.case_records_for_application(application_id=pk))
         body = api_serializers.ApplicationDetailSerializer(application, context=_with_record_ids([application])).data
         return Response(body)
 
 
-class ApplicationOverride(APIView):
-    parser_classes = [JSONParser]
+class CaseAction(APIView):
+    """A reviewer's action on an application's case, through ``reviews.services`` with the page's rules.
 
-    @extend_schema(
-        operation_id="applications_override",
-        summary="A reviewer overrides the decision with a written reason (four eyes, as on the page)",
-        request=api_serializers.OverrideInputSerializer,
-        responses={200: api_serializers.ApplicationDetailSerializer, **_errors(400, 401, 403, 404, 429)},
-    )
+    Each request carries the ``version`` of the case it was decided on (the
+    detail's ``case_version``); a case that changed meanwhile, or a state that
+    does not allow the action, is a 409 problem saying why, and nothing is recorded.
+    """
+
+    parser_classes = [JSONParser]
+    action = ""
+
     def post(self, request, pk: int):
         application = selectors.application_get(user=request.user, pk=pk)
-        if not roles.can_override(request.user, application):
-            _deny(request, f"override:application:{pk}")
-        data = api_serializers.OverrideInputSerializer(data=request.data)
+        if not roles.can_act_on_case(request.user, application):
+            _deny(request, f"case:application:{pk}")
+        data = api_serializers.CASE_ACTION_INPUTS[self.action](data=request.data)
         data.is_valid(raise_exception=True)
-        override_decision(
-            application=application,
-            reviewer=request.user,
-            final_decision=data.validated_data["final_decision"],
-            reason=data.validated_data["reason"],
-        )
+        values = dict(data.validated_data)
+        version = values.pop("version")
+        try:
+            if self.action == "claim":
+                review_services.claim_case(application_id=pk, reviewer=request.user, expected_version=version)
+            elif self.action == "release":
+                review_services.release_case(application_id=pk, reviewer=request.user, expected_version=version)
+            elif self.action == "decide":
+                review_services.decide_case(
+                    application_id=pk, reviewer=request.user, expected_version=version, **values
+                )
+            else:
+                review_services.answer_second_approval(
+                    application_id=pk, reviewer=request.user, expected_version=version, **values
+                )
+        except review_services.CaseConflict as conflict:
+            raise Conflict(str(conflict)) from None
         return ApplicationDetail().get(request, pk)
+
+
+def _case_action(action: str, summary: str) -> type[CaseAction]:
+    def post(self, request, pk: int):
+        return CaseAction.post(self, request, pk)
+
+    view = type(f"Case{action.title().replace('_', '')}", (CaseAction,), {"action": action, "post": post})
+    view.post = extend_schema(
+        operation_id=f"applications_case_{action}",
+        summary=summary,
+        request=api_serializers.CASE_ACTION_INPUTS[action],
+        responses={
+            200: api_serializers.ApplicationDetailSerializer,
+            (409, "application/problem+json"): OpenApiResponse(
+                PROBLEM, description="The case changed meanwhile, or its state does not allow this."
+            ),
+            **_errors(400, 401, 403, 404, 429),
+        },
+    )(view.post)
+    return view
+
+
+CaseClaim = _case_action("claim", "A reviewer claims a case from the queue (the page's rules)")
+CaseRelease = _case_action("release", "The holder gives a claimed case back to the queue")
+CaseDecide = _case_action(
+    "decide", "APPROVE, DECLINE or REFER a case, or override a final model decision, with a reason code (four eyes)"
+)
+CaseSecondApproval = _case_action(
+    "second_approval", "A second reviewer confirms or rejects a proposed approval, with a reason code"
+)
 
 
 class BatchCreate(APIView):

@@ -18,11 +18,9 @@ from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
 
 from accounts.validators import VisibleTextValidator
 from applications.models import LoanApplication
-from applications.services import OVERRIDE_REASON_MAX_LENGTH, clean_override_reason
 from applications.validators import SchemaRangeValidator, format_bound
 from scoring import schema
 from scoring.features import derived_values
-from scoring.results import DECISIONS
 
 
 class _SchemaRangeMixin:
@@ -320,21 +318,6 @@ class HistoryFilterForm(forms.Form):
         self.is_valid()
         cleaned = getattr(self, "cleaned_data", {})
         return {key: value for key, value in cleaned.items() if value not in (None, "")}
-
-
-class OverrideForm(forms.Form):
-    """A reviewer's final decision against the model's, with the reason kept in the audit trail."""
-
-    final_decision = forms.ChoiceField(choices=[(d, d.title()) for d in DECISIONS], label="Final decision")
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=OVERRIDE_REASON_MAX_LENGTH,
-        strip=True,
-        help_text="Mandatory. Why the model's decision is overridden; kept forever in the audit trail.",
-    )
-
-    def clean_reason(self) -> str:
-        return clean_override_reason(self.cleaned_data.get("reason"))
 
 
 _ROW_FIELDS: dict[str, forms.Field] | None = None

@@ -22,20 +22,13 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import roles
 from applications.models import LoanApplication
-from audit.services import (
-    PreparedDecision,
-    append_decision_record,
-    append_decision_records,
-    append_override_record,
-    latest_decision_record,
-    prepare_decision_record,
-)
+from audit import lifecycle
+from audit.services import PreparedDecision, append_decision_record, append_decision_records, prepare_decision_record
 from infrastructure.rows import PreparedInsert, insert_row, prepare_insert
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
-from scoring.results import DECISIONS, ScoreResult
+from scoring.results import ScoreResult
 from scoring.schema import INPUT_NAMES
 from scoring.services import score_application
 
@@ -49,7 +42,6 @@ PENDING_MESSAGE = (
     "scored as soon as the model is back, and its decision will appear on this page and in the history."
 )
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-OVERRIDE_REASON_MAX_LENGTH = 2000
 
 
 def new_idempotency_key() -> str:
@@ -217,6 +209,8 @@ def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
     application.probability_of_default = result.probability_of_default
     application.decision = result.decision
     application.final_decision = result.decision
+    # REVIEW goes to the queue; APPROVE and DECLINE are final unless a reviewer overrides them.
+    application.case_state = lifecycle.initial_step(result.decision).state
     application.risk_label = result.risk_label
     application.reasons = [reason.as_dict() for reason in result.reasons]
     application.model_version = result.model_version
@@ -225,6 +219,7 @@ def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
     application.loan_percent_income = result.loan_percent_income
     application.interest_burden = result.interest_burden
     application.scored_at = timezone.now()
+    application.queued_at = application.scored_at if application.case_state in lifecycle.OPEN_STATES else None
     application.scoring_error = ""
 
 
@@ -294,58 +289,3 @@ def record_scoring_failure(*, application: LoanApplication, error: Exception) ->
     LoanApplication.objects.filter(pk=application.pk, status=LoanApplication.Status.PENDING).update(
         scoring_error=str(error)[:2000],
     )
-
-
-def clean_override_reason(reason: Any) -> str:
-    """The written reason for an override: mandatory, at most 2,000 characters, no NUL."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError({"reason": "Write why the decision is overridden."})
-    reason = reason.strip()
-    if "\x00" in reason:
-        raise ValidationError({"reason": "The reason contains a NUL character."})
-    if len(reason) > OVERRIDE_REASON_MAX_LENGTH:
-        raise ValidationError({"reason": f"Keep the reason to at most {OVERRIDE_REASON_MAX_LENGTH} characters."})
-    return reason
-
-
-def override_decision(*, application: LoanApplication, reviewer: Any, final_decision: str, reason: str) -> Any:
-    """Set an application's final decision against the model's, with a reason; four eyes.
-
-    Refuses (``PermissionDenied``) anyone without the reviewer's override
-    permission and any reviewer on an application they entered themselves;
-    refuses (``ValidationError``) a blank or oversized reason, an unknown
-    decision, one equal to the decision in force, or an unscored application.
-    The override record and the application's ``final_decision`` are written
-    in one transaction; returns the ``audit.models.OverrideRecord``.
-    """
-    if not roles.may_override(reviewer):
-        raise PermissionDenied("Only reviewers may override a decision.")
-    reason = clean_override_reason(reason)
-    if final_decision not in DECISIONS:
-        raise ValidationError({"final_decision": f"Choose one of {', '.join(DECISIONS)}."})
-    with transaction.atomic():
-        # Lock the application: two reviewers overriding at once are ordered.
-        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
-        if current.officer_id == reviewer.pk:
-            raise PermissionDenied("Four eyes: you cannot override an application you entered.")
-        if current.status != LoanApplication.Status.SCORED:
-            raise ValidationError(
-                {"final_decision": "This application has not been scored; there is nothing to override."}
-            )
-        if final_decision == current.final_decision:
-            raise ValidationError({"final_decision": f"The decision is already {final_decision}."})
-        decision_record = latest_decision_record(application_id=current.pk)
-        if decision_record is None:
-            raise ValidationError({"final_decision": "This application has no decision record to override."})
-        record = append_override_record(
-            application_id=current.pk,
-            decision_record=decision_record,
-            reviewer=reviewer,
-            from_decision=current.final_decision,
-            to_decision=final_decision,
-            reason=reason,
-        )
-        current.final_decision = final_decision
-        current.save(update_fields=["final_decision"])
-    application.final_decision = final_decision
-    return record

@@ -19,15 +19,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
-from applications import formatting, selectors
-from applications.forms import LoanApplicationForm, OverrideForm
+from applications import cases, formatting, selectors
+from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
-from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
+from applications.services import PENDING_MESSAGE, new_idempotency_key, submit_application
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
+from audit.verification import ApplicationIntegrity, application_integrity
 from infrastructure.csv_export import csv_response
 from scoring import schema
+from scoring.services import decision_band
 
 PAGE_SIZE = 25
 
@@ -59,10 +61,8 @@ def _visible_application_or_404(request: HttpRequest, pk: int, what: str) -> Loa
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """``/``: officers start at the form; read-only roles at the history."""
-    if roles.can_create(request.user):
-        return redirect("applications:new")
-    return redirect("applications:list")
+    """``/`` (and where sign-in lands): each role's first page (``accounts.roles.landing_page``)."""
+    return redirect(roles.landing_page(request.user))
 
 
 def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, Any]:
@@ -121,58 +121,38 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
         _deny(request, f"application:{pk}")
     application = _visible_application_or_404(request, pk, f"application:{pk}")
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
+    integrity = application_integrity(applications=[application]).get(application.pk)
     return render(
         request,
         "applications/detail.html",
         {
             "application": application,
             "inputs": _inputs_as_entered(application),
+            "state_text": cases.describe_state(application),
+            "integrity": integrity,
+            "band": _band(application, integrity),
             "decision_records": audit_selectors.decision_records_for_application(application_id=application.pk),
             "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
-            "can_override": roles.can_override(request.user, application),
+            "case_records": audit_selectors.case_records_for_application(application_id=application.pk),
+            "can_act_on_case": roles.can_act_on_case(request.user, application),
         },
+    )
+
+
+def _band(application: LoanApplication, integrity: ApplicationIntegrity | None) -> str:
+    """The model decision's band with the cut-offs recorded with it (``scoring.services.decision_band``)."""
+    if integrity is None or integrity.approve_below is None:
+        return ""
+    return decision_band(
+        application.decision, approve_below=integrity.approve_below, decline_from=integrity.decline_from
     )
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_GET
 def application_override(request: HttpRequest, pk: int) -> HttpResponse:
-    """``/applications/<id>/override/``: a reviewer sets the final decision, with a reason."""
-    # Those who may read it and may not override it get a 403; those who may
-    # not read it, the same 404 as for a missing id.
-    application = _visible_application_or_404(request, pk, f"override:application:{pk}")
-    if not roles.can_override(request.user, application):
-        _deny(request, f"override:application:{pk}")
-    form = OverrideForm(request.POST or None, initial={"final_decision": application.final_decision})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                override_decision(
-                    application=application,
-                    reviewer=request.user,
-                    final_decision=form.cleaned_data["final_decision"],
-                    reason=form.cleaned_data["reason"],
-                )
-            except PermissionDenied:
-                _deny(request, f"override:application:{pk}")
-            except ValidationError as error:
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                messages.success(request, f"Final decision set to {form.cleaned_data['final_decision']}.")
-                return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
-        status = 400
-    return render(
-        request,
-        "applications/override_form.html",
-        {
-            "application": application,
-            "form": form,
-            "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
-        },
-        status=status,
-    )
+    """``/applications/<id>/override/``: the old override form's address; an override is a case decision now."""
+    return redirect("reviews:case", pk=pk)
 
 
 def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
@@ -196,12 +176,15 @@ def _list_page(request: HttpRequest, form, filters, *, status: int = 200) -> Htt
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
+    # The integrity flag beside each row: the page's applications against their own records (three queries).
+    integrity = application_integrity(applications=page.object_list)
     return render(
         request,
         "applications/list.html",
         {
             "form": form,
             "page": page,
+            "rows": [(app, integrity.get(app.pk)) for app in page.object_list],
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
             # An empty page means "none yet" unless a filter (not just the order) narrowed it.

@@ -17,7 +17,9 @@ urlpatterns = [
     path("batches/", include("batches.urls")),
     # The REST API (/api/v1/...), its OpenAPI schema (/api/schema/) and docs page (/api/docs/).
     path("api/", include("api.urls")),
-    # Audit trail: /applications/<id>/override/, /audit/, /audit/decisions.csv, /audit/access/.
+    # Review workflow: the queue, a case's page, claim and release.
+    path("reviews/", include("reviews.urls")),
+    # Audit trail: /audit/, /audit/decisions.csv, /audit/access/.
     path("", include("audit.urls")),
     path("admin/", admin.site.urls),
     # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.

@@ -15,7 +15,7 @@ from api.throttling import PerTokenRateThrottle
 from applications.models import LoanApplication
 from audit.models import AccessEvent, DecisionRecord
 from scoring.services import score_application
-from tests.support.factories import application_form_data, scored_application, scoring_inputs
+from tests.support.factories import application_form_data, review_case, scored_application, scoring_inputs
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/applications/"
@@ -144,20 +144,56 @@ def test_roles_and_object_permissions_are_the_pages(api_for):
     assert AccessEvent.objects.filter(action=AccessEvent.PERMISSION_DENIED).count() >= 2
 
 
-def test_review_action_override_follows_the_pages_rules(api_for):
-    officer, reviewer = api_for(roles.OFFICER), api_for(roles.REVIEWER)
-    application = scored_application(officer=officer.user)
-    target = "DECLINE" if application.final_decision != "DECLINE" else "APPROVE"
-    url = f"{URL}{application.pk}/override/"
-    _problem(officer.post(url, {"final_decision": target, "reason": "x"}, format="json"), 403)  # may read, not override
-    _problem(api_for(roles.OFFICER).post(url, {"final_decision": target, "reason": "x"}, format="json"), 404)
-    problem = _problem(reviewer.post(url, {"final_decision": target, "reason": "  "}, format="json"), 400)
-    assert problem["errors"][0]["field"] == "reason"
-    done = reviewer.post(url, {"final_decision": target, "reason": "Income verified lower."}, format="json")
-    assert done.status_code == 200 and done.json()["final_decision"] == target
-    assert done.json()["overrides"][0]["reason"] == "Income verified lower."
-    own = scored_application(officer=reviewer.user)
-    _problem(reviewer.post(f"{URL}{own.pk}/override/", {"final_decision": target, "reason": "x"}, format="json"), 403)
+def test_review_actions_follow_the_pages_rules(api_for):
+    """Claim, decide and release through reviews.services: four eyes, versions, states (409 problems)."""
+    officer, reviewer, other_reviewer = api_for(roles.OFFICER), api_for(roles.REVIEWER), api_for(roles.REVIEWER)
+    case = review_case(officer=officer.user)
+    url = f"{URL}{case.pk}"
+    version = reviewer.get(f"{url}/").json()["case_version"]
+    _problem(officer.post(f"{url}/claim/", {"version": version}, format="json"), 403)  # may read, not review
+    _problem(api_for(roles.OFFICER).post(f"{url}/claim/", {"version": version}, format="json"), 404)
+    _problem(
+        reviewer.post(
+            f"{url}/decide/",
+            {"version": version, "decision": "DECLINE", "reason_code": "x", "explanation": "e"},
+            format="json",
+        ),
+        400,
+    )
+    conflict = _problem(
+        reviewer.post(
+            f"{url}/decide/",
+            {
+                "version": version,
+                "decision": "DECLINE",
+                "reason_code": "DEC-AFFORD",
+                "explanation": "Debt payments exceed half of the income.",
+            },
+            format="json",
+        ),
+        409,
+    )
+    assert "Claim this case" in conflict["detail"]
+    claimed = reviewer.post(f"{url}/claim/", {"version": version}, format="json")
+    assert claimed.status_code == 200 and claimed.json()["case_state"] == "CLAIMED"
+    stale = _problem(other_reviewer.post(f"{url}/claim/", {"version": version}, format="json"), 409)
+    assert "changed while you had it open" in stale["detail"]
+    version = claimed.json()["case_version"]
+    decided = reviewer.post(
+        f"{url}/decide/",
+        {
+            "version": version,
+            "decision": "DECLINE",
+            "reason_code": "DEC-AFFORD",
+            "explanation": "Debt payments exceed half of the income.",
+        },
+        format="json",
+    )
+    assert decided.status_code == 200, decided.content
+    body = decided.json()
+    assert body["final_decision"] == "DECLINE" and [r["action"] for r in body["case_records"]][-1] == "DECIDE"
+    own = review_case(officer=reviewer.user)
+    _problem(reviewer.post(f"{URL}{own.pk}/claim/", {"version": 0}, format="json"), 403)
 
 
 def test_history_filters_and_cursor_pagination(api_for):

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from accounts import roles
 from tests.support.batches import batch_csv, varied_rows
-from tests.support.factories import application_form_data, scored_application
+from tests.support.factories import application_form_data, review_case, scored_application
 
 pytestmark = pytest.mark.django_db
 
@@ -63,14 +63,31 @@ def test_every_endpoint_answers_as_documented(api_for, schema, django_capture_on
         upload = officer.post("/api/v1/batches/", {"file": io.BytesIO(batch_csv(varied_rows(3)))}, format="multipart")
     assert upload.status_code == 202, upload.content
     batch_id = upload.json()["id"]
-    target = "DECLINE" if application.final_decision != "DECLINE" else "APPROVE"
+    case = review_case(officer=officer.user)
     requests = {
         ("/api/v1/applications/", "get"): (officer, None, None),
         ("/api/v1/applications/", "post"): (officer, application_form_data(), "json"),
         ("/api/v1/applications/{id}/", "get"): (officer, None, None),
-        ("/api/v1/applications/{id}/override/", "post"): (
+        ("/api/v1/applications/{id}/claim/", "post"): (reviewer, {"version": 0}, "json"),
+        ("/api/v1/applications/{id}/release/", "post"): (reviewer, {"version": 0}, "json"),
+        ("/api/v1/applications/{id}/decide/", "post"): (
             reviewer,
-            {"final_decision": target, "reason": "Verified."},
+            {
+                "version": 0,
+                "decision": "DECLINE",
+                "reason_code": "DEC-AFFORD",
+                "explanation": "Debt payments exceed half of the income.",
+            },
+            "json",
+        ),
+        ("/api/v1/applications/{id}/second-approval/", "post"): (
+            reviewer,
+            {
+                "version": 0,
+                "confirm": True,
+                "reason_code": "CNF-EVIDENCE",
+                "explanation": "Checked the payslips and the bank statements.",
+            },
             "json",
         ),
         ("/api/v1/batches/", "post"): (officer, {"file": io.BytesIO(batch_csv(varied_rows(2)))}, "multipart"),
@@ -82,7 +99,13 @@ def test_every_endpoint_answers_as_documented(api_for, schema, django_capture_on
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             client, body, fmt = requests[(path, method)]
-            ident = batch_id if "batches" in path else application.pk
+            ident = (
+                batch_id
+                if "batches" in path
+                else case.pk
+                if method == "post" and path != "/api/v1/applications/"
+                else application.pk
+            )
             url = path.replace("{id}", str(ident))
             with django_capture_on_commit_callbacks(execute=True):
                 response = (

@@ -132,7 +132,7 @@ def test_pending_notice_says_what_happens_next_without_operator_details(officer_
 
 
 def test_the_periodic_scorer_scores_pending_applications_once_the_model_is_back(officer, model_down):
-    """The schedule (migration applications/0006) run by django-q2's scheduler; tasks run synchronously here."""
+    """The schedule (migration applications/0008) run by django-q2's scheduler; tasks run synchronously here."""
     import importlib
     from types import SimpleNamespace
 
@@ -142,7 +142,7 @@ def test_the_periodic_scorer_scores_pending_applications_once_the_model_is_back(
     from django_q.models import Schedule, Success
     from django_q.scheduler import scheduler
 
-    migration = importlib.import_module("applications.migrations.0006_pending_scorer_schedule")
+    migration = importlib.import_module("applications.migrations.0008_pending_scorer_schedule")
     migration.add_schedule(apps, SimpleNamespace(connection=connection))  # a transactional test may have flushed it
     schedule = Schedule.objects.get(name=migration.NAME)
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("applications.tasks.score_pending", "I", 1)

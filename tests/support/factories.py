@@ -129,3 +129,22 @@ def scored_application(officer: Any = None, **form_fields: Any) -> LoanApplicati
     application = LoanApplicationFactory(officer=officer or UserFactory(role=roles.OFFICER), **form_fields)
     assert application.status == LoanApplication.Status.SCORED, application.scoring_error
     return application
+
+
+# Form fields the serving model scores REVIEW (p ~ 10.5%) and DECLINE (p ~ 99.8%); the defaults score APPROVE.
+REVIEW_FIELDS = {"loan_amnt": "14000", "loan_grade": "C", "loan_int_rate": "14"}
+DECLINE_FIELDS = {"loan_amnt": "20000", "loan_grade": "D"}
+
+
+def review_case(officer: Any = None, **form_fields: Any) -> LoanApplication:
+    """A scored application the model sent to REVIEW: in the queue."""
+    application = scored_application(officer, **{**REVIEW_FIELDS, **form_fields})
+    assert application.decision == "REVIEW", application.probability_of_default
+    return application
+
+
+def declined_case(officer: Any = None, **form_fields: Any) -> LoanApplication:
+    """A scored application the model DECLINEd: final unless overridden."""
+    application = scored_application(officer, **{**DECLINE_FIELDS, **form_fields})
+    assert application.decision == "DECLINE", application.probability_of_default
+    return application
