@@ -32,12 +32,16 @@ def run_chunk(job_id: int, number: int) -> int:
             logger.warning(
                 "Batch %s chunk %s: database unavailable (%s); retrying in %.1f s", job_id, number, error, pause
             )
-            # Drop the broken connection; the next attempt opens a new one.
-            for connection in connections.all():
-                try:
-                    connection.close()
-                except DatabaseError:
-                    pass
+            _drop_connections()
             time.sleep(pause)
             pause = min(pause * 2, _LONGEST_PAUSE_SECONDS)
-            close_old_connections()
+
+
+def _drop_connections() -> None:
+    """Close the (broken) connections; the next attempt opens new ones."""
+    for connection in connections.all():
+        try:
+            connection.close()
+        except DatabaseError:
+            pass
+    close_old_connections()
