@@ -48,6 +48,8 @@ VIEW_AUDIT = "audit.view_audit"
 RECORD_OUTCOME = "audit.record_outcome"
 VIEW_MONITORING = "monitoring.view_monitoring"
 GOVERN_MODELS = "governance.govern_models"
+MANAGE_API_TOKENS = "api.add_apitoken"
+_API_TOKENS = ("api.add_apitoken", "api.change_apitoken", "api.view_apitoken")
 _AUDIT_RECORDS = (
     "audit.view_decisionrecord",
     "audit.view_overriderecord",
@@ -91,6 +93,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_AUDIT,
         *_AUDIT_RECORDS,
         *_MANAGE_USERS,
+        *_API_TOKENS,
         *_MANAGE_REVIEW_SETTINGS,
         VIEW_MONITORING,
         RECORD_OUTCOME,
@@ -314,3 +317,18 @@ def can_decide_model_change(user: Any, proposal: Any) -> bool:
 def can_withdraw_model_change(user: Any, proposal: Any) -> bool:
     """The proposer (still an admin) may withdraw their own pending proposal."""
     return has_permission(user, GOVERN_MODELS) and proposal.proposed_by_id == user.pk
+
+
+def can_view_batch(user: Any, job: Any) -> bool:
+    """A batch file's page and results: whoever uploaded it, and those who see every application."""
+    return can_view_any(user) and (job.officer_id == user.pk or can_view_all(user))
+
+
+def can_cancel_batch(user: Any, job: Any) -> bool:
+    """Cancel a batch file: whoever uploaded it, or an admin."""
+    return can_create(user) and (job.officer_id == user.pk or role_of(user) == ADMIN)
+
+
+def can_manage_api_tokens(user: Any) -> bool:
+    """Create and revoke users' API tokens: admins (who manage users)."""
+    return has_permission(user, MANAGE_API_TOKENS)

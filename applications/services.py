@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
@@ -23,9 +24,9 @@ from django.utils import timezone
 
 from applications.models import LoanApplication
 from audit import lifecycle
-from audit.services import append_decision_record, prepare_decision_record
+from audit.services import PreparedDecision, append_decision_record, append_decision_records, prepare_decision_record
 from governance.selectors import scoring_arguments
-from infrastructure.rows import insert_row, prepare_insert
+from infrastructure.rows import PreparedInsert, insert_row, prepare_insert
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
 from scoring.results import ScoreResult
@@ -78,6 +79,65 @@ def submit_application(
             raise
         return earlier
     return application
+
+
+@dataclass(frozen=True)
+class PreparedApplication:
+    """One validated application, scored (or marked PENDING) and bound for insertion; nothing stored yet."""
+
+    application: LoanApplication
+    insert: PreparedInsert
+    decision: PreparedDecision | None
+
+
+def prepare_applications(
+    *, officer: Any, rows: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[PreparedApplication | ValidationError]:
+    """Score many validated applications outside any transaction (a batch file's chunk).
+
+    ``rows`` are ``(idempotency_key, cleaned_data)`` pairs, ``cleaned_data``
+    as ``applications.forms.clean_application_data`` returns it. Each
+    application is scored exactly as ``submit_application`` scores one (the
+    same ``score_application``; PENDING if the model is unavailable). An
+    input the engine still refuses gives a ``ValidationError`` in its place.
+    Store the result with ``store_prepared_applications``.
+    """
+    prepared: list[PreparedApplication | ValidationError] = []
+    for key, cleaned_data in rows:
+        application = LoanApplication(
+            officer=officer,
+            idempotency_key=_checked_idempotency_key(key),
+            applicant_reference=cleaned_data.get("applicant_reference") or "",
+            **{name: cleaned_data[name] for name in INPUT_NAMES},
+        )
+        try:
+            result = _score_or_mark_pending(application)
+        except ValidationError as error:
+            prepared.append(error)
+            continue
+        decision = None
+        if result is not None:
+            decision = prepare_decision_record(application=application, result=result, officer=officer)
+        prepared.append(PreparedApplication(application, prepare_insert(application), decision))
+    return prepared
+
+
+def store_prepared_applications(*, prepared: Sequence[PreparedApplication]) -> list[LoanApplication]:
+    """Insert prepared applications and their chained decision records; call inside ``transaction.atomic()``.
+
+    The caller's transaction also holds whatever marks the rows as done
+    (``batches``), so applications, records and that mark commit together.
+    Each application's idempotency key is unique in the database: storing
+    the same row twice fails (``IntegrityError``) instead of duplicating it.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("store_prepared_applications must run inside the caller's transaction")
+    for item in prepared:
+        insert_row(item.application, prepared=item.insert)
+    append_decision_records(
+        items=[(item.application.pk, item.decision) for item in prepared if item.decision is not None]
+    )
+    return [item.application for item in prepared]
 
 
 def _checked_idempotency_key(key: str | None) -> str | None:
@@ -183,6 +243,46 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
             prepared=prepare_decision_record(application=current, result=result, officer=current.officer),
         )
     return current
+
+
+@dataclass(frozen=True)
+class PendingScoring:
+    """What one pass over the PENDING applications did."""
+
+    scored: int
+    failed: list[tuple[int, str]]
+    model_unavailable: str | None
+
+
+def score_pending_applications(*, limit: int | None = None) -> PendingScoring:
+    """Score PENDING applications, oldest first, each with its decision record.
+
+    Stops at the first ``ModelUnavailable`` (every further one would fail the
+    same way); an application the current schema refuses stays pending with
+    its reason and the others go on. Used by ``manage.py score_pending`` and
+    by the periodic task (``applications.tasks``).
+    """
+    from applications.selectors import pending_applications
+
+    # Ids first: no read cursor stays open across the writes below.
+    ids = list(pending_applications().values_list("pk", flat=True)[:limit])
+    scored = 0
+    failed: list[tuple[int, str]] = []
+    for pk in ids:
+        application = pending_applications().filter(pk=pk).first()
+        if application is None:  # scored meanwhile by another process
+            continue
+        try:
+            score_pending_application(application=application)
+        except ModelUnavailable as error:
+            record_scoring_failure(application=application, error=error)
+            return PendingScoring(scored, failed, str(error) or error.__class__.__name__)
+        except ValueError as error:
+            record_scoring_failure(application=application, error=error)
+            failed.append((application.pk, str(error)))
+            continue
+        scored += 1
+    return PendingScoring(scored, failed, None)
 
 
 def record_scoring_failure(*, application: LoanApplication, error: Exception) -> None:

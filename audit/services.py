@@ -189,6 +189,48 @@ def append_decision_record(*, application_id: int, prepared: PreparedDecision) -
     )
 
 
+def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> list[DecisionRecord]:
+    """Append many decision records in order, locking and moving the chain head once.
+
+    For a batch file's chunk: the same records, links and hashes as one
+    ``append_decision_record`` call per item, in the caller's transaction.
+    """
+    if not items:
+        return []
+    records = []
+    with transaction.atomic(savepoint=False):
+        head_sequence, head_hash = _lock_head(ChainHead.DECISIONS, DecisionRecord)
+        using = transaction.get_connection().alias
+        for application_id, prepared in items:
+            if application_id is None:
+                raise ValueError("save the application before recording its decision")
+            created_at = timezone.now()
+            sequence = head_sequence + 1
+            document = {
+                **prepared.document,
+                "application_id": application_id,
+                "created_at": canonical.utc_iso(created_at),
+                "sequence": sequence,
+                "previous_hash": head_hash,
+            }
+            payload = canonical.dumps(document)
+            digest = canonical.record_hash(payload)
+            record = DecisionRecord(
+                sequence=sequence,
+                previous_hash=head_hash,
+                record_hash=digest,
+                payload=payload,
+                application_id=application_id,
+                created_at=created_at,
+                **prepared.columns,
+            )
+            insert_row(record, using=using)
+            records.append(record)
+            head_sequence, head_hash = sequence, digest
+        _move_head(ChainHead.DECISIONS, head_sequence, head_hash)
+    return records
+
+
 def latest_decision_record(*, application_id: int) -> DecisionRecord | None:
     """The application's most recent decision record (the one an override binds to)."""
     return DecisionRecord.objects.filter(application_id=application_id).order_by("-sequence").first()

@@ -14,6 +14,9 @@ urlpatterns = [
     # Django 5 logs out on POST only, so a link (or a prefetch) cannot sign anyone out.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("applications/", include("applications.urls")),
+    path("batches/", include("batches.urls")),
+    # The REST API (/api/v1/...), its OpenAPI schema (/api/schema/) and docs page (/api/docs/).
+    path("api/", include("api.urls")),
     # Review workflow: the queue, a case's page, claim and release.
     path("reviews/", include("reviews.urls")),
     # Audit trail: /audit/, /audit/decisions.csv, /audit/access/.

@@ -295,6 +295,27 @@ EXPECTED: dict[str, dict[str, str]] = {
         roles.ADMIN: A,
     },
     "login": {role: A for role in ROLES},
+    "batches:upload": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    **{
+        name: {
+            "anonymous": L,
+            "nobody": H,
+            roles.OFFICER: A,
+            "other_officer": H,
+            roles.REVIEWER: A,
+            roles.AUDITOR: A,
+            roles.ADMIN: A,
+        }
+        for name in ("batches:detail", "batches:progress", "batches:results")
+    },
     # Monitoring (issue 18): reviewers, auditors and admins; recording outcomes: admins.
     **{
         name: {
@@ -327,8 +348,10 @@ EXPECTED: dict[str, dict[str, str]] = {
         roles.ADMIN: A,
     },
 }
-# Routes with no page of their own to walk (logout, claim and release are POST-only by design; admin has its own tests).
-# The governance actions are POST-only; who may use them: tests/governance.
+# Routes with no page of their own to walk (logout, claim, release, a batch's cancel and the governance
+# actions are POST-only by design; who may use the governance actions: tests/governance; admin has its own tests).
+# The API answers tokens, not sessions: tests/api walks every endpoint of its schema for every case
+# (tests/api/test_schema.py, test_api.py).
 NOT_WALKED = {
     "logout",
     "reviews:claim",
@@ -337,6 +360,19 @@ NOT_WALKED = {
     "governance:approve",
     "governance:reject",
     "governance:withdraw",
+    "batches:cancel",
+    "api:application-list",
+    "api:application-detail",
+    "api:case-claim",
+    "api:case-release",
+    "api:case-decide",
+    "api:case-second-approval",
+    "api:batch-list",
+    "api:batch-detail",
+    "api:batch-cancel",
+    "api:batch-results",
+    "api:schema",
+    "api:docs",
 }
 
 
@@ -353,6 +389,16 @@ def _named_routes(patterns, prefix: str = "") -> set[str]:
     return names
 
 
+def _batch_job(owner):
+    """A batch file of ``owner``'s, queued (its tasks are not run: the walk only reads it)."""
+    import io
+
+    from batches.services import create_batch_job
+    from tests.support.batches import batch_csv, varied_rows
+
+    return create_batch_job(officer=owner, file=io.BytesIO(batch_csv(varied_rows(2))), file_name="walk.csv")
+
+
 def test_every_route_is_in_the_walk():
     assert _named_routes(get_resolver().url_patterns) - NOT_WALKED == set(EXPECTED)
 
@@ -363,6 +409,7 @@ def test_walk_every_url_for_every_role(role):
 
     owner = UserFactory(role=roles.OFFICER)
     application = scored_application(owner)
+    job = _batch_job(owner)
     users = {
         "anonymous": None,
         "nobody": UserFactory(role=None),
@@ -380,6 +427,8 @@ def test_walk_every_url_for_every_role(role):
         args = [application.pk] if name in ("applications:detail", "applications:override", "reviews:case") else []
         if name == "monitoring:csv":
             args = ["daily"]
+        if name.startswith("batches:") and name != "batches:upload":
+            args = [job.pk]
         url = reverse(name, args=args)
         response = client.get(url)
         status = response.status_code
