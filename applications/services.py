@@ -26,7 +26,7 @@ from applications.models import LoanApplication
 from audit import lifecycle
 from audit.services import PreparedDecision, append_decision_record, append_decision_records, prepare_decision_record
 from governance.selectors import scoring_arguments
-from infrastructure.rows import PreparedInsert, insert_row, prepare_insert
+from infrastructure.rows import PreparedInsert, insert_row, insert_rows, prepare_insert
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
 from scoring.results import ScoreResult
@@ -100,8 +100,11 @@ def prepare_applications(
     application is scored exactly as ``submit_application`` scores one (the
     same ``score_application``; PENDING if the model is unavailable). An
     input the engine still refuses gives a ``ValidationError`` in its place.
-    Store the result with ``store_prepared_applications``.
+    Store the result with ``store_prepared_applications``. The serving
+    model and policy are read once for all ``rows`` (one database read per
+    chunk, not per row): a chunk is scored by one model and one policy.
     """
+    arguments = scoring_arguments()
     prepared: list[PreparedApplication | ValidationError] = []
     for key, cleaned_data in rows:
         application = LoanApplication(
@@ -111,7 +114,7 @@ def prepare_applications(
             **{name: cleaned_data[name] for name in INPUT_NAMES},
         )
         try:
-            result = _score_or_mark_pending(application)
+            result = _score_or_mark_pending(application, arguments=arguments)
         except ValidationError as error:
             prepared.append(error)
             continue
@@ -132,8 +135,17 @@ def store_prepared_applications(*, prepared: Sequence[PreparedApplication]) -> l
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("store_prepared_applications must run inside the caller's transaction")
-    for item in prepared:
-        insert_row(item.application, prepared=item.insert)
+    if all(item.application.idempotency_key for item in prepared):
+        # Multi-row INSERTs, each key paired back by the row's unique idempotency key.
+        insert_rows(
+            [item.application for item in prepared],
+            prepared=[item.insert for item in prepared],
+            match="idempotency_key",
+            using=prepared[0].insert.using if prepared else "default",
+        )
+    else:
+        for item in prepared:
+            insert_row(item.application, prepared=item.insert)
     append_decision_records(
         items=[(item.application.pk, item.decision) for item in prepared if item.decision is not None]
     )
@@ -146,10 +158,17 @@ def _checked_idempotency_key(key: str | None) -> str | None:
     return key or None
 
 
-def _score_or_mark_pending(application: LoanApplication) -> ScoreResult | None:
-    """Score the application in memory; ``None`` (and the row marked PENDING) if the model is unavailable."""
+def _score_or_mark_pending(
+    application: LoanApplication, *, arguments: Mapping[str, Any] | None = None
+) -> ScoreResult | None:
+    """Score the application in memory; ``None`` (and the row marked PENDING) if the model is unavailable.
+
+    ``arguments`` are ``scoring_arguments()`` read once by a caller scoring many rows.
+    """
     try:
-        result = score_application(application.model_inputs(), **scoring_arguments())
+        if arguments is None:
+            arguments = scoring_arguments()
+        result = score_application(application.model_inputs(), **arguments)
     except ModelUnavailable as error:
         logger.warning("Model unavailable; storing application as pending: %s", error)
         application.scoring_error = str(error) or error.__class__.__name__

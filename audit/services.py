@@ -36,7 +36,7 @@ from audit.models import (
     OverrideRecord,
     RoleChangeRecord,
 )
-from infrastructure.rows import insert_row
+from infrastructure.rows import insert_row, insert_rows, prepare_insert
 from scoring import schema
 
 logger = logging.getLogger(__name__)
@@ -224,9 +224,12 @@ def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> lis
                 created_at=created_at,
                 **prepared.columns,
             )
-            insert_row(record, using=using)
             records.append(record)
             head_sequence, head_hash = sequence, digest
+        # Linked and hashed in order above; inserted in multi-row statements, keys paired by sequence.
+        insert_rows(
+            records, prepared=[prepare_insert(record, using=using) for record in records], match="sequence", using=using
+        )
         _move_head(ChainHead.DECISIONS, head_sequence, head_hash)
     return records
 

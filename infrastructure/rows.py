@@ -89,6 +89,60 @@ def insert_row(instance: models.Model, *, using: str = "default", prepared: Prep
     instance._state.db = prepared.using
 
 
+def insert_rows(
+    instances: list[models.Model], *, prepared: list[PreparedInsert], match: str, using: str = "default"
+) -> None:
+    """INSERT many new instances (values bound by ``prepare_insert``) in multi-row statements; set each ``pk``.
+
+    One statement per ``bulk_batch_size`` rows instead of one per row: a
+    batch file's chunk holds the write lock for far less time. The primary
+    keys come back with ``RETURNING`` together with ``match``, a unique
+    column whose values the instances already have: each key is paired by
+    that value, never by the order the database returns rows in, and a row
+    missing from the answer raises instead of leaving a wrong link.
+    Databases without ``RETURNING`` get one statement per row.
+    """
+    if not instances:
+        return
+    connection = connections[using]
+    model = type(instances[0])
+    sql, fields, returning = _insert_statement(model, using)
+    if not returning:
+        for instance, item in zip(instances, prepared, strict=True):
+            insert_row(instance, using=using, prepared=item)
+        return
+    for instance in instances:
+        _require_new(instance)
+    quote = connection.ops.quote_name
+    opts = model._meta
+    match_field = opts.get_field(match)
+    head = f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(field.column) for field in fields)}) VALUES "
+    tail = f" RETURNING {quote(opts.pk.column)}, {quote(match_field.column)}"
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
+    by_match = {}
+    for instance in instances:
+        key = match_field.get_db_prep_value(getattr(instance, match_field.attname), connection)
+        if key is None or key in by_match:
+            raise ValueError(f"insert_rows needs a unique, non-null {match!r} on every row")
+        by_match[key] = instance
+    size = max(1, connection.ops.bulk_batch_size(fields, instances))
+    with connection.cursor() as cursor:
+        for start in range(0, len(instances), size):
+            batch = prepared[start : start + size]
+            values = [value for item in batch for value in item.values]
+            cursor.execute(head + ", ".join([row_sql] * len(batch)) + tail, values)
+            returned = cursor.fetchall()
+            if len(returned) != len(batch):
+                raise RuntimeError(f"insert_rows: {len(batch)} rows sent, {len(returned)} returned")
+            for pk, key in returned:
+                instance = by_match[key]
+                instance.pk = pk
+                instance._state.adding = False
+                instance._state.db = using
+    if any(instance.pk is None for instance in instances):
+        raise RuntimeError("insert_rows: a row's primary key did not come back")
+
+
 class RowLookup:
     """``model.objects.get(<key>=value)``-alike, compiled once per database.
 

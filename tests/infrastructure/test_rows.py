@@ -9,13 +9,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DjangoSessionStore
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.utils import timezone
 
 from accounts.backends import ProductionModelBackend
 from accounts.sessions import SessionStore
 from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
-from infrastructure.rows import RowLookup, insert_row
+from infrastructure.rows import RowLookup, insert_row, insert_rows, prepare_insert
 from tests.support.factories import UserFactory, application_form_data
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +139,30 @@ def test_a_prepared_insert_stores_the_values_bound_when_it_was_prepared():
     application.applicant_reference = "changed after prepare"
     insert_row(application, prepared=prepared)
     assert LoanApplication.objects.get(pk=application.pk).applicant_reference == "prepared"
+
+
+def test_insert_rows_stores_what_insert_row_stores_and_pairs_each_key_by_its_row(monkeypatch):
+    officer = UserFactory()
+    single = _scored_application(officer, "single", "single-key-0001")
+    insert_row(single)
+    many = [_scored_application(officer, f"many-{n}", f"many-key-{n:04d}") for n in range(7)]
+    # Batches of three: several statements, the last one short.
+    monkeypatch.setattr(type(connection.ops), "bulk_batch_size", lambda self, fields, objs: 3)
+    insert_rows(many, prepared=[prepare_insert(a) for a in many], match="idempotency_key")
+
+    assert all(not a._state.adding and a._state.db == "default" for a in many)
+    assert len({a.pk for a in many}) == 7
+    stored = LoanApplication.objects.values(*COMPARED, "applicant_reference", "idempotency_key")
+    expected = {name: stored.get(pk=single.pk)[name] for name in COMPARED}
+    for n, application in enumerate(many):
+        row = stored.get(pk=application.pk)
+        assert (row["applicant_reference"], row["idempotency_key"]) == (f"many-{n}", f"many-key-{n:04d}")
+        assert {name: row[name] for name in COMPARED} == expected
+
+
+def test_insert_rows_refuses_rows_it_could_not_pair():
+    officer = UserFactory()
+    first, second = (_scored_application(officer, "dup", "same-key-0001") for _ in range(2))
+    with pytest.raises(ValueError, match="unique, non-null 'idempotency_key'"):
+        insert_rows([first, second], prepared=[prepare_insert(first), prepare_insert(second)], match="idempotency_key")
+    assert not LoanApplication.objects.filter(applicant_reference="dup").exists()
