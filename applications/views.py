@@ -121,13 +121,18 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
         _deny(request, f"application:{pk}")
     application = _visible_application_or_404(request, pk, f"application:{pk}")
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
+    decision_records = list(audit_selectors.decision_records_for_application(application_id=application.pk))
     return render(
         request,
         "applications/detail.html",
         {
             "application": application,
             "inputs": _inputs_as_entered(application),
-            "decision_records": audit_selectors.decision_records_for_application(application_id=application.pk),
+            "decision_records": decision_records,
+            # Why the latest scoring was not decided automatically (scoring.experience), as recorded.
+            "outside_experience": decision_records[-1].document.get("outside_experience", [])
+            if decision_records
+            else [],
             "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
             "can_override": roles.can_override(request.user, application),
         },

@@ -144,6 +144,8 @@ class DecisionRecord(ChainedRecord):
     decline_from = models.FloatField(editable=False)
     model_version = models.CharField(max_length=64, editable=False, db_index=True)
     model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
+    # The application was outside the model's training ranges, so REVIEW (scoring.experience).
+    outside_experience = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta(ChainedRecord.Meta):
         permissions = [("view_audit", "Can open the audit pages, verify the chain and export")]

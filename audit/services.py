@@ -144,6 +144,9 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "reasons": canonical.canonical_value([reason.as_dict() for reason in result.reasons]),
         "model_version": result.model_version,
         "model_sha256": result.model_sha256,
+        # The training ranges checked (scoring.experience) and what fell outside them.
+        "experience_sha256": result.experience_sha256,
+        "outside_experience": canonical.canonical_value([e.as_dict() for e in result.outside_experience]),
     }
     columns = {
         "officer_id": officer.pk,
@@ -153,6 +156,7 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "decline_from": float(result.decline_from),
         "model_version": result.model_version,
         "model_sha256": result.model_sha256,
+        "outside_experience": bool(result.outside_experience),
     }
     return PreparedDecision(document=document, columns=columns)
 

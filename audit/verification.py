@@ -28,7 +28,7 @@ from audit import canonical
 from audit.models import ChainHead, DecisionRecord, OverrideRecord
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
-from scoring.services import replay_probabilities
+from scoring.services import replay_decisions, replay_probabilities
 
 CHUNK_SIZE = 5000
 # LoanApplication.Status.SCORED, as stored: the only applications with a decision to compare.
@@ -65,6 +65,9 @@ class VerificationSummary:
     replayed: int = 0
     mismatches: int = 0
     mismatch_ids: list[int] = field(default_factory=list)
+    # Replayed decisions (training-range guard, then the recorded thresholds) that differ from the recorded ones.
+    decision_mismatches: int = 0
+    decision_mismatch_ids: list[int] = field(default_factory=list)
     model_errors: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     # Scored applications whose shown outcome disagrees with their audit records.
@@ -78,6 +81,7 @@ class VerificationSummary:
             self.decisions.ok
             and self.overrides.ok
             and self.mismatches == 0
+            and self.decision_mismatches == 0
             and not self.model_errors
             and self.application_mismatches == 0
         )
@@ -93,6 +97,7 @@ class VerificationSummary:
             "overrides_checked": self.overrides.checked,
             "overrides_chain_ok": self.overrides.ok,
             "first_bad_override_id": self.overrides.first_bad_id,
+            "decision_mismatches": self.decision_mismatches,
             "model_errors": self.model_errors,
             "applications_checked": self.applications_checked,
             "application_mismatches": self.application_mismatches,
@@ -109,6 +114,12 @@ class VerificationSummary:
             lines.append(
                 f"replay: {self.mismatches} probabilities differ from the recorded ones (ids {shown}"
                 f"{', …' if self.mismatches > len(self.mismatch_ids) else ''})"
+            )
+        if self.decision_mismatches:
+            shown = ", ".join(str(i) for i in self.decision_mismatch_ids)
+            lines.append(
+                f"replay: {self.decision_mismatches} decisions differ from what the recorded model, its training "
+                f"ranges and thresholds give (ids {shown}{', …' if self.decision_mismatches > len(self.decision_mismatch_ids) else ''})"
             )
         return lines
 
@@ -222,6 +233,7 @@ DECISION_COLUMNS = (
     "decline_from",
     "model_version",
     "model_sha256",
+    "outside_experience",
     "application_id",
     "officer_id",
     "created_at",
@@ -239,6 +251,8 @@ def _check_decision_columns(document: dict, row: Any) -> str | None:
         return "thresholds"
     if document.get("model_version") != row.model_version or document.get("model_sha256") != row.model_sha256:
         return "model"
+    if bool(document.get("outside_experience")) != row.outside_experience:
+        return "outside_experience"
     if document.get("application_id") != row.application_id:
         return "application"
     if document.get("officer_id") != row.officer_id:
@@ -301,7 +315,12 @@ def _verify(*, replay: bool) -> VerificationSummary:
     def collect(row: Any, document: dict) -> None:
         count(row, document)
         replayer.add(
-            row.model_version, row.id, row.probability_of_default, row.model_sha256, document.get("features") or {}
+            row.model_version,
+            row.id,
+            row.probability_of_default,
+            row.model_sha256,
+            document.get("features") or {},
+            decision=(row.decision, row.approve_below, row.decline_from, document.get("experience_sha256")),
         )
 
     _walk(
@@ -411,12 +430,16 @@ class _Replayer:
 
     def __init__(self, summary: VerificationSummary) -> None:
         self.summary = summary
-        self.buffers: dict[str, tuple[list, list, list, set]] = defaultdict(lambda: ([], [], [], set()))
+        self.buffers: dict[str, tuple[list, list, list, set, list]] = defaultdict(lambda: ([], [], [], set(), []))
         self.unreplayable: dict[str, int] = {}
         self.decode = canonical.decode_features
 
-    def add(self, version: str, record_id: int, probability: float, sha256: str, features: dict) -> None:
-        ids, probabilities, vectors, shas = self.buffers[version]
+    def add(
+        self, version: str, record_id: int, probability: float, sha256: str, features: dict, *, decision: tuple
+    ) -> None:
+        """``decision`` is (recorded decision, approve_below, decline_from, experience SHA-256 or None)."""
+        ids, probabilities, vectors, shas, decisions = self.buffers[version]
+        decisions.append(decision)
         ids.append(record_id)
         probabilities.append(probability)
         vectors.append(self.decode(features))
@@ -433,18 +456,20 @@ class _Replayer:
             )
 
     def flush(self, version: str) -> None:
-        ids, probabilities, vectors, shas = self.buffers.pop(version)
+        ids, probabilities, vectors, shas, decisions = self.buffers.pop(version)
         if not ids:
             return
         if version in self.unreplayable:
             self.unreplayable[version] += len(ids)
             return
-        error = self._replay(version, ids, probabilities, vectors, shas)
+        error = self._replay(version, ids, probabilities, vectors, shas, decisions)
         if error:
             self.summary.model_errors[version] = error
             self.unreplayable[version] = len(ids)
 
-    def _replay(self, version: str, ids: list, probabilities: list, vectors: list, shas: set) -> str | None:
+    def _replay(
+        self, version: str, ids: list, probabilities: list, vectors: list, shas: set, decisions: list
+    ) -> str | None:
         try:
             model = get_model(version)
             foreign = shas - {model.sha256}
@@ -466,6 +491,37 @@ class _Replayer:
         summary.mismatches += int(differ.size)
         for index in differ[: max(0, MAX_LISTED - len(summary.mismatch_ids))]:
             summary.mismatch_ids.append(ids[int(index)])
+        return self._replay_decisions(model, ids, replayed, vectors, decisions)
+
+    def _replay_decisions(
+        self, model: Any, ids: list, replayed: np.ndarray, vectors: list, decisions: list
+    ) -> str | None:
+        """Each decision again from the replayed probability: the guard first, then the recorded thresholds.
+
+        Records made before the training-range guard (no ``experience_sha256``)
+        were decided by the thresholds alone, and are replayed that way.
+        """
+        guarded_shas = {sha for _, _, _, sha in decisions if sha is not None}
+        foreign = guarded_shas - {model.experience.sha256}
+        if foreign:
+            return (
+                f"its training ranges (SHA-256 {model.experience.sha256[:16]}…) are not the ones the decisions "
+                f"recorded ({', '.join(sorted(s[:16] + '…' for s in foreign))})"
+            )
+        expected = replay_decisions(
+            model_version=model.version,
+            probabilities=replayed,
+            feature_rows=vectors,
+            approve_below=np.array([d[1] for d in decisions], dtype=np.float64),
+            decline_from=np.array([d[2] for d in decisions], dtype=np.float64),
+            guarded=np.array([d[3] is not None for d in decisions], dtype=bool),
+        )
+        recorded = np.array([d[0] for d in decisions], dtype=object)
+        differ = np.flatnonzero(expected != recorded)
+        summary = self.summary
+        summary.decision_mismatches += int(differ.size)
+        for index in differ[: max(0, MAX_LISTED - len(summary.decision_mismatch_ids))]:
+            summary.decision_mismatch_ids.append(ids[int(index)])
         return None
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from scoring import schema
 from scoring.explain import coded_reasons, principal_reasons
-from scoring.features import derived_values
+from scoring.features import add_derived_features, derived_values
 from scoring.model_cache import LoadedModel, get_model
 from scoring.results import APPROVE, DECLINE, REVIEW, RISKY, SAFE, ScoreResult
 
@@ -72,9 +72,13 @@ def score_application(inputs: Mapping, *, model_version: str | None = None) -> S
         base_value = model.reference.raw_score
         reasons = coded_reasons(contributions, features)
     probability = float(row.probability_of_default)
+    # Outside what the model was trained on, its number is an extrapolation:
+    # never decided automatically (scoring.experience).
+    outside = model.experience.outside(every_feature)
+    decision = decide(probability, approve_below=model.approve_below, decline_from=model.decline_from)
     return ScoreResult(
         probability_of_default=probability,
-        decision=decide(probability, approve_below=model.approve_below, decline_from=model.decline_from),
+        decision=REVIEW if outside else decision,
         risk_label=RISKY if probability > model.risky_above else SAFE,
         interest_burden=every_feature["interest_burden"],
         loan_percent_income=every_feature["loan_percent_income"],
@@ -87,12 +91,17 @@ def score_application(inputs: Mapping, *, model_version: str | None = None) -> S
         raw_score=row.raw_score,
         base_value=base_value,
         contributions=contributions,
+        outside_experience=outside,
+        experience_sha256=model.experience.sha256,
     )
 
 
 @dataclass(frozen=True)
 class BatchScores:
-    """Scores for a table: ``probability_of_default`` is NaN where rejected."""
+    """Scores for a table: ``probability_of_default`` is NaN where rejected.
+
+    ``decisions`` apply the training-range guard like ``score_application``.
+    """
 
     probability_of_default: np.ndarray
     rejected: pd.Series  # reason per row, None where scored
@@ -123,6 +132,10 @@ def score_batch(frame: pd.DataFrame, *, model_version: str | None = None) -> Bat
         APPROVE,
         np.where(probability[accepted] >= model.decline_from, DECLINE, REVIEW),
     )
+    if accepted.any():
+        # The same guard as score_application: outside the training ranges, REVIEW.
+        outside = model.experience.outside_mask(add_derived_features(frame.loc[accepted, list(schema.INPUT_NAMES)]))
+        decisions[np.flatnonzero(accepted)[outside]] = REVIEW
     return BatchScores(
         probability_of_default=probability, rejected=rejected, model_version=model.version, decisions=decisions
     )
@@ -140,3 +153,30 @@ def replay_probabilities(*, model_version: str, feature_rows: Iterable[Mapping])
     if not rows:
         return np.empty(0)
     return np.asarray(compiled.calibrate(compiled.raw_scores(np.vstack(rows))), dtype=np.float64)
+
+
+def replay_decisions(
+    *,
+    model_version: str,
+    probabilities: np.ndarray,
+    feature_rows: list[Mapping],
+    approve_below: np.ndarray,
+    decline_from: np.ndarray,
+    guarded: np.ndarray,
+) -> np.ndarray:
+    """The decisions ``score_application`` gives for replayed probabilities and stored feature vectors.
+
+    ``guarded`` marks the rows decided with the training-range guard (records
+    since it exists); for them a value outside the model version's ranges
+    gives REVIEW, exactly as when they were scored.
+    """
+    model: LoadedModel = get_model(model_version)
+    decisions = np.where(
+        probabilities < approve_below, APPROVE, np.where(probabilities >= decline_from, DECLINE, REVIEW)
+    )
+    decisions = decisions.astype(object)
+    if guarded.any():
+        frame = pd.DataFrame.from_records([feature_rows[i] for i in np.flatnonzero(guarded)])
+        outside = model.experience.outside_mask(frame)
+        decisions[np.flatnonzero(guarded)[outside]] = REVIEW
+    return decisions
