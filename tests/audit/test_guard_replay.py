@@ -64,7 +64,7 @@ def test_replay_refuses_other_training_ranges(private_store, guarded_and_ordinar
 
 def test_guarded_record_with_a_forged_decision_fails_replay(guarded_and_ordinary):
     """A guarded record claiming the thresholds' decision instead of REVIEW is caught by the decision replay."""
-    from audit.verification import _Replayer, VerificationSummary, ChainReport
+    from audit.verification import ChainReport, VerificationSummary, _Replayer
 
     guarded = guarded_and_ordinary[0]
     record = DecisionRecord.objects.get(application=guarded)
