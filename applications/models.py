@@ -100,6 +100,17 @@ class LoanApplication(models.Model):
     # stores one application, not two.
     idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    # The earlier application this one looked like a second entry of, which the
+    # officer confirmed was a different application (services.submit_application).
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
     scored_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # --- Derived features, computed by scoring.features (full precision) -------

@@ -11,6 +11,7 @@ owns the application rows, the audit app owns the chain.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import secrets
@@ -46,6 +47,24 @@ PENDING_MESSAGE = (
     "scored as soon as the model is back, and its decision will appear on this page and in the history."
 )
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# The same inputs from the same officer this soon after is most likely the same
+# application entered twice (Back and submit again, a second tab).
+DUPLICATE_WINDOW = dt.timedelta(minutes=10)
+
+
+class PossibleDuplicate(Exception):
+    """An application like this one is already stored: the officer must confirm before another is.
+
+    ``earlier`` is that application; ``why`` says in a sentence what matched.
+    Nothing has been stored when this is raised.
+    """
+
+    def __init__(self, *, earlier: LoanApplication, why: str) -> None:
+        super().__init__(why)
+        self.earlier = earlier
+        self.why = why
+
+
 OVERRIDE_REASON_MAX_LENGTH = 2000
 
 
@@ -55,7 +74,11 @@ def new_idempotency_key() -> str:
 
 
 def submit_application(
-    *, officer: Any, cleaned_data: Mapping[str, Any], idempotency_key: str | None = None
+    *,
+    officer: Any,
+    cleaned_data: Mapping[str, Any],
+    idempotency_key: str | None = None,
+    confirmed_duplicate_of: int | None = None,
 ) -> LoanApplication:
     """Score and store one validated application with its audit record.
 
@@ -66,14 +89,29 @@ def submit_application(
     ``PENDING_MESSAGE``). ``idempotency_key`` is the token rendered into the
     form: submitting the same form twice returns the application stored the
     first time.
+
+    Before anything is scored or stored, an application whose reference is
+    already in use, or with the same ten inputs entered by the same officer
+    within ``DUPLICATE_WINDOW``, raises ``PossibleDuplicate`` naming the
+    earlier one, unless ``confirmed_duplicate_of`` is that earlier
+    application's id: the officer saw the warning and confirmed. The
+    confirmation is kept on the row (``duplicate_of``) and in its decision record.
     """
     key = _checked_idempotency_key(idempotency_key)
+    retried = _earlier_submission(key=key, officer=officer)
+    if retried is not None:
+        return retried
     application = LoanApplication(
         officer=officer,
         idempotency_key=key,
         applicant_reference=cleaned_data.get("applicant_reference") or "",
         **{name: cleaned_data[name] for name in INPUT_NAMES},
     )
+    earlier, why = possible_duplicate(application)
+    if earlier is not None:
+        if confirmed_duplicate_of != earlier.pk:
+            raise PossibleDuplicate(earlier=earlier, why=why)
+        application.duplicate_of = earlier
     result = _score_or_mark_pending(application)
     try:
         _store(application, result, officer=officer)
@@ -83,6 +121,32 @@ def submit_application(
             raise
         return earlier
     return application
+
+
+def possible_duplicate(application: LoanApplication) -> tuple[LoanApplication | None, str]:
+    """The stored application this unsaved one looks like a second entry of, and what matched.
+
+    The one rule for duplicates; ``submit_application`` applies it, and the
+    admin's add form asks it first so its page can show the warning.
+    """
+    reference = application.applicant_reference
+    if reference:
+        earlier = LoanApplication.objects.filter(applicant_reference=reference).order_by("-created_at", "-id").first()
+        if earlier is not None:
+            return earlier, f"The reference {reference} is already used by application #{earlier.pk}."
+    same_inputs = {name: getattr(application, name) for name in INPUT_NAMES}
+    earlier = (
+        LoanApplication.objects.filter(
+            officer=application.officer, created_at__gte=timezone.now() - DUPLICATE_WINDOW, **same_inputs
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if earlier is not None:
+        minutes = int((timezone.now() - earlier.created_at).total_seconds() // 60)
+        when = "less than a minute ago" if minutes < 1 else f"{minutes} minute{'s' if minutes > 1 else ''} ago"
+        return earlier, f"You entered an application with exactly the same details {when} (#{earlier.pk})."
+    return None, ""
 
 
 def _checked_idempotency_key(key: str | None) -> str | None:

@@ -22,7 +22,13 @@ from accounts import roles
 from applications import formatting, selectors
 from applications.forms import LoanApplicationForm, OverrideForm
 from applications.models import LoanApplication
-from applications.services import PENDING_MESSAGE, new_idempotency_key, override_decision, submit_application
+from applications.services import (
+    PENDING_MESSAGE,
+    PossibleDuplicate,
+    new_idempotency_key,
+    override_decision,
+    submit_application,
+)
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
@@ -65,7 +71,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("applications:list")
 
 
-def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, Any]:
+def _form_context(
+    form: LoanApplicationForm, idempotency_key: str, duplicate: PossibleDuplicate | None = None
+) -> dict[str, Any]:
     rows = []
     for name in (*schema.INPUT_NAMES, "applicant_reference"):
         field = schema.FIELDS_BY_NAME.get(name)
@@ -77,14 +85,20 @@ def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, 
         "idempotency_key": idempotency_key,
         "preview_loan_percent_income": loan_percent_income,
         "preview_interest_burden": interest_burden,
+        "duplicate": duplicate,
     }
 
 
-def _form_page(request: HttpRequest, form: LoanApplicationForm) -> HttpResponse:
+def _form_page(
+    request: HttpRequest, form: LoanApplicationForm, *, duplicate: PossibleDuplicate | None = None
+) -> HttpResponse:
     # A fresh token each time: this rendering is a new form as far as retries go.
     # "Back" fetches a fresh form (and token) too: every page is no-store
     # (creditsite.middleware.NoStoreMiddleware).
-    return render(request, "applications/new.html", _form_context(form, new_idempotency_key()))
+    status = 409 if duplicate is not None else 200
+    return render(
+        request, "applications/new.html", _form_context(form, new_idempotency_key(), duplicate), status=status
+    )
 
 
 @login_required
@@ -103,7 +117,11 @@ def application_new(request: HttpRequest) -> HttpResponse:
             officer=request.user,
             cleaned_data=form.cleaned_data,
             idempotency_key=request.POST.get("idempotency_key") or None,
+            confirmed_duplicate_of=form.cleaned_data.get("confirm_duplicate_of"),
         )
+    except PossibleDuplicate as duplicate:
+        # Nothing stored: the same form comes back with the warning and a confirm button.
+        return _form_page(request, form, duplicate=duplicate)
     except ValidationError as error:
         # Refused after the form (the token, or the engine): the messages go on the form.
         for field, messages_ in error.message_dict.items():

@@ -146,6 +146,8 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "model_sha256": result.model_sha256,
         # The training ranges checked (scoring.experience) and what fell outside them.
         "experience_sha256": result.experience_sha256,
+        # The officer confirmed this is not a second entry of that application.
+        "duplicate_confirmed_of": getattr(application, "duplicate_of_id", None),
         "outside_experience": canonical.canonical_value([e.as_dict() for e in result.outside_experience]),
     }
     columns = {

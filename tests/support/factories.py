@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from accounts import roles
 from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
-from applications.services import submit_application
+from applications.services import PossibleDuplicate, submit_application
 
 PASSWORD = "correct-horse-battery-staple-42"
 
@@ -102,7 +102,17 @@ def submit_form(*, officer: Any, data: dict[str, Any], idempotency_key: str | No
     form = LoanApplicationForm(data=data)
     if not form.is_valid():
         raise ValidationError(form.errors.as_data())
-    return submit_application(officer=officer, cleaned_data=form.cleaned_data, idempotency_key=idempotency_key)
+    try:
+        return submit_application(officer=officer, cleaned_data=form.cleaned_data, idempotency_key=idempotency_key)
+    except PossibleDuplicate as duplicate:
+        # Tests make many alike applications on purpose: confirm, as an officer would.
+        # tests/applications/test_duplicates.py tests the warning itself.
+        return submit_application(
+            officer=officer,
+            cleaned_data=form.cleaned_data,
+            idempotency_key=idempotency_key,
+            confirmed_duplicate_of=duplicate.earlier.pk,
+        )
 
 
 class LoanApplicationFactory(factory.Factory):
