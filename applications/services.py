@@ -31,9 +31,10 @@ from audit.services import (
     prepare_decision_record,
 )
 from infrastructure.rows import insert_row, prepare_insert
+from scoring.counter_offer import CounterOffer, largest_approvable_amount
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
-from scoring.results import DECISIONS, ScoreResult
+from scoring.results import APPROVE, DECISIONS, ScoreResult
 from scoring.schema import INPUT_NAMES
 from scoring.services import score_application
 
@@ -147,6 +148,35 @@ def possible_duplicate(application: LoanApplication) -> tuple[LoanApplication | 
         when = "less than a minute ago" if minutes < 1 else f"{minutes} minute{'s' if minutes > 1 else ''} ago"
         return earlier, f"You entered an application with exactly the same details {when} (#{earlier.pk})."
     return None, ""
+
+
+def what_if(*, cleaned_data: Mapping[str, Any]) -> ScoreResult:
+    """What the engine would say for these inputs: computed, never stored, never chained.
+
+    The same ``score_application`` as a submission (guard included), so the
+    answer is exactly what submitting would give with today's model. Raises
+    ``ModelUnavailable`` when there is no model to ask.
+    """
+    return score_application({name: cleaned_data[name] for name in INPUT_NAMES})
+
+
+NO_COUNTER_OFFER_ON_APPROVED = "This application is approved: there is nothing to counter-offer."
+NO_COUNTER_OFFER_ON_PENDING = "This application has not been scored yet: there is no decision to counter-offer on."
+
+
+def counter_offer(*, application: LoanApplication) -> CounterOffer:
+    """The largest whole amount below the request, same income, rate and purpose, that today's model approves.
+
+    For applications whose decision in force is REVIEW or DECLINE; refuses
+    (``ValidationError``) an approved or unscored one. Exact against the
+    engine (``scoring.counter_offer``). Raises ``ModelUnavailable`` without
+    a model. Computes only: offering it is ``offer_counter_offer``.
+    """
+    if application.status != LoanApplication.Status.SCORED:
+        raise ValidationError(NO_COUNTER_OFFER_ON_PENDING)
+    if application.final_decision == APPROVE:
+        raise ValidationError(NO_COUNTER_OFFER_ON_APPROVED)
+    return largest_approvable_amount(application.model_inputs())
 
 
 def _checked_idempotency_key(key: str | None) -> str | None:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.application_list, name="list"),
     path("new/", views.application_new, name="new"),
     path("export.csv", views.application_export, name="export"),
+    path("what-if/", views.application_what_if, name="what_if"),
     path("<int:pk>/", views.application_detail, name="detail"),
     path("<int:pk>/override/", views.application_override, name="override"),
 ]

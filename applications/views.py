@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -25,15 +25,19 @@ from applications.models import LoanApplication
 from applications.services import (
     PENDING_MESSAGE,
     PossibleDuplicate,
+    counter_offer,
     new_idempotency_key,
     override_decision,
     submit_application,
+    what_if,
 )
+from applications.throttling import take_whatif_request
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
 from infrastructure.csv_export import csv_response
 from scoring import schema
+from scoring.exceptions import ModelUnavailable
 
 PAGE_SIZE = 25
 
@@ -132,6 +136,43 @@ def application_new(request: HttpRequest) -> HttpResponse:
     return HttpResponseSeeOther(reverse("applications:detail", args=[application.pk]))
 
 
+WHATIF_UNAVAILABLE = "The scoring model is unavailable right now, so no what-if can be computed."
+WHATIF_THROTTLED = "Too many what-if requests in the last minute; wait a moment and change a value again."
+
+
+@login_required
+@require_http_methods(["POST"])
+def application_what_if(request: HttpRequest) -> JsonResponse:
+    """``/applications/what-if/``: the probability and decision these inputs would get; nothing stored.
+
+    Answers JSON for ``static/js/whatif.js``: 200 with the result, 400 with
+    the form's messages per field, 429 over the per-user budget, 503 without
+    a model.
+    """
+    if not roles.can_create(request.user):
+        _deny(request, "applications:what_if")
+    if not take_whatif_request(user=request.user):
+        return JsonResponse({"ok": False, "message": WHATIF_THROTTLED}, status=429)
+    form = LoanApplicationForm(data=request.POST)
+    if not form.is_valid():
+        errors = {field: [str(m) for m in messages_] for field, messages_ in form.errors.items()}
+        return JsonResponse({"ok": False, "errors": errors, "message": "Check the highlighted values."}, status=400)
+    try:
+        result = what_if(cleaned_data=form.cleaned_data)
+    except ModelUnavailable:
+        return JsonResponse({"ok": False, "message": WHATIF_UNAVAILABLE}, status=503)
+    return JsonResponse(
+        {
+            "ok": True,
+            "probability_of_default": result.probability_of_default,
+            "probability_text": formatting.percent(result.probability_of_default),
+            "decision": result.decision,
+            "outside_experience": [excursion.text for excursion in result.outside_experience],
+            "model_version": result.model_version,
+        }
+    )
+
+
 @login_required
 @require_GET
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -140,11 +181,16 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     application = _visible_application_or_404(request, pk, f"application:{pk}")
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
     decision_records = list(audit_selectors.decision_records_for_application(application_id=application.pk))
+    offer, offer_message = _counter_offer_or_message(application)
+    may_what_if = roles.can_create(request.user) and application.is_scored
     return render(
         request,
         "applications/detail.html",
         {
             "application": application,
+            "counter_offer": offer,
+            "counter_offer_message": offer_message,
+            "whatif_fixed": _whatif_fixed_inputs(application) if may_what_if else None,
             "inputs": _inputs_as_entered(application),
             "decision_records": decision_records,
             # Why the latest scoring was not decided automatically (scoring.experience), as recorded.
@@ -196,6 +242,24 @@ def application_override(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=status,
     )
+
+
+def _counter_offer_or_message(application: LoanApplication) -> tuple[Any, str]:
+    """The counter-offer for a REVIEW or DECLINE, or why there is none to show ("" for an approval)."""
+    if not application.is_scored or application.final_decision == LoanApplication.Decision.APPROVE:
+        return None, ""
+    try:
+        return counter_offer(application=application), ""
+    except ModelUnavailable:
+        return None, "The scoring model is unavailable right now, so no counter-offer can be computed."
+
+
+def _whatif_fixed_inputs(application: LoanApplication) -> list[tuple[str, Any]]:
+    """The inputs the application page's what-if keeps as entered (all but amount and rate)."""
+    return [(name, getattr(application, name)) for name in schema.INPUT_NAMES if name not in WHATIF_VARIED]
+
+
+WHATIF_VARIED = ("loan_amnt", "loan_int_rate")
 
 
 def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
