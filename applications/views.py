@@ -22,6 +22,7 @@ from accounts import roles
 from applications import formatting, selectors
 from applications.forms import LoanApplicationForm, OverrideForm
 from applications.models import LoanApplication
+from applications.notices import adverse_action_notice, notice_html, notice_pdf, sha256_hex
 from applications.services import (
     PENDING_MESSAGE,
     PossibleDuplicate,
@@ -242,6 +243,68 @@ def application_override(request: HttpRequest, pk: int) -> HttpResponse:
         },
         status=status,
     )
+
+
+NOTICE_NOT_LOGGED = "The notice was not released because its making could not be recorded in the access log; try again."
+
+
+def _notice_or_refusal(request: HttpRequest, pk: int, what: str) -> Any:
+    """The application's adverse-action notice, or the page saying why there is none (409)."""
+    if not roles.can_view_any(request.user):
+        _deny(request, what)
+    application = _visible_application_or_404(request, pk, what)
+    records = list(audit_selectors.decision_records_for_application(application_id=application.pk))
+    try:
+        return adverse_action_notice(
+            application=application,
+            decision_record=records[-1] if records else None,
+            overrides=list(audit_selectors.overrides_for_application(application_id=application.pk)),
+        )
+    except ValidationError as refusal:
+        return render(
+            request,
+            "applications/notice_refused.html",
+            {"application": application, "message": refusal.messages[0]},
+            status=409,
+        )
+
+
+def _released(request: HttpRequest, pk: int, kind: str, document: bytes, response: HttpResponse) -> HttpResponse:
+    """Record who made which notice document (its SHA-256) before it leaves; refuse it if that fails."""
+    event = log_access(
+        user=request.user,
+        action=AccessEvent.ADVERSE_ACTION_NOTICE,
+        target=f"application:{pk} {kind} sha256:{sha256_hex(document)}",
+        request=request,
+    )
+    if event is None:
+        return render(request, "applications/notice_refused.html", {"message": NOTICE_NOT_LOGGED}, status=503)
+    return response
+
+
+@login_required
+@require_GET
+def application_notice(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/applications/<id>/notice/``: the adverse-action notice as a page to print (no navigation)."""
+    notice = _notice_or_refusal(request, pk, f"notice:application:{pk}")
+    if isinstance(notice, HttpResponse):
+        return notice
+    document = notice_html(notice, pdf_link=reverse("applications:notice_pdf", args=[pk])).encode()
+    return _released(request, pk, "html", document, HttpResponse(document, content_type="text/html; charset=utf-8"))
+
+
+@login_required
+@require_GET
+def application_notice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/applications/<id>/notice.pdf``: the same notice, same template, as a PDF download."""
+    notice = _notice_or_refusal(request, pk, f"notice:application:{pk}")
+    if isinstance(notice, HttpResponse):
+        return notice
+    document = notice_pdf(notice)
+    response = HttpResponse(document, content_type="application/pdf")
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in notice.reference.lstrip("#"))
+    response["Content-Disposition"] = f'attachment; filename="adverse-action-notice-{name or pk}.pdf"'
+    return _released(request, pk, "pdf", document, response)
 
 
 def _counter_offer_or_message(application: LoanApplication) -> tuple[Any, str]:

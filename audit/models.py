@@ -215,6 +215,7 @@ class AccessEvent(AppendOnlyModel):
     PERMISSION_DENIED = "permission_denied"
     VIEW_APPLICATION = "view_application"
     EXPORT = "export"
+    ADVERSE_ACTION_NOTICE = "adverse_action_notice"
     # How the auditor's page names each action; the stored code stays short and stable.
     ACTION_LABELS = {
         LOGIN: "Signed in",
@@ -223,6 +224,7 @@ class AccessEvent(AppendOnlyModel):
         PERMISSION_DENIED: "Refused: not allowed",
         VIEW_APPLICATION: "Viewed an application",
         EXPORT: "Exported CSV",
+        ADVERSE_ACTION_NOTICE: "Made an adverse-action notice",
     }
 
     created_at = models.DateTimeField(editable=False, db_index=True)

@@ -1,0 +1,185 @@
+"""The adverse-action notice (ECOA / Regulation B, FCRA): built from stored data only.
+
+Everything on a notice comes from what was stored when the decision was
+made (the application row, its latest decision record, its overrides) and
+from the creditor's settings; nothing is recomputed, so a later model, a
+retrained one or an unavailable one never changes what an applicant is told,
+and the same decision always gives the same text (and, ReportLab running in
+its invariant mode, the same PDF bytes). One template,
+``applications/notice.html``, makes both the page and the PDF (xhtml2pdf).
+
+Principal reasons: a decision by a reason-code model (issue 12) stored the
+code statements in order, and they are used as stored. The serving model
+``hgb-3409bea3c4cf`` predates reason codes: it stored per-feature reasons
+(feature, its value in words, contribution). The notice states them with the
+code statement of the feature's group in the fixed table
+(``scoring.reason_codes``, the same Regulation B wording), in the stored
+order, once per code, never age (Regulation B forbids it as a reason; the
+model had it as an input) and never "no default on file" (a favourable fact
+is not a reason for a decline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.core.exceptions import ValidationError
+from django.template.loader import render_to_string
+from reportlab import rl_config
+from xhtml2pdf import pisa
+
+from applications.models import LoanApplication
+from scoring.explain import MAX_REASONS
+from scoring.reason_codes import CODE_OF_COLUMN, NEVER_A_REASON
+from scoring.results import DECLINE
+
+NOTICE_TEMPLATE = "applications/notice.html"
+NOT_DECLINED = (
+    "There is no adverse-action notice for this application: its decision in force is {decision}, not DECLINE."
+)
+NOT_SCORED = "There is no adverse-action notice for this application: it has not been scored yet."
+
+ECOA_PARAGRAPH = (
+    "The federal Equal Credit Opportunity Act prohibits creditors from discriminating against credit "
+    "applicants on the basis of race, color, religion, national origin, sex, marital status, age (provided "
+    "the applicant has the capacity to enter into a binding contract); because all or part of the "
+    "applicant's income derives from any public assistance program; or because the applicant has in good "
+    "faith exercised any right under the Consumer Credit Protection Act. The federal agency that "
+    "administers compliance with this law concerning this creditor is {agency}."
+)
+FCRA_PARAGRAPH = (
+    "Our credit decision was based in whole or in part on information obtained in a report from the "
+    "consumer reporting agency listed below. You have a right under the Fair Credit Reporting Act to know "
+    "the information contained in your credit file at the consumer reporting agency. The reporting agency "
+    "played no part in our decision and is unable to supply specific reasons why we have denied credit to "
+    "you. You also have a right to a free copy of your report from the reporting agency, if you request it "
+    "no later than 60 days after you receive this notice. In addition, if you find that any information "
+    "contained in the report you receive is inaccurate or incomplete, you have the right to dispute the "
+    "matter with the reporting agency."
+)
+
+
+@dataclass(frozen=True)
+class AdverseActionNotice:
+    """Everything a notice says; built by ``adverse_action_notice`` from stored data."""
+
+    application_id: int
+    reference: str
+    decided_on: dt.date
+    action_taken: str
+    principal_reasons: tuple[str, ...]
+    creditor_name: str
+    creditor_address: str
+    ecoa_paragraph: str
+    fcra_paragraph: str
+    bureau_name: str
+    bureau_address: str
+    bureau_phone: str
+    # Which stored records it was made from: the notice can be traced back to them.
+    decision_record_sequence: int
+    decision_record_hash: str
+
+
+def statements_from_stored_reasons(
+    reasons: Sequence[Mapping[str, Any]], features: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """The principal reasons a notice states, from the reasons stored with the decision.
+
+    Coded reasons keep their statements and order. Uncoded reasons (models
+    before issue 12) are stated with their feature's code statement; age and
+    a clean credit file are never stated (see the module docstring).
+    """
+    statements: list[str] = []
+    for reason in reasons:
+        if reason.get("statement"):
+            statement = reason["statement"]
+        else:
+            feature = reason.get("feature")
+            if feature in NEVER_A_REASON or feature not in CODE_OF_COLUMN:
+                continue
+            if feature == "cb_person_default_on_file" and features.get(feature) != "Y":
+                continue
+            statement = CODE_OF_COLUMN[feature].statement
+        if statement not in statements:
+            statements.append(statement)
+    return tuple(statements[:MAX_REASONS])
+
+
+def adverse_action_notice(
+    *, application: LoanApplication, decision_record: Any, overrides: Sequence[Any]
+) -> AdverseActionNotice:
+    """The notice for an application whose decision in force is DECLINE; ``ValidationError`` otherwise.
+
+    ``decision_record`` is the application's latest ``audit.models.DecisionRecord``
+    and ``overrides`` its override records in order (audit selectors); the
+    reasons, the date and the action come from them, not from a model.
+    """
+    if application.status != LoanApplication.Status.SCORED or decision_record is None:
+        raise ValidationError(NOT_SCORED)
+    final = overrides[-1].to_decision if overrides else decision_record.decision
+    if final != DECLINE or application.final_decision != DECLINE:
+        raise ValidationError(NOT_DECLINED.format(decision=application.final_decision or final))
+    decided_at = overrides[-1].created_at if overrides else decision_record.created_at
+    reasons = statements_from_stored_reasons(decision_record.document.get("reasons", []), decision_record.features)
+    if not reasons and overrides:
+        # A reviewer declined what the model did not: the reviewer's written reason is the principal reason.
+        reasons = (f"Other: {overrides[-1].reason}",)
+    return AdverseActionNotice(
+        application_id=application.pk,
+        reference=application.applicant_reference or f"#{application.pk}",
+        decided_on=decided_at.date(),
+        action_taken=f"Your application for a loan of {_money(application.loan_amnt)} has been declined.",
+        principal_reasons=reasons,
+        creditor_name=settings.BANK_CREDITOR_NAME,
+        creditor_address=settings.BANK_CREDITOR_ADDRESS,
+        ecoa_paragraph=ECOA_PARAGRAPH.format(agency=settings.BANK_ECOA_AGENCY),
+        fcra_paragraph=FCRA_PARAGRAPH,
+        bureau_name=settings.CREDIT_BUREAU_NAME,
+        bureau_address=settings.CREDIT_BUREAU_ADDRESS,
+        bureau_phone=settings.CREDIT_BUREAU_PHONE,
+        decision_record_sequence=decision_record.sequence,
+        decision_record_hash=decision_record.record_hash,
+    )
+
+
+def _money(value: Any) -> str:
+    return f"{settings.BANK_CURRENCY} {value:,.2f}"
+
+
+def notice_html(notice: AdverseActionNotice, *, pdf_link: str = "") -> str:
+    """The notice as a standalone HTML page (print stylesheet included; no navigation, no script)."""
+    return render_to_string(NOTICE_TEMPLATE, {"notice": notice, "pdf_link": pdf_link, "for_pdf": False})
+
+
+def _static_path(uri: str, rel: str | None = None) -> str:
+    """xhtml2pdf's link callback: a ``/static/...`` URL to the file on disk (nothing fetched from the network)."""
+    prefix = settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL
+    if uri.startswith(prefix):
+        found = finders.find(uri[len(prefix) :])
+        if found:
+            return found
+    raise ValueError(f"the notice refers to {uri!r}, which is not one of our static files")
+
+
+def notice_pdf(notice: AdverseActionNotice) -> bytes:
+    """The same template rendered to PDF by xhtml2pdf (ReportLab), byte for byte repeatable."""
+    html = render_to_string(NOTICE_TEMPLATE, {"notice": notice, "pdf_link": "", "for_pdf": True})
+    # ReportLab's documented switch: no creation time or random document id in
+    # the file, so the same notice gives the same bytes (and SHA-256).
+    rl_config.invariant = 1
+    output = io.BytesIO()
+    status = pisa.CreatePDF(html, dest=output, link_callback=_static_path, encoding="utf-8")
+    if status.err:
+        raise RuntimeError(f"the notice PDF could not be made ({status.err} errors)")
+    return output.getvalue()
+
+
+def sha256_hex(document: bytes) -> str:
+    return hashlib.sha256(document).hexdigest()
