@@ -191,6 +191,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "application": application,
             "counter_offer": offer,
             "counter_offer_message": offer_message,
+            "printed_at": timezone.now(),
             "whatif_fixed": _whatif_fixed_inputs(application) if may_what_if else None,
             "inputs": _inputs_as_entered(application),
             "decision_records": decision_records,
