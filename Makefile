@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
+.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +23,23 @@ setup: $(VENV)/.installed
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
-# Local development server: DEBUG on, a demo officer login printed.
+# Local development server: DEBUG on, a demo officer login printed. The task
+# queue's worker (django-q2, queue in the same database) runs beside it and is
+# stopped when the server stops, however it stops (Ctrl-C, an error, kill).
 run: export DJANGO_DEBUG = 1
 run: migrate
 	$(PY) manage.py ensure_model
 	$(PY) manage.py create_demo_officer
+	$(PY) manage.py qcluster & worker=$$!; \
+	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Task-queue workers for production (one per machine, beside `make serve`, same
+# environment): they take jobs from the queue table in DATABASE_URL. QUEUE_WORKERS processes.
+worker: setup
+	@test -n "$$DJANGO_SECRET_KEY" || { echo "make worker: set DJANGO_SECRET_KEY (the same as the servers') first" >&2; exit 1; }
+	$(PY) manage.py ensure_model
+	exec $(PY) manage.py qcluster
 
 # Production server (gunicorn, gunicorn.conf.py): DEBUG off unless set, and
 # refuses to start without DJANGO_SECRET_KEY or with a failing deploy check

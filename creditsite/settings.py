@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "applications",
     "operations",
     "axes",
+    # The task queue (README, "Background jobs"): tasks, schedules and results in the database.
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -200,6 +202,44 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Where model artifacts and their manifests live, and which version serves.
 MODELS_STORE_DIR = Path(env.str("SCORING_MODELS_STORE", default=str(BASE_DIR / "models_store")))
 SCORING_MODEL_VERSION = env.str("SCORING_MODEL_VERSION", default="") or None
+
+# --- Task queue (django-q2) ---------------------------------------------------
+# Background jobs (batch scoring, the periodic PENDING scorer) run on
+# ``manage.py qcluster`` worker processes fed by the ORM broker: the queue is
+# a table of the Django database, so the default set-up needs no extra
+# server (SQLite on one machine; PostgreSQL for workers on several). A task
+# taken by a worker is leased for QUEUE_RETRY_SECONDS; if the worker dies
+# (kill -9) before acknowledging it, another worker takes it again after the
+# lease, so a task must be safe to run twice (ours are idempotent). A task
+# running longer than QUEUE_TIMEOUT_SECONDS is stopped and retried; the lease
+# must outlast the timeout or a running task would be handed out twice.
+QUEUE_TIMEOUT_SECONDS = env.int("QUEUE_TIMEOUT_SECONDS", default=600)
+QUEUE_RETRY_SECONDS = env.int("QUEUE_RETRY_SECONDS", default=QUEUE_TIMEOUT_SECONDS + 60)
+if QUEUE_RETRY_SECONDS <= QUEUE_TIMEOUT_SECONDS:
+    raise ImproperlyConfigured("QUEUE_RETRY_SECONDS must be larger than QUEUE_TIMEOUT_SECONDS")
+Q_CLUSTER = {
+    "name": env.str("QUEUE_NAME", default="creditsite"),
+    "orm": "default",
+    "workers": env.int("QUEUE_WORKERS", default=2),
+    "timeout": QUEUE_TIMEOUT_SECONDS,
+    "retry": QUEUE_RETRY_SECONDS,
+    # A task that keeps failing (not a killed worker: that is redelivered
+    # without counting) is given up after this many attempts and kept as a failure.
+    "max_attempts": env.int("QUEUE_MAX_ATTEMPTS", default=5),
+    # Seconds between polls of an empty queue: a poll is one indexed read.
+    "poll": env.float("QUEUE_POLL_SECONDS", default=0.5),
+    # One task per worker at a time: tasks are long (a chunk of a batch), and
+    # a task waiting in a worker's local queue is a task another worker could run.
+    "queue_limit": env.int("QUEUE_WORKERS", default=2),
+    "bulk": 1,
+    # Recycle a worker after this many tasks, returning its memory.
+    "recycle": 200,
+    "save_limit": 1000,
+    "catch_up": False,
+    "label": "Task queue",
+    # QUEUE_SYNC=1 runs each task in the caller's process at once (the test suite).
+    "sync": env.bool("QUEUE_SYNC", default=False),
+}
 
 # --- Logging ----------------------------------------------------------------
 # Production logs JSON lines to stdout (one record per line, for a log

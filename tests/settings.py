@@ -23,3 +23,8 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 INSTALLED_APPS = ["tests.support.testdb", *INSTALLED_APPS]
+
+# Tasks run in the caller's process as soon as they are enqueued
+# (``infrastructure.task_queue``); tests of real worker processes start
+# ``manage.py qcluster`` themselves (tests/support/workers.py).
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405
