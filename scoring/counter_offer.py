@@ -26,9 +26,11 @@ import numpy as np
 import pandas as pd
 
 from scoring import schema
+from scoring.experience import experience_columns
+from scoring.features import derived_values
 from scoring.model_cache import get_model
 from scoring.results import APPROVE
-from scoring.services import decide, model_features, score_application
+from scoring.services import model_features, score_application
 
 AMOUNT_COLUMNS = ("loan_amnt", "loan_percent_income", "interest_burden")
 
@@ -79,16 +81,17 @@ def largest_approvable_amount(inputs: Mapping, *, model_version: str | None = No
     income = float(clean["person_income"])
     rate = clean["loan_int_rate"]
 
-    def features_for(amount: float) -> dict:
-        return model_features({**clean, "loan_amnt": float(amount)})
+    def derived(amount):
+        # scoring.features' own formulas; on an array they give the same bits element by element.
+        return derived_values(loan_amnt=amount, loan_int_rate=rate, person_income=income)
 
     value_of: dict[str, Callable[[int], float]] = {
         "loan_amnt": float,
-        "loan_percent_income": lambda a: features_for(a)["loan_percent_income"],
+        "loan_percent_income": lambda a: derived(float(a))[0],
     }
     scale = {"loan_amnt": 1.0, "loan_percent_income": income}
     if rate is not None:
-        value_of["interest_burden"] = lambda a: features_for(a)["interest_burden"]
+        value_of["interest_burden"] = lambda a: derived(float(a))[1]
         scale["interest_burden"] = income / (rate / 100)
 
     # Every threshold the amount can cross: the trees' splits (value <= t goes
@@ -115,19 +118,24 @@ def largest_approvable_amount(inputs: Mapping, *, model_version: str | None = No
     if candidates.size == 0:
         return CounterOffer(requested, None, None, model.version, 0)
 
-    rows = [features_for(float(a)) for a in candidates]
-    encoded = np.vstack([compiled.encode({n: r[n] for n in compiled.feature_names}) for r in rows])
+    # Every candidate as the model sees it: the requested application's row with the amount columns replaced.
+    amounts = candidates.astype(np.float64)
+    loan_percent_income, interest_burden = derived(amounts)
+    varied = {"loan_amnt": amounts, "loan_percent_income": loan_percent_income}
+    if interest_burden is not None:
+        varied["interest_burden"] = interest_burden
+    every_feature = model_features(clean)
+    encoded = np.tile(compiled.encode({n: every_feature[n] for n in compiled.feature_names}), (len(amounts), 1))
+    for name, values in varied.items():
+        if name in compiled.position:
+            encoded[:, compiled.position[name]] = values
     probabilities = np.asarray(compiled.calibrate(compiled.raw_scores(encoded)), dtype=np.float64)
-    outside = model.experience.outside_mask(pd.DataFrame.from_records(rows))
-    approved = [
-        not outside[i]
-        and decide(float(p), approve_below=model.approve_below, decline_from=model.decline_from) == APPROVE
-        for i, p in enumerate(probabilities)
-    ]
-    best = max((i for i, ok in enumerate(approved) if ok), default=None)
-    if best is None:
+    numeric = {n: every_feature[n] for n in experience_columns(model.experience) if n not in varied}
+    outside = model.experience.outside_mask(pd.DataFrame({**numeric, **varied}, index=range(len(amounts))))
+    approved = (~outside) & (probabilities < model.approve_below)
+    if not approved.any():
         return CounterOffer(requested, None, None, model.version, len(candidates))
-    amount = int(candidates[best])
+    amount = int(candidates[np.flatnonzero(approved)[-1]])
     # The engine itself, on the answer and one unit more: the answer must hold exactly.
     confirmed = score_application({**clean, "loan_amnt": float(amount)}, model_version=model.version)
     if confirmed.decision != APPROVE:

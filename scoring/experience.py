@@ -188,6 +188,11 @@ class Experience:
         return mask
 
 
+def experience_columns(experience: Experience) -> tuple[str, ...]:
+    """The columns ``experience`` guards, in model column order."""
+    return tuple(n for n in NUMERIC_COLUMNS if experience.ranges.get(n, {}).get("guarded", False))
+
+
 class ExperienceMissing(Exception):
     """The model version has no (valid) experience ranges."""
 
