@@ -113,6 +113,22 @@ class LoanApplication(models.Model):
     )
     scored_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # --- A counter-offer (services.offer_counter_offer) ---------------------------
+    # The amount the applicant asked for, when a reviewer offered a smaller one:
+    # loan_amnt then holds the offered amount, scored as a new decision record.
+    requested_loan_amnt = models.DecimalField(
+        "Amount requested (before the counter-offer)",
+        max_digits=9,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    counter_offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
+    counter_offered_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     # --- Derived features, computed by scoring.features (full precision) -------
     loan_percent_income = models.FloatField(editable=False)
     interest_burden = models.FloatField(editable=False)
@@ -208,6 +224,10 @@ class LoanApplication(models.Model):
     @property
     def is_scored(self) -> bool:
         return self.status == self.Status.SCORED
+
+    @property
+    def is_counter_offer(self) -> bool:
+        return self.requested_loan_amnt is not None
 
     @property
     def is_overridden(self) -> bool:

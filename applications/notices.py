@@ -113,29 +113,63 @@ def statements_from_stored_reasons(
 
 
 def adverse_action_notice(
-    *, application: LoanApplication, decision_record: Any, overrides: Sequence[Any]
+    *, application: LoanApplication, decision_records: Sequence[Any], overrides: Sequence[Any]
 ) -> AdverseActionNotice:
-    """The notice for an application whose decision in force is DECLINE; ``ValidationError`` otherwise.
+    """The notice for a DECLINE in force, or for a counter-offer; ``ValidationError`` otherwise.
 
-    ``decision_record`` is the application's latest ``audit.models.DecisionRecord``
-    and ``overrides`` its override records in order (audit selectors); the
-    reasons, the date and the action come from them, not from a model.
+    ``decision_records`` are the application's ``audit.models.DecisionRecord``
+    in chain order and ``overrides`` its override records in order (audit
+    selectors); the reasons, the date and the action come from them, not
+    from a model. A counter-offer (``LoanApplication.is_counter_offer``) gets
+    the combined counter-offer and adverse-action notice: the amount asked
+    for was not approved, the offered one is, and the reasons are those
+    recorded for the amount asked for (the decision record the offer follows).
+    Whether the applicant accepted the offer is not recorded in the product,
+    so the notice is available for every counter-offer.
     """
-    if application.status != LoanApplication.Status.SCORED or decision_record is None:
+    if application.status != LoanApplication.Status.SCORED or not decision_records:
         raise ValidationError(NOT_SCORED)
-    final = overrides[-1].to_decision if overrides else decision_record.decision
+    latest = decision_records[-1]
+    current_overrides = [o for o in overrides if o.decision_record_id == latest.pk]
+    final = current_overrides[-1].to_decision if current_overrides else latest.decision
+    if application.is_counter_offer and len(decision_records) >= 2 and final != DECLINE:
+        declined_record = decision_records[-2]
+        reasons = statements_from_stored_reasons(declined_record.document.get("reasons", []), declined_record.features)
+        return _notice(
+            application,
+            record=declined_record,
+            decided_at=application.counter_offered_at or latest.created_at,
+            action_taken=(
+                f"We cannot approve the loan of {_money(application.requested_loan_amnt)} you applied for. "
+                f"We can offer you a loan of {_money(application.loan_amnt)} on the same terms instead. "
+                "If you do not accept this offer, this notice tells you why your application was not approved."
+            ),
+            reasons=reasons,
+        )
     if final != DECLINE or application.final_decision != DECLINE:
         raise ValidationError(NOT_DECLINED.format(decision=application.final_decision or final))
-    decided_at = overrides[-1].created_at if overrides else decision_record.created_at
-    reasons = statements_from_stored_reasons(decision_record.document.get("reasons", []), decision_record.features)
-    if not reasons and overrides:
+    decided_at = current_overrides[-1].created_at if current_overrides else latest.created_at
+    reasons = statements_from_stored_reasons(latest.document.get("reasons", []), latest.features)
+    if not reasons and current_overrides:
         # A reviewer declined what the model did not: the reviewer's written reason is the principal reason.
-        reasons = (f"Other: {overrides[-1].reason}",)
+        reasons = (f"Other: {current_overrides[-1].reason}",)
+    return _notice(
+        application,
+        record=latest,
+        decided_at=decided_at,
+        action_taken=f"Your application for a loan of {_money(application.loan_amnt)} has been declined.",
+        reasons=reasons,
+    )
+
+
+def _notice(
+    application: LoanApplication, *, record: Any, decided_at: dt.datetime, action_taken: str, reasons: tuple[str, ...]
+) -> AdverseActionNotice:
     return AdverseActionNotice(
         application_id=application.pk,
         reference=application.applicant_reference or f"#{application.pk}",
         decided_on=decided_at.date(),
-        action_taken=f"Your application for a loan of {_money(application.loan_amnt)} has been declined.",
+        action_taken=action_taken,
         principal_reasons=reasons,
         creditor_name=settings.BANK_CREDITOR_NAME,
         creditor_address=settings.BANK_CREDITOR_ADDRESS,
@@ -144,8 +178,8 @@ def adverse_action_notice(
         bureau_name=settings.CREDIT_BUREAU_NAME,
         bureau_address=settings.CREDIT_BUREAU_ADDRESS,
         bureau_phone=settings.CREDIT_BUREAU_PHONE,
-        decision_record_sequence=decision_record.sequence,
-        decision_record_hash=decision_record.record_hash,
+        decision_record_sequence=record.sequence,
+        decision_record_hash=record.record_hash,
     )
 
 

@@ -11,11 +11,13 @@ owns the application rows, the audit app owns the chain.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import logging
 import re
 import secrets
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
@@ -177,6 +179,90 @@ def counter_offer(*, application: LoanApplication) -> CounterOffer:
     if application.final_decision == APPROVE:
         raise ValidationError(NO_COUNTER_OFFER_ON_APPROVED)
     return largest_approvable_amount(application.model_inputs())
+
+
+NO_COUNTER_OFFER_AMOUNT = (
+    "No counter-offer: no amount from 1 up to the {requested} requested would be approved by today's model "
+    "at the same income, rate and purpose."
+)
+ALREADY_COUNTER_OFFERED = "A counter-offer has already been made on this application."
+CENTS = Decimal("0.01")
+STALE_COUNTER_OFFER = "The application changed while the counter-offer was computed; reload the page and try again."
+
+
+def offer_counter_offer(*, application: LoanApplication, reviewer: Any) -> LoanApplication:
+    """Offer the counter-offer in one step: store and score it as a new scoring of the same application.
+
+    The largest approvable amount (``counter_offer``) becomes the
+    application's ``loan_amnt``; the amount asked for is kept in
+    ``requested_loan_amnt`` (and in the first decision record, unchanged).
+    The offer is scored by ``score_application`` and gets its own chained
+    decision record (its document names the requested amount, the reviewer
+    and the decision record it follows), so the application's outcome is the
+    offer's APPROVE. Same people as an override: a reviewer, never on an
+    application they entered. Refuses (``ValidationError``) an approved,
+    unscored or already counter-offered application, and one with no
+    approvable amount. Raises ``ModelUnavailable`` without a model.
+
+    Before the case lifecycle (issue 14) this works on the model decision
+    and the latest override: the decision in force must be REVIEW or DECLINE.
+    """
+    if not roles.may_override(reviewer):
+        raise PermissionDenied("Only reviewers may offer a counter-offer.")
+    # Searched, scored and prepared before the transaction (under SQLite the
+    # write lock is held from the first write to the commit); checked again under the row lock.
+    seen = LoanApplication.objects.get(pk=application.pk)
+    _check_counter_offer_allowed(seen, reviewer)
+    previous = latest_decision_record(application_id=seen.pk)
+    offer = counter_offer(application=seen)
+    if offer.amount is None:
+        raise ValidationError(NO_COUNTER_OFFER_AMOUNT.format(requested=f"{seen.loan_amnt:,.2f}"))
+    offered = copy.copy(seen)
+    offered.loan_amnt = Decimal(offer.amount).quantize(CENTS)
+    result = score_application(offered.model_inputs())
+    if result.decision != APPROVE:  # counter_offer confirmed it with the same engine: a bug, not input
+        raise RuntimeError(f"the counter-offer of {offer.amount} scored {result.decision}")
+    prepared = prepare_decision_record(application=offered, result=result, officer=reviewer)
+    prepared.document["counter_offer"] = {
+        "requested_loan_amnt": str(Decimal(seen.loan_amnt).quantize(CENTS)),
+        "offered_loan_amnt": str(offered.loan_amnt),
+        "offered_by": reviewer.get_username(),
+        "follows_decision_record_sequence": previous.sequence if previous else None,
+        "follows_decision_record_hash": previous.record_hash if previous else None,
+    }
+    with transaction.atomic():
+        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
+        _check_counter_offer_allowed(current, reviewer)
+        latest = latest_decision_record(application_id=current.pk)
+        if (current.final_decision, current.loan_amnt, getattr(latest, "pk", None)) != (
+            seen.final_decision,
+            seen.loan_amnt,
+            getattr(previous, "pk", None),
+        ):
+            raise ValidationError(STALE_COUNTER_OFFER)
+        current.requested_loan_amnt = current.loan_amnt
+        current.loan_amnt = offered.loan_amnt
+        current.counter_offered_by = reviewer
+        current.counter_offered_at = timezone.now()
+        _apply_score(current, result)
+        current.save(
+            update_fields=[
+                *LoanApplication.SCORE_FIELDS,
+                "loan_amnt",
+                "requested_loan_amnt",
+                "counter_offered_by",
+                "counter_offered_at",
+            ]
+        )
+        append_decision_record(application_id=current.pk, prepared=prepared)
+    return current
+
+
+def _check_counter_offer_allowed(application: LoanApplication, reviewer: Any) -> None:
+    if application.officer_id == reviewer.pk:
+        raise PermissionDenied("Four eyes: you cannot make a counter-offer on an application you entered.")
+    if application.is_counter_offer:
+        raise ValidationError(ALREADY_COUNTER_OFFERED)
 
 
 def _checked_idempotency_key(key: str | None) -> str | None:

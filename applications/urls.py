@@ -11,6 +11,7 @@ urlpatterns = [
     path("what-if/", views.application_what_if, name="what_if"),
     path("<int:pk>/", views.application_detail, name="detail"),
     path("<int:pk>/override/", views.application_override, name="override"),
+    path("<int:pk>/counter-offer/", views.application_counter_offer, name="counter_offer"),
     path("<int:pk>/notice/", views.application_notice, name="notice"),
     path("<int:pk>/notice.pdf", views.application_notice_pdf, name="notice_pdf"),
 ]

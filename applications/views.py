@@ -28,6 +28,7 @@ from applications.services import (
     PossibleDuplicate,
     counter_offer,
     new_idempotency_key,
+    offer_counter_offer,
     override_decision,
     submit_application,
     what_if,
@@ -201,6 +202,8 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else [],
             "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
             "can_override": roles.can_override(request.user, application),
+            "notice_available": application.final_decision == LoanApplication.Decision.DECLINE
+            or application.is_counter_offer,
         },
     )
 
@@ -258,7 +261,7 @@ def _notice_or_refusal(request: HttpRequest, pk: int, what: str) -> Any:
     try:
         return adverse_action_notice(
             application=application,
-            decision_record=records[-1] if records else None,
+            decision_records=records,
             overrides=list(audit_selectors.overrides_for_application(application_id=application.pk)),
         )
     except ValidationError as refusal:
@@ -306,6 +309,26 @@ def application_notice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     name = "".join(c if c.isalnum() or c in "-_" else "-" for c in notice.reference.lstrip("#"))
     response["Content-Disposition"] = f'attachment; filename="adverse-action-notice-{name or pk}.pdf"'
     return _released(request, pk, "pdf", document, response)
+
+
+@login_required
+@require_http_methods(["POST"])
+def application_counter_offer(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/applications/<id>/counter-offer/``: a reviewer offers the counter-offer, stored and scored in one step."""
+    application = _visible_application_or_404(request, pk, f"counter_offer:application:{pk}")
+    if not roles.can_override(request.user, application):
+        _deny(request, f"counter_offer:application:{pk}")
+    try:
+        offered = offer_counter_offer(application=application, reviewer=request.user)
+    except PermissionDenied:
+        _deny(request, f"counter_offer:application:{pk}")
+    except ValidationError as refusal:
+        messages.error(request, refusal.messages[0])
+    except ModelUnavailable:
+        messages.error(request, "The scoring model is unavailable right now, so no counter-offer can be made.")
+    else:
+        messages.success(request, f"Counter-offer of {formatting.money(offered.loan_amnt)} stored and scored: APPROVE.")
+    return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
 
 
 def _counter_offer_or_message(application: LoanApplication) -> tuple[Any, str]:

@@ -305,12 +305,18 @@ def _verify(*, replay: bool) -> VerificationSummary:
 
     replayer = _Replayer(summary)
 
-    # Latest decision record per application: (probability, decision, model version, sha256).
+    # Latest decision record per application: (probability, decision, model version, sha256, record id).
     latest: dict[int, tuple] = {}
 
     def count(row: Any, document: dict) -> None:
         summary.versions[row.model_version] = summary.versions.get(row.model_version, 0) + 1
-        latest[row.application_id] = (row.probability_of_default, row.decision, row.model_version, row.model_sha256)
+        latest[row.application_id] = (
+            row.probability_of_default,
+            row.decision,
+            row.model_version,
+            row.model_sha256,
+            row.id,
+        )
 
     def collect(row: Any, document: dict) -> None:
         count(row, document)
@@ -362,7 +368,10 @@ def _verify(*, replay: bool) -> VerificationSummary:
                     f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to",
                 )
 
-    _check_applications(summary, latest, {r[4]: r[5] for r in override_rows})
+    # Only overrides of the latest scoring decide the final decision: a counter-offer (a new scoring of the
+    # same application) starts from its own decision.
+    final_by_application = {r[4]: r[5] for r in override_rows if r[4] in latest and latest[r[4]][4] == r[2]}
+    _check_applications(summary, latest, final_by_application)
     if replay:
         replayer.flush_all()
     return summary
