@@ -67,7 +67,8 @@ def decision_mix_by_version() -> list[dict[str, Any]]:
     outside: dict[str, int] = defaultdict(int)
     rows = DecisionRecord.objects.values("model_version", "decision", "outside_experience").annotate(n=Count("id"))
     for row in rows.order_by():
-        counts[row["model_version"]][row["decision"]] += row["n"]
+        version_counts = counts[row["model_version"]]
+        version_counts[row["decision"]] = version_counts.get(row["decision"], 0) + row["n"]
         if row["outside_experience"]:
             outside[row["model_version"]] += row["n"]
     mix = []

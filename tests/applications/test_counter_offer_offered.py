@@ -19,15 +19,14 @@ from audit.models import DecisionRecord
 from audit.verification import verify_audit_trail
 from scoring.model_cache import forget_loaded_models
 from scoring.services import score_application
-from tests.applications.test_whatif_and_counter_offer import DECLINED
-from tests.support.factories import UserFactory, scored_application
+from tests.support.factories import DECLINED_FORM, UserFactory, scored_application
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def declined():
-    return scored_application(UserFactory(role=roles.OFFICER), applicant_reference="CO-1", **DECLINED)
+    return scored_application(UserFactory(role=roles.OFFICER), applicant_reference="CO-1", **DECLINED_FORM)
 
 
 @pytest.fixture
@@ -88,7 +87,7 @@ def test_an_override_before_the_counter_offer_does_not_decide_the_offer(declined
 def test_only_a_reviewer_never_on_their_own_and_only_once(declined, reviewer):
     with pytest.raises(PermissionDenied):
         offer_counter_offer(application=declined, reviewer=declined.officer)
-    own = scored_application(reviewer, **DECLINED, applicant_reference="CO-OWN")
+    own = scored_application(reviewer, **DECLINED_FORM, applicant_reference="CO-OWN")
     with pytest.raises(PermissionDenied, match="Four eyes"):
         offer_counter_offer(application=own, reviewer=reviewer)
     offer_counter_offer(application=declined, reviewer=reviewer)
@@ -99,13 +98,13 @@ def test_only_a_reviewer_never_on_their_own_and_only_once(declined, reviewer):
 
 def test_refused_on_an_approved_application_and_when_there_is_none(reviewer):
     officer = UserFactory(role=roles.OFFICER)
-    approved = scored_application(officer, **{**DECLINED, "loan_amnt": "5000"})
+    approved = scored_application(officer, **{**DECLINED_FORM, "loan_amnt": "5000"})
     with pytest.raises(ValidationError, match="nothing to counter-offer"):
         offer_counter_offer(application=approved, reviewer=reviewer)
     hopeless = scored_application(
         officer,
         **{
-            **DECLINED,
+            **DECLINED_FORM,
             "cb_person_default_on_file": "Y",
             "loan_grade": "G",
             "loan_int_rate": "22",

@@ -14,8 +14,7 @@ from applications.notices import ECOA_PARAGRAPH, statements_from_stored_reasons
 from applications.services import override_decision
 from audit.models import AccessEvent, DecisionRecord
 from scoring.model_cache import forget_loaded_models
-from tests.applications.test_whatif_and_counter_offer import DECLINED
-from tests.support.factories import UserFactory, scored_application
+from tests.support.factories import DECLINED_FORM, UserFactory, scored_application
 from tests.support.scoring import CANDIDATE_VERSION
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +29,7 @@ def _client(user) -> Client:
 @pytest.fixture
 def declined():
     officer = UserFactory(role=roles.OFFICER)
-    application = scored_application(officer, applicant_reference="APP-1001", **DECLINED)
+    application = scored_application(officer, applicant_reference="APP-1001", **DECLINED_FORM)
     assert application.final_decision == "DECLINE"
     return application
 
@@ -131,7 +130,7 @@ def test_each_generation_is_in_the_access_log_with_its_sha256(declined):
 
 def test_no_notice_for_an_application_not_declined():
     officer = UserFactory(role=roles.OFFICER)
-    approved = scored_application(officer, **{**DECLINED, "loan_amnt": "5000"})
+    approved = scored_application(officer, **{**DECLINED_FORM, "loan_amnt": "5000"})
     client = _client(officer)
     for url in (f"/applications/{approved.pk}/notice/", f"/applications/{approved.pk}/notice.pdf"):
         page = client.get(url)

@@ -12,23 +12,17 @@ from applications.services import counter_offer
 from audit.models import AccessEvent, DecisionRecord
 from scoring.counter_offer import largest_approvable_amount
 from scoring.services import score_application
-from tests.support.factories import UserFactory, application_form_data, scored_application, scoring_inputs
+from tests.support.factories import (
+    DECLINED_FORM,
+    UserFactory,
+    application_form_data,
+    scored_application,
+    scoring_inputs,
+)
 
 pytestmark = pytest.mark.django_db
 
-# Training row 1988: DECLINE at 15,000; the model approves up to 13,575 (tests/scoring/test_counter_offer.py).
-DECLINED = dict(
-    person_age="26",
-    person_income="45000",
-    person_home_ownership="RENT",
-    person_emp_length="10",
-    loan_intent="DEBTCONSOLIDATION",
-    loan_grade="A",
-    loan_amnt="15000",
-    loan_int_rate="7.29",
-    cb_person_default_on_file="N",
-    cb_person_cred_hist_length="4",
-)
+DECLINED = DECLINED_FORM
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from audit import canonical
 from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
 from tests.support.audit import scored_application
-from tests.support.factories import PASSWORD, UserFactory
+from tests.support.factories import DECLINED_FORM, PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -270,8 +270,26 @@ EXPECTED: dict[str, dict[str, str]] = {
     },
     "login": {role: A for role in ROLES},
 }
-# Routes with no page of their own to walk (logout is POST-only by design; admin has its own tests).
-NOT_WALKED = {"logout"}
+# The walk's application is declined, so it has a notice (#15).
+for _notice_route in ("applications:notice", "applications:notice_pdf"):
+    EXPECTED[_notice_route] = {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": H,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    }
+# Routes with no page of their own to walk (POST-only by design: logout, the what-if and the counter-offer,
+# whose roles tests/applications covers; admin has its own tests).
+NOT_WALKED = {"logout", "applications:what_if", "applications:counter_offer"}
+ROUTES_WITH_AN_APPLICATION = (
+    "applications:detail",
+    "applications:override",
+    "applications:notice",
+    "applications:notice_pdf",
+)
 
 
 def _named_routes(patterns, prefix: str = "") -> set[str]:
@@ -296,7 +314,7 @@ def test_walk_every_url_for_every_role(role):
     from django.urls import reverse
 
     owner = UserFactory(role=roles.OFFICER)
-    application = scored_application(owner)
+    application = scored_application(owner, **DECLINED_FORM)
     users = {
         "anonymous": None,
         "nobody": UserFactory(role=None),
@@ -311,7 +329,7 @@ def test_walk_every_url_for_every_role(role):
         client.force_login(users[role])
     failures = []
     for name, expectations in EXPECTED.items():
-        args = [application.pk] if name in ("applications:detail", "applications:override") else []
+        args = [application.pk] if name in ROUTES_WITH_AN_APPLICATION else []
         url = reverse(name, args=args)
         response = client.get(url)
         status = response.status_code

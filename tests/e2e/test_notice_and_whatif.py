@@ -11,9 +11,14 @@ from accounts import roles
 from applications.notices import statements_from_stored_reasons
 from audit.models import AccessEvent, DecisionRecord
 from scoring.services import score_application
-from tests.applications.test_whatif_and_counter_offer import DECLINED
 from tests.e2e.support import BROWSER_MARKS, axe_violations, sign_in
-from tests.support.factories import UserFactory, application_form_data, scored_application, scoring_inputs
+from tests.support.factories import (
+    DECLINED_FORM,
+    UserFactory,
+    application_form_data,
+    scored_application,
+    scoring_inputs,
+)
 
 pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
@@ -21,7 +26,7 @@ pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 @pytest.fixture
 def declined(db):
     officer = UserFactory(role=roles.OFFICER, username="notice-officer")
-    return scored_application(officer, applicant_reference="APP-2001", **DECLINED)
+    return scored_application(officer, applicant_reference="APP-2001", **DECLINED_FORM)
 
 
 def test_a_declines_notice_prints_to_pdf(page, live_server, declined):
@@ -47,7 +52,7 @@ def test_what_if_answers_live_on_the_application_page(page, live_server, decline
     page.goto(f"{live_server.url}/applications/{declined.pk}/")
     page.locator("[data-testid=whatif-decision]").filter(has_text="DECLINE").wait_for()
     page.fill("#whatif-amount", "5000")
-    expected = score_application({**scoring_inputs(application_form_data(**DECLINED)), "loan_amnt": 5000.0})
+    expected = score_application({**scoring_inputs(application_form_data(**DECLINED_FORM)), "loan_amnt": 5000.0})
     page.locator("[data-testid=whatif-decision]").filter(has_text=expected.decision).wait_for()
     shown = page.locator("[data-testid=whatif-probability]").text_content()
     assert shown == f"{expected.probability_of_default * 100:.2f}%"

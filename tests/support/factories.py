@@ -85,6 +85,22 @@ def application_form_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+# Training row 1988 as form data: DECLINE at 15,000 by the serving model, which approves up to 13,575
+# (tests/scoring/test_counter_offer.py): a decline with a counter-offer and a notice.
+DECLINED_FORM = dict(
+    person_age="26",
+    person_income="45000",
+    person_home_ownership="RENT",
+    person_emp_length="10",
+    loan_intent="DEBTCONSOLIDATION",
+    loan_grade="A",
+    loan_amnt="15000",
+    loan_int_rate="7.29",
+    cb_person_default_on_file="N",
+    cb_person_cred_hist_length="4",
+)
+
+
 def scoring_inputs(data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ten model inputs from form data, as the scoring engine takes them."""
     from scoring.schema import INPUT_NAMES, NUMERIC_INPUTS
