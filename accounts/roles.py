@@ -30,6 +30,10 @@ REVIEWER = "reviewer"
 AUDITOR = "auditor"
 ADMIN = "admin"
 ROLES: tuple[str, ...] = (OFFICER, REVIEWER, AUDITOR, ADMIN)
+# Superuser status is no group, but it is granted and revoked like a role
+# (``staff.services``), and only by a superuser or from the shell.
+SUPERUSER = "superuser"
+GRANTABLE_ROLES: tuple[str, ...] = (*ROLES, SUPERUSER)
 
 ADD_APPLICATION = "applications.add_loanapplication"
 VIEW_OWN_APPLICATIONS = "applications.view_loanapplication"
@@ -37,7 +41,13 @@ VIEW_ALL_APPLICATIONS = "applications.view_all_loanapplications"
 CHANGE_APPLICATION = "applications.change_loanapplication"
 OVERRIDE_DECISION = "applications.override_decision"
 VIEW_AUDIT = "audit.view_audit"
-_AUDIT_RECORDS = ("audit.view_decisionrecord", "audit.view_overriderecord", "audit.view_accessevent")
+_AUDIT_RECORDS = (
+    "audit.view_decisionrecord",
+    "audit.view_overriderecord",
+    "audit.view_rolechangerecord",
+    "audit.view_accessevent",
+)
+MANAGE_USERS = "auth.change_user"
 _MANAGE_USERS = tuple(
     f"auth.{action}_{model}" for model in ("user", "group") for action in ("add", "change", "delete", "view")
 )
@@ -114,6 +124,12 @@ def role_of(user: Any) -> str | None:
     return role
 
 
+def forget_cached_roles(user: Any) -> None:
+    """Drop what ``role_of`` and ``has_permission`` cached on this user object (after a role change)."""
+    user.__dict__.pop("_role_cache", None)
+    user.__dict__.pop("_role_permission_cache", None)
+
+
 def _permission_sql() -> str:
     """One query answering "does this user hold app_label.codename?" (table names from the models)."""
     from django.contrib.auth import get_user_model
@@ -158,6 +174,20 @@ def has_permission(user: Any, perm: str) -> bool:
             cursor.execute(_PERMISSION_SQL, [app_label, codename, user.pk, user.pk])
             cache[perm] = cursor.fetchone() is not None
     return cache[perm]
+
+
+def held_roles(user: Any) -> list[str]:
+    """Every role the user holds, in ``GRANTABLE_ROLES`` order (uses prefetched groups when there are some)."""
+    names = {group.name for group in user.groups.all()}
+    held = [role for role in ROLES if role in names]
+    if user.is_superuser:
+        held.append(SUPERUSER)
+    return held
+
+
+def can_manage_users(user: Any) -> bool:
+    """Admins: may add users and grant or revoke roles (within ``staff.services``' separation of duties)."""
+    return has_permission(user, MANAGE_USERS)
 
 
 def can_create(user: Any) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import AccessEvent, AnonymousAccessTally, DecisionRecord, OverrideRecord
+from audit.models import AccessEvent, AnonymousAccessTally, DecisionRecord, OverrideRecord, RoleChangeRecord
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -59,6 +59,15 @@ class OverrideRecordAdmin(ReadOnlyAdmin):
     search_fields = ("=sequence", "=application__id", "reviewer__username", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("application", "reviewer")
+
+
+@admin.register(RoleChangeRecord)
+class RoleChangeRecordAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "created_at", "user", "action", "role", "actor_name", "channel")
+    list_filter = ("action", "role", "channel", "created_at")
+    search_fields = ("=sequence", "user__username", "actor_name")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
 
 
 @admin.register(AccessEvent)

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 from django.db import NotSupportedError
 
-PROTECTED_TABLES: tuple[str, ...] = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
+PROTECTED_TABLES: tuple[str, ...] = (
+    "audit_decisionrecord",
+    "audit_overriderecord",
+    "audit_accessevent",
+    "audit_rolechangerecord",
+)
 
 _PG_FUNCTION = """
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$

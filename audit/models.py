@@ -93,6 +93,7 @@ class ChainHead(models.Model):
 
     DECISIONS = "decisions"
     OVERRIDES = "overrides"
+    ROLE_CHANGES = "role_changes"
 
     name = models.CharField(primary_key=True, max_length=32)
     sequence = models.BigIntegerField(default=0)
@@ -202,6 +203,37 @@ class OverrideRecord(ChainedRecord):
         )
 
 
+class RoleChangeRecord(ChainedRecord):
+    """One role granted to or revoked from a user: who, by whom, through what, when.
+
+    Chained (its own chain, like overrides) because a role is the key to
+    everything else: a grant erased from a plain table would leave an
+    officer who approved loans looking like a reviewer with no trace. Role
+    changes are rare, so the chain lock costs nothing. ``actor`` is empty
+    when the change came from ``manage.py`` (someone with shell access);
+    ``actor_name`` then names the operating-system account that ran it.
+    """
+
+    GRANT = "grant"
+    REVOKE = "revoke"
+    COMMAND = "command"
+    ADMIN_SITE = "admin"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
+    action = models.CharField(max_length=8, editable=False, choices=[(GRANT, "granted"), (REVOKE, "revoked")])
+    role = models.CharField(max_length=32, editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    actor_name = models.CharField(max_length=150, editable=False)
+    channel = models.CharField(
+        max_length=8, editable=False, choices=[(COMMAND, "manage.py command"), (ADMIN_SITE, "admin site")]
+    )
+
+    def __str__(self) -> str:
+        return f"Role change #{self.sequence}: {self.role} {self.get_action_display()} (user {self.user_id})"
+
+
 class AccessEvent(AppendOnlyModel):
     """Who did what, when, from where: logins, failures, denials, views, exports.
 
@@ -216,6 +248,8 @@ class AccessEvent(AppendOnlyModel):
     VIEW_APPLICATION = "view_application"
     EXPORT = "export"
     ADVERSE_ACTION_NOTICE = "adverse_action_notice"
+    ROLE_GRANTED = "role_granted"
+    ROLE_REVOKED = "role_revoked"
     # How the auditor's page names each action; the stored code stays short and stable.
     ACTION_LABELS = {
         LOGIN: "Signed in",
@@ -225,6 +259,8 @@ class AccessEvent(AppendOnlyModel):
         VIEW_APPLICATION: "Viewed an application",
         EXPORT: "Exported CSV",
         ADVERSE_ACTION_NOTICE: "Made an adverse-action notice",
+        ROLE_GRANTED: "Granted a role",
+        ROLE_REVOKED: "Revoked a role",
     }
 
     created_at = models.DateTimeField(editable=False, db_index=True)

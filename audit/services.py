@@ -29,6 +29,7 @@ from audit.models import (
     ChainHead,
     DecisionRecord,
     OverrideRecord,
+    RoleChangeRecord,
 )
 from infrastructure.rows import insert_row
 from scoring import schema
@@ -232,6 +233,65 @@ def append_override_record(
         to_decision=to_decision,
         reason=reason,
     )
+
+
+def append_role_change_record(
+    *,
+    user: Any,
+    action: str,
+    role: str,
+    actor: Any | None,
+    actor_name: str,
+    channel: str,
+    request: HttpRequest | None = None,
+) -> RoleChangeRecord:
+    """Record one role grant or revocation: a chained record plus its line in the access log.
+
+    The caller (``staff.services``) has checked the rules and changes the
+    role in the same transaction, so the change and its records commit or
+    roll back together. Unlike ``log_access`` this raises on failure: a
+    role change must not happen unrecorded. The access-log line puts the
+    change in the auditor's timeline beside sign-ins; the chained record is
+    what makes it tamper-evident (``verify_decisions`` walks the chain).
+    """
+    if action not in (RoleChangeRecord.GRANT, RoleChangeRecord.REVOKE):
+        raise ValueError(f"unknown role change {action!r}")
+    created_at = timezone.now()
+    document = {
+        "kind": "role_change",
+        "user_id": user.pk,
+        "username": user.get_username(),
+        "action": action,
+        "role": role,
+        "actor_id": actor.pk if actor is not None else None,
+        "actor_name": actor_name,
+        "channel": channel,
+        "created_at": canonical.utc_iso(created_at),
+    }
+    with transaction.atomic(savepoint=False):
+        record = _append(
+            RoleChangeRecord,
+            ChainHead.ROLE_CHANGES,
+            document,
+            user_id=user.pk,
+            action=action,
+            role=role,
+            actor_id=actor.pk if actor is not None else None,
+            actor_name=actor_name,
+            channel=channel,
+            created_at=created_at,
+        )
+        AccessEvent.objects.create(
+            created_at=created_at,
+            user=actor,
+            username=actor_name[:150],
+            action=AccessEvent.ROLE_GRANTED if action == RoleChangeRecord.GRANT else AccessEvent.ROLE_REVOKED,
+            target=f"{role} {'to' if action == RoleChangeRecord.GRANT else 'from'} {user.get_username()}"[:255],
+            ip=_client_ip(request),
+            method=(request.method or "")[:8] if request is not None else "",
+            path=request.get_full_path()[:500] if request is not None else "",
+        )
+    return record
 
 
 def _client_ip(request: HttpRequest | None) -> str | None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from audit import canonical
-from audit.models import ChainHead, DecisionRecord, OverrideRecord
+from audit.models import ChainHead, DecisionRecord, OverrideRecord, RoleChangeRecord
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import replay_decisions, replay_probabilities
@@ -61,6 +61,7 @@ class ChainReport:
 class VerificationSummary:
     decisions: ChainReport
     overrides: ChainReport
+    role_changes: ChainReport = field(default_factory=ChainReport)
     replay_requested: bool = False
     replayed: int = 0
     mismatches: int = 0
@@ -80,6 +81,7 @@ class VerificationSummary:
         return (
             self.decisions.ok
             and self.overrides.ok
+            and self.role_changes.ok
             and self.mismatches == 0
             and self.decision_mismatches == 0
             and not self.model_errors
@@ -98,6 +100,9 @@ class VerificationSummary:
             "overrides_chain_ok": self.overrides.ok,
             "first_bad_override_id": self.overrides.first_bad_id,
             "decision_mismatches": self.decision_mismatches,
+            "role_changes_checked": self.role_changes.checked,
+            "role_changes_chain_ok": self.role_changes.ok,
+            "first_bad_role_change_id": self.role_changes.first_bad_id,
             "model_errors": self.model_errors,
             "applications_checked": self.applications_checked,
             "application_mismatches": self.application_mismatches,
@@ -107,6 +112,7 @@ class VerificationSummary:
     def problems(self) -> list[str]:
         lines = [f"decision chain: {p}" for p in self.decisions.problems]
         lines += [f"override chain: {p}" for p in self.overrides.problems]
+        lines += [f"role change chain: {p}" for p in self.role_changes.problems]
         lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
         lines += [f"application: {p}" for p in self.application_problems]
         if self.mismatches:
@@ -287,8 +293,27 @@ def _check_override_columns(document: dict, row: Any) -> str | None:
     return None
 
 
+ROLE_CHANGE_COLUMNS = ("user_id", "action", "role", "actor_id", "actor_name", "channel", "created_at")
+
+
+def _check_role_change_columns(document: dict, row: Any) -> str | None:
+    if document.get("user_id") != row.user_id:
+        return "user"
+    if document.get("action") != row.action or document.get("role") != row.role:
+        return "role"
+    if (
+        document.get("actor_id") != row.actor_id
+        or document.get("actor_name") != row.actor_name
+        or document.get("channel") != row.channel
+    ):
+        return "actor"
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
+        return "created_at"
+    return None
+
+
 def verify_audit_trail(*, replay: bool = False) -> VerificationSummary:
-    """Check both chains (and with ``replay`` every probability); never raises on bad data."""
+    """Check the three chains (and with ``replay`` every probability); never raises on bad data."""
     # Hundreds of thousands of small dicts and tuples, none cyclic: the cyclic
     # garbage collector would rescan them over and over (docs/performance.md).
     enabled = gc.isenabled()
@@ -367,6 +392,9 @@ def _verify(*, replay: bool) -> VerificationSummary:
                     sequence,
                     f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to",
                 )
+
+    _walk(RoleChangeRecord.objects.all(), ROLE_CHANGE_COLUMNS, summary.role_changes, _check_role_change_columns)
+    _check_head(ChainHead.ROLE_CHANGES, summary.role_changes)
 
     # Only overrides of the latest scoring decide the final decision: a counter-offer (a new scoring of the
     # same application) starts from its own decision.

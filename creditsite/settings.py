@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "applications",
+    "staff",
     "operations",
     "axes",
     # The task queue (README, "Background jobs"): tasks, schedules and results in the database.

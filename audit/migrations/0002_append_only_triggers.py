@@ -7,14 +7,18 @@ from django.db import migrations
 from audit import db_triggers
 
 
+# The tables that existed at this migration; later ones install their own.
+TABLES = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
+
+
 def install_triggers(apps, schema_editor):
     # Chosen by schema_editor.connection.vendor (SQLite / PostgreSQL variants).
     # Executed without parameters: the PL/pgSQL body contains literal '%'.
-    db_triggers.install(schema_editor.connection)
+    db_triggers.install(schema_editor.connection, TABLES)
 
 
 def drop_triggers(apps, schema_editor):
-    db_triggers.drop(schema_editor.connection)
+    db_triggers.drop(schema_editor.connection, TABLES)
 
 
 def create_chain_heads(apps, schema_editor):

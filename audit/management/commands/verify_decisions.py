@@ -32,8 +32,8 @@ class Command(BaseCommand):
         for line in summary.problems():
             self.stdout.write(f"PROBLEM {line}")
         self.stdout.write(
-            f"{'OK' if summary.ok else 'FAILED'}: {summary.decisions.checked} decisions and "
-            f"{summary.overrides.checked} overrides checked, {summary.applications_checked} scored applications compared"
+            f"{'OK' if summary.ok else 'FAILED'}: {summary.decisions.checked} decisions, "
+            f"{summary.overrides.checked} overrides and {summary.role_changes.checked} role changes checked, {summary.applications_checked} scored applications compared"
             + (f", {summary.replayed} replayed" if replay else "")
             + f" in {elapsed:.2f} s; decision chain head #{summary.decisions.head_sequence} {summary.decisions.head_hash}"
         )

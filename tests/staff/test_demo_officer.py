@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from accounts import roles
+from audit.models import RoleChangeRecord
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +41,9 @@ def test_running_again_updates_the_same_user_with_a_new_password(settings):
     user = get_user_model().objects.get(username="demo-officer")
     assert not user.check_password(first)
     assert user.check_password(second)
+    # The grant is recorded once, when the account is made; the second run finds the role held.
+    record = RoleChangeRecord.objects.get()
+    assert (record.user, record.action, record.role, record.channel) == (user, "grant", "officer", "command")
 
 
 def test_refuses_when_debug_is_off(settings):

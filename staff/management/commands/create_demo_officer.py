@@ -6,11 +6,11 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts import roles
+from staff import services
 
 
 class Command(BaseCommand):
@@ -29,6 +29,7 @@ class Command(BaseCommand):
             user.set_password(password)
             user.is_active = True
             user.save()
-            user.groups.add(Group.objects.get(name=roles.OFFICER))
+            # Through the service like every grant: recorded once, on creation (later runs hold it already).
+            services.grant_role(user=user, role=roles.OFFICER)
         verb = "Created" if created else "Updated"
         self.stdout.write(f"{verb} demo officer login -> username: {username}  password: {password}")
