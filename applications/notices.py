@@ -41,6 +41,7 @@ from scoring.reason_codes import CODE_OF_COLUMN, NEVER_A_REASON
 from scoring.results import DECLINE
 
 NOTICE_TEMPLATE = "applications/notice.html"
+NOTICE_STYLESHEET = "css/notice.css"
 NOT_DECLINED = (
     "There is no adverse-action notice for this application: its decision in force is {decision}, not DECLINE."
 )
@@ -192,24 +193,27 @@ def notice_html(notice: AdverseActionNotice, *, pdf_link: str = "") -> str:
     return render_to_string(NOTICE_TEMPLATE, {"notice": notice, "pdf_link": pdf_link, "for_pdf": False})
 
 
-def _static_path(uri: str, rel: str | None = None) -> str:
-    """xhtml2pdf's link callback: a ``/static/...`` URL to the file on disk (nothing fetched from the network)."""
-    prefix = settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL
-    if uri.startswith(prefix):
-        found = finders.find(uri[len(prefix) :])
-        if found:
-            return found
-    raise ValueError(f"the notice refers to {uri!r}, which is not one of our static files")
+def _notice_stylesheet() -> str:
+    """The notice's stylesheet, read from our static files for the PDF (the page links the same file)."""
+    path = finders.find(NOTICE_STYLESHEET)
+    if path is None:
+        raise RuntimeError(f"static file {NOTICE_STYLESHEET} is missing")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
 
 
 def notice_pdf(notice: AdverseActionNotice) -> bytes:
     """The same template rendered to PDF by xhtml2pdf (ReportLab), byte for byte repeatable."""
-    html = render_to_string(NOTICE_TEMPLATE, {"notice": notice, "pdf_link": "", "for_pdf": True})
+    # The stylesheet goes into the document itself: xhtml2pdf fetches nothing, and the
+    # hashed static file names of production (collectstatic) play no part.
+    html = render_to_string(
+        NOTICE_TEMPLATE, {"notice": notice, "pdf_link": "", "for_pdf": True, "stylesheet": _notice_stylesheet()}
+    )
     # ReportLab's documented switch: no creation time or random document id in
     # the file, so the same notice gives the same bytes (and SHA-256).
     rl_config.invariant = 1
     output = io.BytesIO()
-    status = pisa.CreatePDF(html, dest=output, link_callback=_static_path, encoding="utf-8")
+    status = pisa.CreatePDF(html, dest=output, encoding="utf-8")
     if status.err:
         raise RuntimeError(f"the notice PDF could not be made ({status.err} errors)")
     return output.getvalue()
