@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,20 +160,25 @@ class Experience:
     sha256: str
     source: str  # "manifest" or the sidecar's file name
 
+    def __post_init__(self) -> None:
+        # (column, low, high) of each guarded column in model column order: read once, checked per application.
+        bands = tuple(
+            (name, float(self.ranges[name]["ordinary_low"]), float(self.ranges[name]["ordinary_high"]))
+            for name in NUMERIC_COLUMNS
+            if name in self.ranges and self.ranges[name].get("guarded", True)
+        )
+        object.__setattr__(self, "_bands", bands)
+
     def outside(self, features: Mapping[str, float | str | None]) -> tuple[Excursion, ...]:
         """Every guarded value outside the ordinary band, in model column order."""
-        found = []
-        for name in NUMERIC_COLUMNS:
-            bounds = self.ranges.get(name)
-            if bounds is None or not bounds.get("guarded", True):
-                continue
+        found = ()
+        for name, low, high in self._bands:
             value = features.get(name)
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
-            value = float(value)
-            if value < bounds["ordinary_low"] or value > bounds["ordinary_high"]:
-                found.append(Excursion(name, value, _excursion_text(name, value, bounds)))
-        return tuple(found)
+            # A missing value (None; NaN fails both comparisons) is within experience: training had them.
+            if value is not None and (value < low or value > high):
+                value = float(value)
+                found += (Excursion(name, value, _excursion_text(name, value, self.ranges[name])),)
+        return found
 
     def outside_mask(self, frame: pd.DataFrame) -> np.ndarray:
         """``outside`` for a table of feature rows: True where any guarded value is outside."""
