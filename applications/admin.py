@@ -21,7 +21,16 @@ from applications.services import PENDING_MESSAGE, submit_application
 from scoring import schema
 
 # Everything scoring wrote, then who entered it and when.
-OUTCOME_FIELDS = (*LoanApplication.SCORE_FIELDS, "officer", "created_at")
+OUTCOME_FIELDS = (
+    *LoanApplication.SCORE_FIELDS,
+    "officer",
+    "created_at",
+    # A confirmed possible duplicate, and a counter-offer (issue 15).
+    "duplicate_of",
+    "requested_loan_amnt",
+    "counter_offered_by",
+    "counter_offered_at",
+)
 
 
 @admin.register(LoanApplication)
