@@ -343,7 +343,12 @@ def _counter_offer_or_message(application: LoanApplication) -> tuple[Any, str]:
 
 def _whatif_fixed_inputs(application: LoanApplication) -> list[tuple[str, Any]]:
     """The inputs the application page's what-if keeps as entered (all but amount and rate)."""
-    return [(name, getattr(application, name)) for name in schema.INPUT_NAMES if name not in WHATIF_VARIED]
+    # A blank (possible outside the form, e.g. through the admin) stays blank: the page then asks for it.
+    return [
+        (name, "" if getattr(application, name) is None else getattr(application, name))
+        for name in schema.INPUT_NAMES
+        if name not in WHATIF_VARIED
+    ]
 
 
 WHATIF_VARIED = ("loan_amnt", "loan_int_rate")
