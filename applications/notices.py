@@ -34,6 +34,7 @@ from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from reportlab import rl_config
 from xhtml2pdf import pisa
+from xhtml2pdf.default import DEFAULT_CSS
 
 from applications.models import LoanApplication
 from scoring.explain import MAX_REASONS
@@ -204,16 +205,14 @@ def _notice_stylesheet() -> str:
 
 def notice_pdf(notice: AdverseActionNotice) -> bytes:
     """The same template rendered to PDF by xhtml2pdf (ReportLab), byte for byte repeatable."""
-    # The stylesheet goes into the document itself: xhtml2pdf fetches nothing, and the
-    # hashed static file names of production (collectstatic) play no part.
-    html = render_to_string(
-        NOTICE_TEMPLATE, {"notice": notice, "pdf_link": "", "for_pdf": True, "stylesheet": _notice_stylesheet()}
-    )
+    html = render_to_string(NOTICE_TEMPLATE, {"notice": notice, "pdf_link": "", "for_pdf": True})
     # ReportLab's documented switch: no creation time or random document id in
     # the file, so the same notice gives the same bytes (and SHA-256).
     rl_config.invariant = 1
     output = io.BytesIO()
-    status = pisa.CreatePDF(html, dest=output, encoding="utf-8")
+    # The page's stylesheet is handed to xhtml2pdf after its defaults: nothing is fetched by URL, and
+    # the hashed static file names of production (collectstatic) play no part.
+    status = pisa.CreatePDF(html, dest=output, encoding="utf-8", default_css=DEFAULT_CSS + _notice_stylesheet())
     if status.err:
         raise RuntimeError(f"the notice PDF could not be made ({status.err} errors)")
     return output.getvalue()
