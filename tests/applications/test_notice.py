@@ -149,3 +149,18 @@ def test_an_override_to_approve_withdraws_the_notice_and_one_to_decline_makes_on
 
 def test_another_officers_application_is_not_found(declined):
     assert _client(UserFactory(role=roles.OFFICER)).get(f"/applications/{declined.pk}/notice/").status_code == 404
+
+
+def test_pdf_uses_the_notice_stylesheet(declined):
+    """The page's stylesheet (css/notice.css) shapes the PDF too: Letter paper, 17 pt heading, 11 pt text."""
+    document = _client(declined.officer).get(f"/applications/{declined.pk}/notice.pdf").content
+    page = PdfReader(io.BytesIO(document)).pages[0]
+    sizes: dict[str, float] = {}
+
+    def remember(text, cm, tm, font, size):
+        if text.strip():
+            sizes.setdefault(text.strip(), round(size * tm[0], 1))
+
+    page.extract_text(visitor_text=remember)
+    assert (float(page.mediabox.width), float(page.mediabox.height)) == (612.0, 792.0)
+    assert sizes["Notice of action taken"] == 17.0 and sizes["APP-1001"] == 11.0
