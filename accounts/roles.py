@@ -3,11 +3,13 @@
 Four roles, each a Django group holding model permissions:
 
 * ``officer``  enters applications and sees only their own;
-* ``reviewer`` enters applications, sees everyone's, and overrides decisions
-  on applications somebody else entered;
+* ``reviewer`` enters applications, sees everyone's, works the review queue:
+  claims, decides and overrides cases somebody else entered, confirms or
+  rejects another reviewer's approval (four eyes; ``reviews.services``);
 * ``auditor``  reads everything, verifies and exports; changes nothing;
 * ``admin``    may do everything, including managing users and their roles,
-  except delete an application: nobody may (the database refuses it too).
+  reason codes and delegated approval limits, except delete an application
+  or a reason code: nobody may (the database refuses the first too).
 
 ``ROLE_PERMISSIONS`` is the only place this is written down. Migrations
 apply it with ``apply_role_map`` (``accounts/migrations``); to change what a
@@ -44,8 +46,18 @@ VIEW_AUDIT = "audit.view_audit"
 _AUDIT_RECORDS = (
     "audit.view_decisionrecord",
     "audit.view_overriderecord",
+    "audit.view_caserecord",
     "audit.view_rolechangerecord",
     "audit.view_accessevent",
+)
+# The review workflow's settings: reason codes and delegated approval limits (admin).
+_VIEW_REVIEW_SETTINGS = ("reviews.view_reasoncode", "reviews.view_delegatedlimit")
+_MANAGE_REVIEW_SETTINGS = (
+    *_VIEW_REVIEW_SETTINGS,
+    "reviews.add_reasoncode",
+    "reviews.change_reasoncode",
+    "reviews.add_delegatedlimit",
+    "reviews.change_delegatedlimit",
 )
 MANAGE_USERS = "auth.change_user"
 _MANAGE_USERS = tuple(
@@ -56,7 +68,7 @@ _MANAGE_USERS = tuple(
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OFFICER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS),
     REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION),
-    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS),
+    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS, *_VIEW_REVIEW_SETTINGS),
     ADMIN: (
         ADD_APPLICATION,
         VIEW_OWN_APPLICATIONS,
@@ -66,6 +78,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_AUDIT,
         *_AUDIT_RECORDS,
         *_MANAGE_USERS,
+        *_MANAGE_REVIEW_SETTINGS,
     ),
 }
 
@@ -210,11 +223,32 @@ def can_view_audit(user: Any) -> bool:
     return has_permission(user, VIEW_AUDIT)
 
 
-def may_override(user: Any) -> bool:
-    """Holds the reviewer's right to override decisions (on someone else's applications)."""
+def can_review(user: Any) -> bool:
+    """Works the review queue: claims, decides, overrides, confirms (never on their own applications)."""
     return has_permission(user, OVERRIDE_DECISION)
 
 
-def can_override(user: Any, application: Any) -> bool:
-    """Reviewers (and admins), on scored applications somebody else entered: four eyes."""
-    return may_override(user) and application.officer_id != user.pk and application.status == "SCORED"
+def can_act_on_case(user: Any, application: Any) -> bool:
+    """Reviewers (and admins), on scored applications somebody else entered: four eyes.
+
+    Whether the case's state allows a given action right now (claims,
+    second approvals) is ``reviews.services``'s question; this is who may
+    act on it at all.
+    """
+    return can_review(user) and application.officer_id != user.pk and application.status == "SCORED"
+
+
+def landing_page(user: Any) -> str:
+    """The URL name a signed-in user starts at (``/`` and after sign-in).
+
+    Reviewers and admins: the review queue; auditors: the audit page;
+    officers (and anyone else who may enter applications): the form;
+    anyone else who may read applications: the history.
+    """
+    if can_review(user):
+        return "reviews:queue"
+    if can_view_audit(user):
+        return "audit:home"
+    if can_create(user):
+        return "applications:new"
+    return "applications:list"

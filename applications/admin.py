@@ -42,13 +42,13 @@ class LoanApplicationAdmin(admin.ModelAdmin):
         "officer",
         "final_decision",
         "decision",
-        "risk_label",
+        "case_state",
         "pd_percent",
         "model_version",
         "status",
     )
     list_display_links = ("id", "applicant_reference")
-    list_filter = ("status", "final_decision", "decision", "risk_label", "model_version", "created_at")
+    list_filter = ("status", "case_state", "final_decision", "decision", "risk_label", "model_version", "created_at")
     search_fields = ("applicant_reference", "=id", "officer__username")
     date_hierarchy = "created_at"
     list_select_related = ("officer",)

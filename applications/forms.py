@@ -17,11 +17,10 @@ from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
 
 from accounts.validators import VisibleTextValidator
 from applications.models import LoanApplication
-from applications.services import OVERRIDE_REASON_MAX_LENGTH, clean_override_reason, possible_duplicate
+from applications.services import possible_duplicate
 from applications.validators import SchemaRangeValidator, format_bound
 from scoring import schema
 from scoring.features import derived_values
-from scoring.results import DECISIONS
 
 
 class _SchemaRangeMixin:
@@ -343,18 +342,3 @@ class HistoryFilterForm(forms.Form):
         self.is_valid()
         cleaned = getattr(self, "cleaned_data", {})
         return {key: value for key, value in cleaned.items() if value not in (None, "")}
-
-
-class OverrideForm(forms.Form):
-    """A reviewer's final decision against the model's, with the reason kept in the audit trail."""
-
-    final_decision = forms.ChoiceField(choices=[(d, d.title()) for d in DECISIONS], label="Final decision")
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        max_length=OVERRIDE_REASON_MAX_LENGTH,
-        strip=True,
-        help_text="Mandatory. Why the model's decision is overridden; kept forever in the audit trail.",
-    )
-
-    def clean_reason(self) -> str:
-        return clean_override_reason(self.cleaned_data.get("reason"))

@@ -15,7 +15,25 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from applications.validators import SchemaRangeValidator
+from audit import lifecycle
 from scoring import results, schema
+
+
+class CaseState(models.TextChoices):
+    """Where an application stands (``audit.lifecycle`` defines the states and the moves between them)."""
+
+    PENDING = lifecycle.PENDING, lifecycle.STATE_LABELS[lifecycle.PENDING]
+    MODEL_FINAL = lifecycle.MODEL_FINAL, lifecycle.STATE_LABELS[lifecycle.MODEL_FINAL]
+    IN_QUEUE = lifecycle.IN_QUEUE, lifecycle.STATE_LABELS[lifecycle.IN_QUEUE]
+    CLAIMED = lifecycle.CLAIMED, lifecycle.STATE_LABELS[lifecycle.CLAIMED]
+    AWAITING_SECOND = lifecycle.AWAITING_SECOND, lifecycle.STATE_LABELS[lifecycle.AWAITING_SECOND]
+    DECIDED = lifecycle.DECIDED, lifecycle.STATE_LABELS[lifecycle.DECIDED]
+
+
+# Open cases (IN_QUEUE, CLAIMED, AWAITING_2ND): exactly those with a ``queued_at``. The queue
+# filters on this rather than on the states because SQLite uses a partial index only when the
+# query's condition has no bound parameters, and ``IS NOT NULL`` has none (``IN (%s, ...)`` does).
+OPEN_CASE = Q(queued_at__isnull=False)
 
 
 def _whole_digits(field: schema.NumericField) -> int:
@@ -68,6 +86,9 @@ class LoanApplication(models.Model):
     class RiskLabel(models.TextChoices):
         SAFE = results.SAFE, "Safe"
         RISKY = results.RISKY, "Risky"
+
+    # The case lifecycle (``applications.cases``): one current state per application.
+    CaseState = CaseState
 
     # --- The ten inputs, under the dataset's column names ---------------------
     person_age = _input_field("person_age")
@@ -145,15 +166,57 @@ class LoanApplication(models.Model):
     model_sha256 = models.CharField("Model SHA-256", max_length=64, blank=True, editable=False)
     scoring_error = models.TextField(blank=True, editable=False)
 
+    # --- Case lifecycle (applications.cases writes these; audit.CaseRecord chains each change) ---
+    case_state = models.CharField(
+        "Case state", max_length=12, choices=CaseState.choices, default=CaseState.PENDING, editable=False
+    )
+    # Bumped by every transition: a form carries the version it was rendered
+    # for, so a stale form (the case moved on meanwhile) changes nothing.
+    case_version = models.PositiveIntegerField(default=0, editable=False)
+    # The reviewer holding the case and until when (CLAIMED only); an expired
+    # claim may be taken over by anyone allowed to decide.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        editable=False,
+    )
+    claim_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the case last entered the review queue (scored REVIEW, referred, or an approval
+    # rejected), kept while it is open (claimed, awaiting a second approval); NULL once final.
+    # The queue is ordered by it (longest waiting first) through its partial index.
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The first reviewer's approval awaiting a second reviewer (AWAITING_SECOND only).
+    proposed_decision = models.CharField(max_length=8, choices=Decision.choices, blank=True, editable=False)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        editable=False,
+    )
+
     class Meta:
         ordering = ("-created_at", "-id")
         permissions = [
             ("view_all_loanapplications", "Can see every officer's applications"),
-            ("override_decision", "Can override a model decision (never on own applications)"),
+            ("override_decision", "Can decide review cases and override model decisions (never on own applications)"),
         ]
         indexes = [
             models.Index(fields=["officer", "-created_at"], name="loanapp_officer_created"),
             models.Index(fields=["status"], name="loanapp_status", condition=Q(status="PENDING")),
+            # The review queue (reviews.selectors): open cases only, longest waiting
+            # first. Partial, so it stays as small as the queue however many
+            # applications are final, and costs nothing on the submit path of
+            # APPROVE/DECLINE applications. officer_id too: the queue leaves out
+            # each reviewer's own applications, and the navigation's count then
+            # reads the index alone.
+            models.Index(fields=["queued_at", "id", "officer"], name="loanapp_queue", condition=OPEN_CASE),
         ]
         constraints = [
             *_range_constraints(),
@@ -194,6 +257,8 @@ class LoanApplication(models.Model):
         "model_version",
         "model_sha256",
         "scoring_error",
+        "case_state",
+        "queued_at",
         "loan_percent_income",
         "interest_burden",
         "scored_at",

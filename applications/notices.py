@@ -37,6 +37,7 @@ from xhtml2pdf import pisa
 from xhtml2pdf.default import DEFAULT_CSS
 
 from applications.models import LoanApplication
+from audit import lifecycle
 from scoring.explain import MAX_REASONS
 from scoring.reason_codes import CODE_OF_COLUMN, NEVER_A_REASON
 from scoring.results import DECLINE
@@ -46,6 +47,7 @@ NOTICE_STYLESHEET = "css/notice.css"
 NOT_DECLINED = (
     "There is no adverse-action notice for this application: its decision in force is {decision}, not DECLINE."
 )
+NOT_FINAL = "There is no adverse-action notice yet: this application's case is still open in review."
 NOT_SCORED = "There is no adverse-action notice for this application: it has not been scored yet."
 
 ECOA_PARAGRAPH = (
@@ -114,27 +116,46 @@ def statements_from_stored_reasons(
     return tuple(statements[:MAX_REASONS])
 
 
-def adverse_action_notice(
-    *, application: LoanApplication, decision_records: Sequence[Any], overrides: Sequence[Any]
-) -> AdverseActionNotice:
-    """The notice for a DECLINE in force, or for a counter-offer; ``ValidationError`` otherwise.
+# A decision in force is final in these case states (audit.lifecycle): the model's APPROVE/DECLINE, or a
+# reviewer's decision. REVIEW cases in the queue, claimed or awaiting a second approval are not final.
+FINAL_STATES = (lifecycle.MODEL_FINAL, lifecycle.DECIDED)
 
-    ``decision_records`` are the application's ``audit.models.DecisionRecord``
-    in chain order and ``overrides`` its override records in order (audit
-    selectors); the reasons, the date and the action come from them, not
-    from a model. A counter-offer (``LoanApplication.is_counter_offer``) gets
-    the combined counter-offer and adverse-action notice: the amount asked
-    for was not approved, the offered one is, and the reasons are those
-    recorded for the amount asked for (the decision record the offer follows).
-    Whether the applicant accepted the offer is not recorded in the product,
-    so the notice is available for every counter-offer.
+
+def notice_available(application: LoanApplication) -> bool:
+    """Whether the application has a notice: a final DECLINE, or a counter-offer."""
+    if application.status != LoanApplication.Status.SCORED:
+        return False
+    return application.is_counter_offer or (
+        application.final_decision == DECLINE and application.case_state in FINAL_STATES
+    )
+
+
+def adverse_action_notice(
+    *,
+    application: LoanApplication,
+    decision_records: Sequence[Any],
+    overrides: Sequence[Any] = (),
+    case_records: Sequence[Any] = (),
+) -> AdverseActionNotice:
+    """The notice for a final DECLINE, or for a counter-offer; ``ValidationError`` otherwise.
+
+    ``decision_records``, ``overrides`` (before the case lifecycle) and
+    ``case_records`` are the application's audit records in chain order
+    (audit selectors); the reasons, the date and the action come from them
+    and the row, not from a model. Only records of the latest scoring count.
+    A reviewer's DECLINE in review states its reason code first, then the
+    model's reasons. A counter-offer (``LoanApplication.is_counter_offer``)
+    gets the combined counter-offer and adverse-action notice: the amount
+    asked for was not approved, the offered one is, and the reasons are those
+    recorded for the amount asked for (the decision record the offer
+    follows). Whether the applicant accepted the offer is not recorded in the
+    product, so the notice is available for every counter-offer that is not
+    itself declined.
     """
     if application.status != LoanApplication.Status.SCORED or not decision_records:
         raise ValidationError(NOT_SCORED)
     latest = decision_records[-1]
-    current_overrides = [o for o in overrides if o.decision_record_id == latest.pk]
-    final = current_overrides[-1].to_decision if current_overrides else latest.decision
-    if application.is_counter_offer and len(decision_records) >= 2 and final != DECLINE:
+    if application.is_counter_offer and application.final_decision != DECLINE and len(decision_records) >= 2:
         declined_record = decision_records[-2]
         reasons = statements_from_stored_reasons(declined_record.document.get("reasons", []), declined_record.features)
         return _notice(
@@ -148,13 +169,22 @@ def adverse_action_notice(
             ),
             reasons=reasons,
         )
-    if final != DECLINE or application.final_decision != DECLINE:
-        raise ValidationError(NOT_DECLINED.format(decision=application.final_decision or final))
-    decided_at = current_overrides[-1].created_at if current_overrides else latest.created_at
+    if application.final_decision != DECLINE:
+        raise ValidationError(NOT_DECLINED.format(decision=application.final_decision))
+    if application.case_state not in FINAL_STATES:
+        raise ValidationError(NOT_FINAL)
+    # The records that reached the decision in force: those of the latest scoring, in order.
+    changes = [o for o in overrides if o.decision_record_id == latest.pk]
+    changes += [c for c in case_records if c.decision_record_id == latest.pk and c.to_decision != c.from_decision]
+    changes.sort(key=lambda record: record.created_at)
+    decided_at = changes[-1].created_at if changes else latest.created_at
     reasons = statements_from_stored_reasons(latest.document.get("reasons", []), latest.features)
-    if not reasons and current_overrides:
-        # A reviewer declined what the model did not: the reviewer's written reason is the principal reason.
-        reasons = (f"Other: {current_overrides[-1].reason}",)
+    reviewer_reason = getattr(changes[-1], "reason_label", "") if changes else ""
+    if reviewer_reason:
+        # A reviewer's DECLINE: their coded reason is the principal one.
+        reasons = tuple(dict.fromkeys((reviewer_reason, *reasons)))[:MAX_REASONS]
+    elif not reasons and changes:
+        reasons = (f"Other: {getattr(changes[-1], 'reason', '')}",)
     return _notice(
         application,
         record=latest,

@@ -177,7 +177,7 @@ def _csv_row(app: LoanApplication, override: Any) -> list[Any]:
         "final_decision": app.final_decision,
         "risk_label": app.risk_label,
         "overridden": "yes" if override is not None else "no",
-        "overridden_by": override.reviewer.get_username() if override is not None else "",
+        "overridden_by": override.username if override is not None else "",
         "overridden_at_utc": _utc_seconds(override.created_at) if override is not None else "",
         "override_reason": override.reason if override is not None else "",
         "model_version": app.model_version,
@@ -194,8 +194,8 @@ def _csv_row(app: LoanApplication, override: Any) -> list[Any]:
 def csv_rows(queryset: QuerySet[LoanApplication]) -> Iterable[list[Any]]:
     """The export rows, as values; ``infrastructure.csv_export`` writes them safely.
 
-    Streamed in batches: one query for the applications of a batch, one for
-    their overrides.
+    Streamed in batches: one query for the applications of a batch, two for
+    who changed their decision in force (legacy overrides, case records).
     """
     yield list(CSV_COLUMNS)
     batch: list[LoanApplication] = []
@@ -209,8 +209,8 @@ def csv_rows(queryset: QuerySet[LoanApplication]) -> Iterable[list[Any]]:
 
 
 def _csv_batch(batch: list[LoanApplication]) -> Iterable[list[Any]]:
-    overrides = audit_selectors.latest_overrides(application_ids=[app.pk for app in batch])
+    overrides = audit_selectors.latest_final_decision_changes(application_ids=[app.pk for app in batch])
     for app in batch:
-        # Only the override in force counts: a later override back to the model's decision is none.
+        # Only a change in force counts: a later change back to the model's decision is none.
         override = overrides.get(app.pk) if app.is_overridden else None
         yield _csv_row(app, override)

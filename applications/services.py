@@ -26,17 +26,13 @@ from django.utils import timezone
 
 from accounts import roles
 from applications.models import LoanApplication
-from audit.services import (
-    append_decision_record,
-    append_override_record,
-    latest_decision_record,
-    prepare_decision_record,
-)
+from audit import lifecycle
+from audit.services import append_decision_record, latest_decision_record, prepare_decision_record
 from infrastructure.rows import insert_row, prepare_insert
 from scoring.counter_offer import CounterOffer, largest_approvable_amount
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
-from scoring.results import APPROVE, DECISIONS, ScoreResult
+from scoring.results import APPROVE, ScoreResult
 from scoring.schema import INPUT_NAMES
 from scoring.services import score_application
 
@@ -66,9 +62,6 @@ class PossibleDuplicate(Exception):
         super().__init__(why)
         self.earlier = earlier
         self.why = why
-
-
-OVERRIDE_REASON_MAX_LENGTH = 2000
 
 
 def new_idempotency_key() -> str:
@@ -187,6 +180,10 @@ NO_COUNTER_OFFER_AMOUNT = (
 )
 ALREADY_COUNTER_OFFERED = "A counter-offer has already been made on this application."
 CENTS = Decimal("0.01")
+COUNTER_OFFER_AWAITING_SECOND = "An approval of this case awaits a second reviewer; no counter-offer meanwhile."
+COUNTER_OFFER_HELD = (
+    "Another reviewer holds this case; a counter-offer can be made once they release it or their claim expires."
+)
 STALE_COUNTER_OFFER = "The application changed while the counter-offer was computed; reload the page and try again."
 
 
@@ -199,16 +196,18 @@ def offer_counter_offer(*, application: LoanApplication, reviewer: Any) -> LoanA
     The offer is scored by ``score_application`` and gets its own chained
     decision record (its document names the requested amount, the reviewer
     and the decision record it follows), so the application's outcome is the
-    offer's APPROVE. Same people as an override: a reviewer, never on an
-    application they entered. Refuses (``ValidationError``) an approved,
-    unscored or already counter-offered application, and one with no
-    approvable amount. Raises ``ModelUnavailable`` without a model.
-
-    Before the case lifecycle (issue 14) this works on the model decision
-    and the latest override: the decision in force must be REVIEW or DECLINE.
+    offer's APPROVE. Being a new scoring, the case starts again from it
+    (``audit.lifecycle.initial_step``: a final APPROVE, with no claim or
+    proposal); the case records before it stay bound to the decision record
+    they were made on. Who may: whoever may act on the case
+    (``accounts.roles.can_act_on_case``: a reviewer, never on an application
+    they entered), on a case nobody else holds and with no approval awaiting
+    a second reviewer. Refuses (``ValidationError``) an approved, unscored or
+    already counter-offered application, and one with no approvable amount.
+    Raises ``ModelUnavailable`` without a model.
     """
-    if not roles.may_override(reviewer):
-        raise PermissionDenied("Only reviewers may offer a counter-offer.")
+    if not roles.can_act_on_case(reviewer, application):
+        raise PermissionDenied("Only a reviewer may make a counter-offer, never on an application they entered.")
     # Searched, scored and prepared before the transaction (under SQLite the
     # write lock is held from the first write to the commit); checked again under the row lock.
     seen = LoanApplication.objects.get(pk=application.pk)
@@ -234,9 +233,10 @@ def offer_counter_offer(*, application: LoanApplication, reviewer: Any) -> LoanA
         current = LoanApplication.objects.select_for_update().get(pk=application.pk)
         _check_counter_offer_allowed(current, reviewer)
         latest = latest_decision_record(application_id=current.pk)
-        if (current.final_decision, current.loan_amnt, getattr(latest, "pk", None)) != (
+        if (current.final_decision, current.loan_amnt, current.case_version, getattr(latest, "pk", None)) != (
             seen.final_decision,
             seen.loan_amnt,
+            seen.case_version,
             getattr(previous, "pk", None),
         ):
             raise ValidationError(STALE_COUNTER_OFFER)
@@ -245,6 +245,11 @@ def offer_counter_offer(*, application: LoanApplication, reviewer: Any) -> LoanA
         current.counter_offered_by = reviewer
         current.counter_offered_at = timezone.now()
         _apply_score(current, result)
+        # A new scoring: the case starts again from it (no claim, no proposal); case_version keeps
+        # counting, so a form rendered for the case before the offer is stale.
+        current.claimed_by = current.proposed_by = None
+        current.claim_expires_at = None
+        current.proposed_decision = ""
         current.save(
             update_fields=[
                 *LoanApplication.SCORE_FIELDS,
@@ -252,6 +257,12 @@ def offer_counter_offer(*, application: LoanApplication, reviewer: Any) -> LoanA
                 "requested_loan_amnt",
                 "counter_offered_by",
                 "counter_offered_at",
+                "case_state",
+                "queued_at",
+                "claimed_by",
+                "claim_expires_at",
+                "proposed_decision",
+                "proposed_by",
             ]
         )
         append_decision_record(application_id=current.pk, prepared=prepared)
@@ -263,6 +274,16 @@ def _check_counter_offer_allowed(application: LoanApplication, reviewer: Any) ->
         raise PermissionDenied("Four eyes: you cannot make a counter-offer on an application you entered.")
     if application.is_counter_offer:
         raise ValidationError(ALREADY_COUNTER_OFFERED)
+    if application.case_state == lifecycle.AWAITING_SECOND:
+        raise ValidationError(COUNTER_OFFER_AWAITING_SECOND)
+    held = (
+        application.case_state == lifecycle.CLAIMED
+        and application.claimed_by_id not in (None, reviewer.pk)
+        and application.claim_expires_at is not None
+        and application.claim_expires_at > timezone.now()
+    )
+    if held:
+        raise ValidationError(COUNTER_OFFER_HELD)
 
 
 def _checked_idempotency_key(key: str | None) -> str | None:
@@ -335,6 +356,8 @@ def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
     application.probability_of_default = result.probability_of_default
     application.decision = result.decision
     application.final_decision = result.decision
+    # REVIEW goes to the queue; APPROVE and DECLINE are final unless a reviewer overrides them.
+    application.case_state = lifecycle.initial_step(result.decision).state
     application.risk_label = result.risk_label
     application.reasons = [reason.as_dict() for reason in result.reasons]
     application.model_version = result.model_version
@@ -343,6 +366,7 @@ def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
     application.loan_percent_income = result.loan_percent_income
     application.interest_burden = result.interest_burden
     application.scored_at = timezone.now()
+    application.queued_at = application.scored_at if application.case_state in lifecycle.OPEN_STATES else None
     application.scoring_error = ""
 
 
@@ -372,58 +396,3 @@ def record_scoring_failure(*, application: LoanApplication, error: Exception) ->
     LoanApplication.objects.filter(pk=application.pk, status=LoanApplication.Status.PENDING).update(
         scoring_error=str(error)[:2000],
     )
-
-
-def clean_override_reason(reason: Any) -> str:
-    """The written reason for an override: mandatory, at most 2,000 characters, no NUL."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError({"reason": "Write why the decision is overridden."})
-    reason = reason.strip()
-    if "\x00" in reason:
-        raise ValidationError({"reason": "The reason contains a NUL character."})
-    if len(reason) > OVERRIDE_REASON_MAX_LENGTH:
-        raise ValidationError({"reason": f"Keep the reason to at most {OVERRIDE_REASON_MAX_LENGTH} characters."})
-    return reason
-
-
-def override_decision(*, application: LoanApplication, reviewer: Any, final_decision: str, reason: str) -> Any:
-    """Set an application's final decision against the model's, with a reason; four eyes.
-
-    Refuses (``PermissionDenied``) anyone without the reviewer's override
-    permission and any reviewer on an application they entered themselves;
-    refuses (``ValidationError``) a blank or oversized reason, an unknown
-    decision, one equal to the decision in force, or an unscored application.
-    The override record and the application's ``final_decision`` are written
-    in one transaction; returns the ``audit.models.OverrideRecord``.
-    """
-    if not roles.may_override(reviewer):
-        raise PermissionDenied("Only reviewers may override a decision.")
-    reason = clean_override_reason(reason)
-    if final_decision not in DECISIONS:
-        raise ValidationError({"final_decision": f"Choose one of {', '.join(DECISIONS)}."})
-    with transaction.atomic():
-        # Lock the application: two reviewers overriding at once are ordered.
-        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
-        if current.officer_id == reviewer.pk:
-            raise PermissionDenied("Four eyes: you cannot override an application you entered.")
-        if current.status != LoanApplication.Status.SCORED:
-            raise ValidationError(
-                {"final_decision": "This application has not been scored; there is nothing to override."}
-            )
-        if final_decision == current.final_decision:
-            raise ValidationError({"final_decision": f"The decision is already {final_decision}."})
-        decision_record = latest_decision_record(application_id=current.pk)
-        if decision_record is None:
-            raise ValidationError({"final_decision": "This application has no decision record to override."})
-        record = append_override_record(
-            application_id=current.pk,
-            decision_record=decision_record,
-            reviewer=reviewer,
-            from_decision=current.final_decision,
-            to_decision=final_decision,
-            reason=reason,
-        )
-        current.final_decision = final_decision
-        current.save(update_fields=["final_decision"])
-    application.final_decision = final_decision
-    return record

@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
-from applications import formatting, selectors
-from applications.forms import LoanApplicationForm, OverrideForm
+from applications import cases, formatting, notices, selectors
+from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
 from applications.notices import adverse_action_notice, notice_html, notice_pdf, sha256_hex
 from applications.services import (
@@ -29,7 +29,6 @@ from applications.services import (
     counter_offer,
     new_idempotency_key,
     offer_counter_offer,
-    override_decision,
     submit_application,
     what_if,
 )
@@ -37,9 +36,11 @@ from applications.throttling import take_whatif_request
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
+from audit.verification import ApplicationIntegrity, application_integrity
 from infrastructure.csv_export import csv_response
 from scoring import schema
 from scoring.exceptions import ModelUnavailable
+from scoring.services import decision_band
 
 PAGE_SIZE = 25
 
@@ -71,10 +72,8 @@ def _visible_application_or_404(request: HttpRequest, pk: int, what: str) -> Loa
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """``/``: officers start at the form; read-only roles at the history."""
-    if roles.can_create(request.user):
-        return redirect("applications:new")
-    return redirect("applications:list")
+    """``/`` (and where sign-in lands): each role's first page (``accounts.roles.landing_page``)."""
+    return redirect(roles.landing_page(request.user))
 
 
 def _form_context(
@@ -185,6 +184,7 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     decision_records = list(audit_selectors.decision_records_for_application(application_id=application.pk))
     offer, offer_message = _counter_offer_or_message(application)
     may_what_if = roles.can_create(request.user) and application.is_scored
+    integrity = application_integrity(applications=[application]).get(application.pk)
     return render(
         request,
         "applications/detail.html",
@@ -200,53 +200,32 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "outside_experience": decision_records[-1].document.get("outside_experience", [])
             if decision_records
             else [],
+            "notice_available": notices.notice_available(application),
+            "state_text": cases.describe_state(application),
+            "integrity": integrity,
+            "band": _band(application, integrity),
             "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
-            "can_override": roles.can_override(request.user, application),
-            "notice_available": application.final_decision == LoanApplication.Decision.DECLINE
-            or application.is_counter_offer,
+            "case_records": audit_selectors.case_records_for_application(application_id=application.pk),
+            "can_act_on_case": roles.can_act_on_case(request.user, application),
+            "can_offer": roles.can_act_on_case(request.user, application) and not application.is_counter_offer,
         },
+    )
+
+
+def _band(application: LoanApplication, integrity: ApplicationIntegrity | None) -> str:
+    """The model decision's band with the cut-offs recorded with it (``scoring.services.decision_band``)."""
+    if integrity is None or integrity.approve_below is None:
+        return ""
+    return decision_band(
+        application.decision, approve_below=integrity.approve_below, decline_from=integrity.decline_from
     )
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_GET
 def application_override(request: HttpRequest, pk: int) -> HttpResponse:
-    """``/applications/<id>/override/``: a reviewer sets the final decision, with a reason."""
-    # Those who may read it and may not override it get a 403; those who may
-    # not read it, the same 404 as for a missing id.
-    application = _visible_application_or_404(request, pk, f"override:application:{pk}")
-    if not roles.can_override(request.user, application):
-        _deny(request, f"override:application:{pk}")
-    form = OverrideForm(request.POST or None, initial={"final_decision": application.final_decision})
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            try:
-                override_decision(
-                    application=application,
-                    reviewer=request.user,
-                    final_decision=form.cleaned_data["final_decision"],
-                    reason=form.cleaned_data["reason"],
-                )
-            except PermissionDenied:
-                _deny(request, f"override:application:{pk}")
-            except ValidationError as error:
-                for field, errors in error.message_dict.items():
-                    form.add_error(field if field in form.fields else None, errors)
-            else:
-                messages.success(request, f"Final decision set to {form.cleaned_data['final_decision']}.")
-                return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
-        status = 400
-    return render(
-        request,
-        "applications/override_form.html",
-        {
-            "application": application,
-            "form": form,
-            "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
-        },
-        status=status,
-    )
+    """``/applications/<id>/override/``: the old override form's address; an override is a case decision now."""
+    return redirect("reviews:case", pk=pk)
 
 
 NOTICE_NOT_LOGGED = "The notice was not released because its making could not be recorded in the access log; try again."
@@ -263,6 +242,7 @@ def _notice_or_refusal(request: HttpRequest, pk: int, what: str) -> Any:
             application=application,
             decision_records=records,
             overrides=list(audit_selectors.overrides_for_application(application_id=application.pk)),
+            case_records=list(audit_selectors.case_records_for_application(application_id=application.pk)),
         )
     except ValidationError as refusal:
         return render(
@@ -316,7 +296,7 @@ def application_notice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
 def application_counter_offer(request: HttpRequest, pk: int) -> HttpResponse:
     """``/applications/<id>/counter-offer/``: a reviewer offers the counter-offer, stored and scored in one step."""
     application = _visible_application_or_404(request, pk, f"counter_offer:application:{pk}")
-    if not roles.can_override(request.user, application):
+    if not roles.can_act_on_case(request.user, application):
         _deny(request, f"counter_offer:application:{pk}")
     try:
         offered = offer_counter_offer(application=application, reviewer=request.user)
@@ -375,12 +355,15 @@ def _list_page(request: HttpRequest, form, filters, *, status: int = 200) -> Htt
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)
+    # The integrity flag beside each row: the page's applications against their own records (three queries).
+    integrity = application_integrity(applications=page.object_list)
     return render(
         request,
         "applications/list.html",
         {
             "form": form,
             "page": page,
+            "rows": [(app, integrity.get(app.pk)) for app in page.object_list],
             "query": query.urlencode(),
             "can_view_all": roles.can_view_all(request.user),
             # An empty page means "none yet" unless a filter (not just the order) narrowed it.

@@ -9,7 +9,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.models import AccessEvent, AnonymousAccessTally, DecisionRecord, OverrideRecord, RoleChangeRecord
+from audit.models import (
+    AccessEvent,
+    AnonymousAccessTally,
+    CaseRecord,
+    DecisionRecord,
+    OverrideRecord,
+    RoleChangeRecord,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -59,6 +66,26 @@ class OverrideRecordAdmin(ReadOnlyAdmin):
     search_fields = ("=sequence", "=application__id", "reviewer__username", "reason")
     date_hierarchy = "created_at"
     list_select_related = ("application", "reviewer")
+
+
+@admin.register(CaseRecord)
+class CaseRecordAdmin(ReadOnlyAdmin):
+    list_display = (
+        "sequence",
+        "created_at",
+        "application",
+        "actor",
+        "action",
+        "from_state",
+        "to_state",
+        "to_decision",
+        "reason_code",
+    )
+    list_filter = ("action", "to_state", "reason_code", "created_at")
+    search_fields = ("=sequence", "=application__id", "actor__username", "reason_code", "explanation")
+    date_hierarchy = "created_at"
+    list_select_related = ("application", "actor")
+    show_full_result_count = False
 
 
 @admin.register(RoleChangeRecord)

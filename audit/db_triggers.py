@@ -18,6 +18,7 @@ PROTECTED_TABLES: tuple[str, ...] = (
     "audit_overriderecord",
     "audit_accessevent",
     "audit_rolechangerecord",
+    "audit_caserecord",
 )
 
 _PG_FUNCTION = """

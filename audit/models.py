@@ -93,6 +93,7 @@ class ChainHead(models.Model):
 
     DECISIONS = "decisions"
     OVERRIDES = "overrides"
+    CASES = "cases"
     ROLE_CHANGES = "role_changes"
 
     name = models.CharField(primary_key=True, max_length=32)
@@ -201,6 +202,49 @@ class OverrideRecord(ChainedRecord):
         return (
             f"Override #{self.sequence}: {self.from_decision} → {self.to_decision} (application {self.application_id})"
         )
+
+
+class CaseRecord(ChainedRecord):
+    """One transition of an application's case: who, when, which action, from and to which state and decision, why.
+
+    The lifecycle (``audit.lifecycle``) replaced overrides in issue 14: every claim, release,
+    decision, referral, proposal for a second approval and the second reviewer's answer is one record
+    here. Own chain, like overrides (different fields and writers; reviewers never wait behind officers'
+    submissions). Each record's payload carries the hash of the decision record the case rests on, and
+    ``version`` (the case's transition count after it), so verification can replay a case's records
+    through ``audit.lifecycle.next_step`` and compare the application row with the result.
+    ``OverrideRecord`` stays for the overrides written before; nothing writes new ones.
+    """
+
+    application = models.ForeignKey(
+        "applications.LoanApplication",
+        on_delete=models.PROTECT,
+        related_name="case_records",
+        editable=False,
+    )
+    decision_record = models.ForeignKey(
+        DecisionRecord,
+        on_delete=models.PROTECT,
+        related_name="case_records",
+        editable=False,
+        db_index=False,  # only read by id from a case record, never looked up by it
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False)
+    action = models.CharField(max_length=8, editable=False)
+    from_state = models.CharField(max_length=12, editable=False)
+    to_state = models.CharField(max_length=12, editable=False)
+    # The decision in force before and after (LoanApplication.final_decision).
+    from_decision = models.CharField(max_length=8, editable=False)
+    to_decision = models.CharField(max_length=8, editable=False)
+    # An approval awaiting a second reviewer after this record (PROPOSE), else "".
+    proposed_decision = models.CharField(max_length=8, blank=True, editable=False)
+    reason_code = models.CharField(max_length=16, blank=True, editable=False)
+    reason_label = models.CharField(max_length=200, blank=True, editable=False)
+    explanation = models.TextField(blank=True, editable=False)
+    version = models.PositiveIntegerField(editable=False)
+
+    def __str__(self) -> str:
+        return f"Case #{self.sequence}: {self.action} {self.from_state} → {self.to_state} (application {self.application_id})"
 
 
 class RoleChangeRecord(ChainedRecord):

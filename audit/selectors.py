@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Min, QuerySet
+from django.db.models import Count, F, Max, Min, QuerySet
 
-from audit.models import AccessEvent, ChainHead, DecisionRecord, OverrideRecord
+from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord
 from scoring.results import DECISIONS
 
 
@@ -17,17 +19,61 @@ def overrides_for_application(*, application_id: int) -> QuerySet[OverrideRecord
     return OverrideRecord.objects.filter(application_id=application_id).select_related("reviewer").order_by("sequence")
 
 
-def latest_overrides(*, application_ids: Iterable[int]) -> dict[int, OverrideRecord]:
-    """The override in force (the latest) for each of ``application_ids`` that has one; one query."""
-    latest: dict[int, OverrideRecord] = {}
+@dataclass(frozen=True)
+class FinalDecisionChange:
+    """Who last changed an application's decision in force, when, and why (a legacy override or a case record)."""
+
+    username: str
+    created_at: dt.datetime
+    reason: str
+    to_decision: str
+
+
+def latest_final_decision_changes(*, application_ids: Iterable[int]) -> dict[int, FinalDecisionChange]:
+    """The latest change of the decision in force for each of ``application_ids`` that has one; two queries.
+
+    Legacy overrides (before issue 14) come first, then case records that changed the decision in
+    force (a decision, a confirmed approval, a referral of a model decision), in chain order.
+    """
+    ids = list(application_ids)
+    latest: dict[int, FinalDecisionChange] = {}
     for record in (
-        OverrideRecord.objects.filter(application_id__in=list(application_ids))
+        OverrideRecord.objects.filter(application_id__in=ids)
         .select_related("reviewer")
         .only("application_id", "sequence", "created_at", "reason", "to_decision", "reviewer__username")
         .order_by("sequence")
     ):
-        latest[record.application_id] = record
+        latest[record.application_id] = FinalDecisionChange(
+            record.reviewer.get_username(), record.created_at, record.reason, record.to_decision
+        )
+    for record in (
+        CaseRecord.objects.filter(application_id__in=ids)
+        .exclude(to_decision=F("from_decision"))
+        .select_related("actor")
+        .only(
+            "application_id",
+            "sequence",
+            "created_at",
+            "reason_code",
+            "reason_label",
+            "explanation",
+            "to_decision",
+            "actor__username",
+        )
+        .order_by("sequence")
+    ):
+        latest[record.application_id] = FinalDecisionChange(
+            record.actor.get_username(),
+            record.created_at,
+            f"{record.reason_code}: {record.reason_label}. {record.explanation}",
+            record.to_decision,
+        )
     return latest
+
+
+def case_records_for_application(*, application_id: int) -> QuerySet[CaseRecord]:
+    """The case's transitions in chain order, with who made each."""
+    return CaseRecord.objects.filter(application_id=application_id).select_related("actor").order_by("sequence")
 
 
 def decision_records_for_application(*, application_id: int) -> QuerySet[DecisionRecord]:
@@ -89,34 +135,42 @@ def decision_mix_by_version() -> list[dict[str, Any]]:
 def override_rates() -> dict[str, list[dict[str, Any]]]:
     """Override counts and rates per reviewer and per model version.
 
-    The rate is overrides per decision recorded: for a model version, of its
-    decisions; for a reviewer, of all decisions (a reviewer may override any
-    application but their own).
+    An override is a change of the decision in force by a reviewer: a legacy
+    ``OverrideRecord``, or a ``CaseRecord`` whose decision in force differs
+    after it (a decision, a confirmed approval, a referral of a model
+    decision; claims and proposals change nothing in force). The rate is
+    overrides per decision recorded: for a model version, of its decisions;
+    for a reviewer, of all decisions (a reviewer may act on any application
+    but their own).
     """
     total_decisions = DecisionRecord.objects.count()
     by_version_decisions = dict(DecisionRecord.objects.values_list("model_version").annotate(n=Count("id")).order_by())
-    per_reviewer = []
-    for row in (
-        OverrideRecord.objects.values("reviewer__username")
-        .annotate(n=Count("id"), applications=Count("application", distinct=True))
-        .order_by("-n", "reviewer__username")
+    changes = CaseRecord.objects.exclude(to_decision=F("from_decision"))
+    counts: dict[str, list] = defaultdict(lambda: [0, set()])
+    for username, application_id in (
+        *OverrideRecord.objects.values_list("reviewer__username", "application_id").order_by(),
+        *changes.values_list("actor__username", "application_id").order_by(),
     ):
-        per_reviewer.append(
-            {
-                "reviewer": row["reviewer__username"],
-                "overrides": row["n"],
-                "applications": row["applications"],
-                "rate": row["n"] / total_decisions if total_decisions else 0.0,
-            }
-        )
-    overridden = dict(
-        OverrideRecord.objects.values_list("decision_record__model_version")
-        .annotate(n=Count("application", distinct=True))
-        .order_by()
-    )
+        counts[username][0] += 1
+        counts[username][1].add(application_id)
+    per_reviewer = [
+        {
+            "reviewer": username,
+            "overrides": n,
+            "applications": len(applications),
+            "rate": n / total_decisions if total_decisions else 0.0,
+        }
+        for username, (n, applications) in sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+    ]
+    overridden: dict[str, set[int]] = defaultdict(set)
+    for version, application_id in (
+        *OverrideRecord.objects.values_list("decision_record__model_version", "application_id").order_by(),
+        *changes.values_list("decision_record__model_version", "application_id").order_by(),
+    ):
+        overridden[version].add(application_id)
     per_version = []
     for version, decisions in sorted(by_version_decisions.items()):
-        n = overridden.get(version, 0)
+        n = len(overridden.get(version, ()))
         per_version.append(
             {
                 "model_version": version,

@@ -25,6 +25,7 @@ from audit.models import (
     ANONYMOUS_EVENTS_PER_WINDOW,
     AccessEvent,
     AnonymousAccessTally,
+    CaseRecord,
     ChainedRecord,
     ChainHead,
     DecisionRecord,
@@ -203,10 +204,10 @@ def append_override_record(
 ) -> OverrideRecord:
     """Append one chained OverrideRecord, bound to the decision record it overrides.
 
-    The caller (``applications.services.override_decision``) has checked the
-    rules and holds the application's row lock; call it inside that
-    transaction so the record and the application's new final decision
-    commit together.
+    How overrides were recorded before the case lifecycle (issue 14); the
+    product writes ``CaseRecord`` now and nothing in it calls this. It stays
+    because the override chain's existing records must keep verifying, and
+    the tests build such legacy records with it to prove they do.
     """
     created_at = timezone.now()
     document = {
@@ -232,6 +233,73 @@ def append_override_record(
         from_decision=from_decision,
         to_decision=to_decision,
         reason=reason,
+    )
+
+
+def append_case_record(
+    *,
+    application_id: int,
+    decision_record: DecisionRecord,
+    actor: Any,
+    action: str,
+    from_state: str,
+    to_state: str,
+    from_decision: str,
+    to_decision: str,
+    proposed_decision: str = "",
+    reason_code: str = "",
+    reason_label: str = "",
+    explanation: str = "",
+    version: int,
+    claim_expires_at: dt.datetime | None = None,
+) -> CaseRecord:
+    """Append one chained CaseRecord: one transition of an application's case.
+
+    The caller (``applications.cases.apply_transition``) has taken the
+    application's row lock and checked the move against ``audit.lifecycle``;
+    call it inside that transaction so the record and the row's new state
+    commit together or not at all. ``claim_expires_at`` (a CLAIM) is kept
+    in the payload only.
+    """
+    created_at = timezone.now()
+    document = {
+        "kind": "case",
+        "application_id": application_id,
+        "decision_record_sequence": decision_record.sequence,
+        "decision_record_hash": decision_record.record_hash,
+        "actor_id": actor.pk,
+        "actor_username": actor.get_username(),
+        "created_at": canonical.utc_iso(created_at),
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "from_decision": from_decision,
+        "to_decision": to_decision,
+        "proposed_decision": proposed_decision,
+        "reason_code": reason_code,
+        "reason_label": reason_label,
+        "explanation": explanation,
+        "version": version,
+        "claim_expires_at": canonical.utc_iso(claim_expires_at) if claim_expires_at else None,
+    }
+    return _append(
+        CaseRecord,
+        ChainHead.CASES,
+        document,
+        application_id=application_id,
+        decision_record=decision_record,
+        actor_id=actor.pk,
+        created_at=created_at,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        from_decision=from_decision,
+        to_decision=to_decision,
+        proposed_decision=proposed_decision,
+        reason_code=reason_code,
+        reason_label=reason_label,
+        explanation=explanation,
+        version=version,
     )
 
 

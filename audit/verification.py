@@ -18,14 +18,14 @@ import gc
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from audit import canonical
-from audit.models import ChainHead, DecisionRecord, OverrideRecord, RoleChangeRecord
+from audit import canonical, lifecycle
+from audit.models import CaseRecord, ChainHead, DecisionRecord, OverrideRecord, RoleChangeRecord
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import replay_decisions, replay_probabilities
@@ -61,6 +61,7 @@ class ChainReport:
 class VerificationSummary:
     decisions: ChainReport
     overrides: ChainReport
+    cases: ChainReport = field(default_factory=ChainReport)
     role_changes: ChainReport = field(default_factory=ChainReport)
     replay_requested: bool = False
     replayed: int = 0
@@ -75,18 +76,29 @@ class VerificationSummary:
     applications_checked: int = 0
     application_mismatches: int = 0
     application_problems: list[str] = field(default_factory=list)
+    # The first MAX_LISTED mismatching application ids, for the auditor's links.
+    application_mismatch_ids: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return (
             self.decisions.ok
             and self.overrides.ok
+            and self.cases.ok
             and self.role_changes.ok
             and self.mismatches == 0
             and self.decision_mismatches == 0
             and not self.model_errors
             and self.application_mismatches == 0
         )
+
+    @property
+    def application_links(self) -> list[tuple[int, str]]:
+        """(application id, problem) for the auditor's page, which links each to its application."""
+        return [
+            (app_id, problem.split(": ", 1)[-1])
+            for app_id, problem in zip(self.application_mismatch_ids, self.application_problems)
+        ]
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON summary; its first five keys are a published contract (verify_decisions, README)."""
@@ -100,6 +112,9 @@ class VerificationSummary:
             "overrides_chain_ok": self.overrides.ok,
             "first_bad_override_id": self.overrides.first_bad_id,
             "decision_mismatches": self.decision_mismatches,
+            "cases_checked": self.cases.checked,
+            "cases_chain_ok": self.cases.ok,
+            "first_bad_case_id": self.cases.first_bad_id,
             "role_changes_checked": self.role_changes.checked,
             "role_changes_chain_ok": self.role_changes.ok,
             "first_bad_role_change_id": self.role_changes.first_bad_id,
@@ -112,6 +127,7 @@ class VerificationSummary:
     def problems(self) -> list[str]:
         lines = [f"decision chain: {p}" for p in self.decisions.problems]
         lines += [f"override chain: {p}" for p in self.overrides.problems]
+        lines += [f"case chain: {p}" for p in self.cases.problems]
         lines += [f"role change chain: {p}" for p in self.role_changes.problems]
         lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
         lines += [f"application: {p}" for p in self.application_problems]
@@ -293,6 +309,40 @@ def _check_override_columns(document: dict, row: Any) -> str | None:
     return None
 
 
+CASE_COLUMNS = (
+    "application_id",
+    "decision_record_id",
+    "actor_id",
+    "action",
+    "from_state",
+    "to_state",
+    "from_decision",
+    "to_decision",
+    "proposed_decision",
+    "reason_code",
+    "reason_label",
+    "explanation",
+    "version",
+    "created_at",
+)
+
+
+def _check_case_columns(document: dict, row: Any) -> str | None:
+    if document.get("application_id") != row.application_id:
+        return "application"
+    if document.get("actor_id") != row.actor_id:
+        return "actor"
+    for name in ("action", "from_state", "to_state", "from_decision", "to_decision", "proposed_decision", "version"):
+        if document.get(name) != getattr(row, name):
+            return name
+    for name in ("reason_code", "reason_label", "explanation"):
+        if document.get(name) != getattr(row, name):
+            return name
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
+        return "created_at"
+    return None
+
+
 ROLE_CHANGE_COLUMNS = ("user_id", "action", "role", "actor_id", "actor_name", "channel", "created_at")
 
 
@@ -312,8 +362,151 @@ def _check_role_change_columns(document: dict, row: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class CaseTransition:
+    """What verification needs of one case record, in chain order."""
+
+    record_id: int
+    sequence: int
+    action: str
+    from_state: str
+    to_state: str
+    from_decision: str
+    to_decision: str
+    proposed_decision: str
+    actor_id: int
+    version: int
+    # The decision record the transition was made on: after a counter-offer (a new scoring of the same
+    # application) only the transitions on the latest one decide the case.
+    decision_record_id: int
+
+
+def of_latest_scoring(transitions: list[CaseTransition], decision_record_id: int) -> tuple[list[CaseTransition], int]:
+    """The transitions made on the latest scoring, and the version the first of them must carry."""
+    current = [t for t in transitions if t.decision_record_id == decision_record_id]
+    return current, len(transitions) - len(current) + 1
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One field where an application row disagrees with what its records say."""
+
+    field: str
+    stored: Any
+    recorded: Any
+
+
+def expected_outcome(
+    *,
+    model_decision: str,
+    legacy_final: str | None,
+    transitions: list[CaseTransition],
+    first_version: int = 1,
+) -> tuple[dict[str, Any], str | None]:
+    """Replay one application's records through ``audit.lifecycle``: (expected row values, problem or None).
+
+    Start from the state the model's decision implies, apply the last legacy override (if any),
+    then every case record in chain order; each must start where the previous one ended and make a
+    move the lifecycle has.
+    """
+    step = lifecycle.initial_step(model_decision)
+    if legacy_final is not None:
+        step = lifecycle.after_legacy_override(legacy_final)
+    claimed_by = proposed_by = None
+    for number, t in enumerate(transitions, start=first_version):
+        if (t.from_state, t.from_decision) != (step.state, step.final_decision):
+            return (
+                {},
+                f"case record #{t.sequence} starts from {t.from_state}/{t.from_decision}, not from {step.state}/{step.final_decision}",
+            )
+        chosen = t.to_decision if t.action == lifecycle.DECIDE else t.proposed_decision
+        try:
+            step = lifecycle.next_step(step, t.action, chosen)
+        except lifecycle.IllegalTransition:
+            return (
+                {},
+                f"case record #{t.sequence} makes a move the lifecycle does not have ({t.action} from {t.from_state})",
+            )
+        if (step.state, step.final_decision, step.proposed_decision) != (
+            t.to_state,
+            t.to_decision,
+            t.proposed_decision,
+        ):
+            return {}, f"case record #{t.sequence} does not end where its action leads"
+        if t.version != number:
+            return {}, f"case record #{t.sequence} has version {t.version}, expected {number}"
+        claimed_by = t.actor_id if step.state == lifecycle.CLAIMED else None
+        proposed_by = t.actor_id if step.state == lifecycle.AWAITING_SECOND else None
+    return {
+        "case_state": step.state,
+        "final_decision": step.final_decision,
+        "proposed_decision": step.proposed_decision,
+        "case_version": first_version - 1 + len(transitions),
+        "claimed_by_id": claimed_by,
+        "proposed_by_id": proposed_by,
+    }, None
+
+
+# The application row's values verification compares, beside the decision record's.
+APPLICATION_COLUMNS = (
+    "id",
+    "probability_of_default",
+    "decision",
+    "final_decision",
+    "model_version",
+    "model_sha256",
+    "case_state",
+    "case_version",
+    "claimed_by_id",
+    "proposed_decision",
+    "proposed_by_id",
+    "queued_at",
+)
+
+
+def compare_application(
+    row: Any,
+    record: tuple | None,
+    legacy_final: str | None,
+    transitions: list[CaseTransition],
+) -> tuple[str | None, list[Mismatch]]:
+    """One scored application row against its records: (problem in words or None, mismatching fields).
+
+    ``record`` is the latest decision record's (probability, decision, model version, SHA-256, id).
+    """
+    if record is None:
+        return "is scored but has no decision record", []
+    if row.probability_of_default is None or float(row.probability_of_default).hex() != float(record[0]).hex():
+        return "probability of default differs from its decision record", [
+            Mismatch("probability_of_default", row.probability_of_default, record[0])
+        ]
+    if row.decision != record[1]:
+        return "decision differs from its decision record", [Mismatch("decision", row.decision, record[1])]
+    if (row.model_version, row.model_sha256) != (record[2], record[3]):
+        return "model version or SHA-256 differs from its decision record", [
+            Mismatch("model_version", row.model_version, record[2])
+        ]
+    current, first_version = of_latest_scoring(transitions, record[4])
+    expected, problem = expected_outcome(
+        model_decision=record[1], legacy_final=legacy_final, transitions=current, first_version=first_version
+    )
+    if problem:
+        return problem, []
+    mismatches = [
+        Mismatch(name, getattr(row, name), value) for name, value in expected.items() if getattr(row, name) != value
+    ]
+    # In the queue (a queue time) exactly when its records leave it open.
+    if (row.queued_at is not None) != (expected["case_state"] in lifecycle.OPEN_STATES):
+        mismatches.append(Mismatch("queued_at", row.queued_at, "a time" if row.queued_at is None else None))
+    if mismatches:
+        if mismatches[0].field == "final_decision":
+            return "final decision differs from the last override or case record (or the model's decision)", mismatches
+        return f"{mismatches[0].field.replace('_id', '').replace('_', ' ')} differs from its case records", mismatches
+    return None, []
+
+
 def verify_audit_trail(*, replay: bool = False) -> VerificationSummary:
-    """Check the three chains (and with ``replay`` every probability); never raises on bad data."""
+    """Check every chain (and with ``replay`` every probability); never raises on bad data."""
     # Hundreds of thousands of small dicts and tuples, none cyclic: the cyclic
     # garbage collector would rescan them over and over (docs/performance.md).
     enabled = gc.isenabled()
@@ -396,17 +589,59 @@ def _verify(*, replay: bool) -> VerificationSummary:
     _walk(RoleChangeRecord.objects.all(), ROLE_CHANGE_COLUMNS, summary.role_changes, _check_role_change_columns)
     _check_head(ChainHead.ROLE_CHANGES, summary.role_changes)
 
+    transitions = _walk_cases(summary, decision_hashes)
     # Only overrides of the latest scoring decide the final decision: a counter-offer (a new scoring of the
     # same application) starts from its own decision.
     final_by_application = {r[4]: r[5] for r in override_rows if r[4] in latest and latest[r[4]][4] == r[2]}
-    _check_applications(summary, latest, final_by_application)
+    _check_applications(summary, latest, final_by_application, transitions)
     if replay:
         replayer.flush_all()
     return summary
 
 
+def _walk_cases(summary: VerificationSummary, decision_hashes: dict[int, str]) -> dict[int, list[CaseTransition]]:
+    """Check the case chain; return each application's transitions in chain order."""
+    by_application: dict[int, list[CaseTransition]] = defaultdict(list)
+    bindings: list[tuple[int, int, int, str | None]] = []
+
+    def remember(row: Any, document: dict) -> None:
+        bindings.append((row.id, row.sequence, row.decision_record_id, document.get("decision_record_hash")))
+        by_application[row.application_id].append(
+            CaseTransition(
+                row.id,
+                row.sequence,
+                row.action,
+                row.from_state,
+                row.to_state,
+                row.from_decision,
+                row.to_decision,
+                row.proposed_decision,
+                row.actor_id,
+                row.version,
+                row.decision_record_id,
+            )
+        )
+
+    _walk(CaseRecord.objects.all(), CASE_COLUMNS, summary.cases, _check_case_columns, remember)
+    _check_head(ChainHead.CASES, summary.cases)
+    missing = {b[2] for b in bindings} - decision_hashes.keys()
+    if missing:
+        decision_hashes.update(DecisionRecord.objects.filter(id__in=missing).values_list("id", "record_hash"))
+    for record_id, sequence, decision_record_id, bound_hash in bindings:
+        if decision_hashes.get(decision_record_id) != bound_hash:
+            summary.cases.fail(
+                record_id,
+                sequence,
+                f"record id={record_id} #{sequence}: the decision record it rests on is not the one it was bound to",
+            )
+    return by_application
+
+
 def _check_applications(
-    summary: VerificationSummary, latest: dict[int, tuple], final_by_application: dict[int, str]
+    summary: VerificationSummary,
+    latest: dict[int, tuple],
+    final_by_application: dict[int, str],
+    transitions: dict[int, list[CaseTransition]],
 ) -> None:
     """Each scored application must show what its latest audit records say.
 
@@ -422,36 +657,22 @@ def _check_applications(
     rows = (
         applications.objects.filter(status=SCORED)
         .order_by("id")
-        .values_list(
-            "id",
-            "probability_of_default",
-            "decision",
-            "final_decision",
-            "model_version",
-            "model_sha256",
-            named=True,
-        )
+        .values_list(*APPLICATION_COLUMNS, named=True)
         .iterator(chunk_size=CHUNK_SIZE)
     )
+    no_transitions: list[CaseTransition] = []
     for row in rows:
         app_id = row.id
         summary.applications_checked += 1
-        record = latest.get(app_id)
-        if record is None:
-            problem = "is scored but has no decision record"
-        elif row.probability_of_default is None or float(row.probability_of_default).hex() != float(record[0]).hex():
-            problem = "probability of default differs from its decision record"
-        elif row.decision != record[1]:
-            problem = "decision differs from its decision record"
-        elif (row.model_version, row.model_sha256) != (record[2], record[3]):
-            problem = "model version or SHA-256 differs from its decision record"
-        elif row.final_decision != final_by_application.get(app_id, row.decision):
-            problem = "final decision differs from the last override record (or the model's decision)"
-        else:
+        problem, _ = compare_application(
+            row, latest.get(app_id), final_by_application.get(app_id), transitions.get(app_id, no_transitions)
+        )
+        if problem is None:
             continue
         summary.application_mismatches += 1
         if len(summary.application_problems) < MAX_LISTED:
             summary.application_problems.append(f"application id={app_id}: {problem}")
+            summary.application_mismatch_ids.append(app_id)
 
 
 class _Replayer:
@@ -564,3 +785,123 @@ class _Replayer:
 
 def summary_json(summary: VerificationSummary) -> str:
     return json.dumps(summary.as_dict(), sort_keys=False)
+
+
+@dataclass(frozen=True)
+class ApplicationIntegrity:
+    """Whether one scored application row matches its records, for the pages (issue 14, point 7).
+
+    ``recorded_decision`` is the decision in force its records say (the model's, after overrides and
+    case records); ``stored_decision`` is the row's. ``problem`` says what differs, in words.
+    """
+
+    ok: bool
+    problem: str | None
+    stored_decision: str
+    recorded_decision: str | None
+    mismatches: tuple[Mismatch, ...] = ()
+    # The cut-offs recorded with the decision (for the decision band shown beside it).
+    approve_below: float | None = None
+    decline_from: float | None = None
+
+
+def application_integrity(*, applications: Iterable[Any]) -> dict[int, ApplicationIntegrity]:
+    """Check scored ``applications`` (model instances) against their own records; pending ones are left out.
+
+    Per application, not the whole chain: each of its decision, override and case records must hash to
+    its stored hash and agree with its columns, and the row's outcome and case state must be what those
+    records replay to (``compare_application``, as ``verify_audit_trail`` does for every row). Links
+    between records are the full verification's job (``/audit/``, ``manage.py verify_decisions``).
+    Three indexed queries whatever the number of applications (a history page's 25).
+    """
+    scored = {app.pk: app for app in applications if app.status == SCORED}
+    if not scored:
+        return {}
+    ids = list(scored)
+    edited: dict[int, str] = {}
+    latest: dict[int, tuple] = {}
+    cutoffs: dict[int, tuple[float, float]] = {}
+    for row in (
+        DecisionRecord.objects.filter(application_id__in=ids)
+        .order_by("sequence")
+        .values_list("id", "sequence", "record_hash", "payload", *DECISION_COLUMNS, named=True)
+    ):
+        if not _record_intact(row, _check_decision_columns):
+            edited.setdefault(row.application_id, f"its decision record #{row.sequence} was changed")
+        latest[row.application_id] = (
+            row.probability_of_default,
+            row.decision,
+            row.model_version,
+            row.model_sha256,
+            row.id,
+        )
+        cutoffs[row.application_id] = (row.approve_below, row.decline_from)
+    legacy: dict[int, str] = {}
+    for row in (
+        OverrideRecord.objects.filter(application_id__in=ids)
+        .order_by("sequence")
+        .values_list("id", "sequence", "record_hash", "payload", *OVERRIDE_COLUMNS, named=True)
+    ):
+        if not _record_intact(row, _check_override_columns):
+            edited.setdefault(row.application_id, f"its override record #{row.sequence} was changed")
+        if row.decision_record_id == latest.get(row.application_id, (None,) * 5)[4]:
+            legacy[row.application_id] = row.to_decision
+    transitions: dict[int, list[CaseTransition]] = defaultdict(list)
+    for row in (
+        CaseRecord.objects.filter(application_id__in=ids)
+        .order_by("sequence")
+        .values_list("id", "sequence", "record_hash", "payload", *CASE_COLUMNS, named=True)
+    ):
+        if not _record_intact(row, _check_case_columns):
+            edited.setdefault(row.application_id, f"its case record #{row.sequence} was changed")
+        transitions[row.application_id].append(
+            CaseTransition(
+                row.id,
+                row.sequence,
+                row.action,
+                row.from_state,
+                row.to_state,
+                row.from_decision,
+                row.to_decision,
+                row.proposed_decision,
+                row.actor_id,
+                row.version,
+                row.decision_record_id,
+            )
+        )
+    results = {}
+    for app_id, app in scored.items():
+        record = latest.get(app_id)
+        recorded = None
+        if record is not None:
+            current, first_version = of_latest_scoring(transitions.get(app_id, []), record[4])
+            expected, _ = expected_outcome(
+                model_decision=record[1],
+                legacy_final=legacy.get(app_id),
+                transitions=current,
+                first_version=first_version,
+            )
+            recorded = expected.get("final_decision", record[1])
+        problem, mismatches = compare_application(app, record, legacy.get(app_id), transitions.get(app_id, []))
+        problem = edited.get(app_id) or problem
+        results[app_id] = ApplicationIntegrity(
+            ok=problem is None,
+            problem=problem,
+            stored_decision=app.final_decision,
+            recorded_decision=recorded,
+            mismatches=tuple(mismatches),
+            approve_below=cutoffs.get(app_id, (None, None))[0],
+            decline_from=cutoffs.get(app_id, (None, None))[1],
+        )
+    return results
+
+
+def _record_intact(row: Any, check_columns: Callable[[dict, Any], str | None]) -> bool:
+    """The record's hash matches its payload and its columns say what the payload says."""
+    if hashlib.sha256(row.payload.encode("utf-8")).hexdigest() != row.record_hash:
+        return False
+    try:
+        document = json.loads(row.payload)
+    except ValueError:
+        return False
+    return document.get("sequence") == row.sequence and check_columns(document, row) is None

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "accounts",
     "audit",
     "applications",
+    "reviews",
     "staff",
     "operations",
     "axes",
@@ -153,6 +154,13 @@ DEMO_ACCOUNT_USERNAMES = ["demo-officer"]
 # Database-backed sessions: shared by every worker and server. Idle and
 # absolute timeouts are enforced by accounts.sessions.SessionTimeoutMiddleware.
 SESSION_ENGINE = "accounts.sessions"
+# Review workflow (reviews.services): how long a reviewer's claim on a case
+# lasts before anyone may take it over, and the approval amount a reviewer
+# may grant alone when admin has set no delegated limit for them (0: every
+# approval then needs a second reviewer).
+REVIEW_CLAIM_MINUTES = env.int("REVIEW_CLAIM_MINUTES", default=30)
+REVIEW_DEFAULT_APPROVAL_LIMIT = env.str("REVIEW_DEFAULT_APPROVAL_LIMIT", default="0")
+
 SESSION_IDLE_TIMEOUT = env.int("DJANGO_SESSION_IDLE_SECONDS", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT = env.int("DJANGO_SESSION_ABSOLUTE_SECONDS", default=10 * 60 * 60)
 SESSION_ACTIVITY_RESOLUTION = 60
@@ -162,7 +170,8 @@ SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "applications:new"
+# "/" sends each role to its own first page (accounts.roles.landing_page).
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # --- I18N -------------------------------------------------------------------

@@ -14,7 +14,9 @@ urlpatterns = [
     # Django 5 logs out on POST only, so a link (or a prefetch) cannot sign anyone out.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("applications/", include("applications.urls")),
-    # Audit trail: /applications/<id>/override/, /audit/, /audit/decisions.csv, /audit/access/.
+    # Review workflow: the queue, a case's page, claim and release.
+    path("reviews/", include("reviews.urls")),
+    # Audit trail: /audit/, /audit/decisions.csv, /audit/access/.
     path("", include("audit.urls")),
     path("admin/", admin.site.urls),
     # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.

@@ -30,6 +30,24 @@ def decide(probability_of_default: float, *, approve_below: float, decline_from:
     return REVIEW
 
 
+def _percent(value: float) -> str:
+    """``0.1`` -> ``"10%"``, ``0.125`` -> ``"12.5%"``: a cut-off as people write it."""
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def decision_band(decision: str, *, approve_below: float, decline_from: float) -> str:
+    """The band a decision stands for, with the cut-offs ``decide`` applied (shown beside every decision).
+
+    ``"REVIEW: probability of default between 10% and 50%"``; the cut-offs are the ones recorded
+    with the decision (the model manifest's ``thresholds``), so the words always match the rule.
+    """
+    if decision == APPROVE:
+        return f"APPROVE: probability of default below {_percent(approve_below)}"
+    if decision == DECLINE:
+        return f"DECLINE: probability of default {_percent(decline_from)} or more"
+    return f"REVIEW: probability of default between {_percent(approve_below)} and {_percent(decline_from)}"
+
+
 def model_features(clean: Mapping[str, float | str | None]) -> dict[str, float | str | None]:
     """The validated inputs plus the derived features, in model column order."""
     loan_percent_income, interest_burden = derived_values(

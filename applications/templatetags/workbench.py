@@ -15,6 +15,7 @@ from django.conf import settings
 
 from accounts import roles
 from applications import formatting
+from audit import lifecycle
 from audit.models import AccessEvent
 from scoring import schema
 
@@ -61,6 +62,43 @@ def reason_text(reason: Mapping[str, Any], application: Any) -> str:
 def access_action(action: str) -> str:
     """An access-log action code in words (``audit.models.AccessEvent.ACTION_LABELS``)."""
     return AccessEvent.action_label(action)
+
+
+@register.filter
+def case_state(state: str) -> str:
+    """A case state code in words (``audit.lifecycle.STATE_LABELS``)."""
+    return lifecycle.STATE_LABELS.get(state, state)
+
+
+@register.filter
+def case_action(action: str) -> str:
+    """A case record's action in words (``audit.lifecycle.ACTION_LABELS``)."""
+    return lifecycle.ACTION_LABELS.get(action, action)
+
+
+@register.filter
+def case_decision(choice: str) -> str:
+    """A decision-form choice as the confirmation names it."""
+    return {
+        "APPROVE": "approve",
+        "DECLINE": "decline",
+        lifecycle.REFER: "refer (keep in review)",
+        lifecycle.CONFIRM: "confirm the proposed approval",
+        lifecycle.REJECT: "reject the proposed approval",
+    }.get(choice, choice)
+
+
+@register.filter
+def age(delta: dt.timedelta) -> str:
+    """How long a case has waited: ``"3 d 4 h"``, ``"5 h 12 min"``, ``"7 min"``."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min"
 
 
 @register.simple_tag

@@ -6,7 +6,6 @@ from django.db import migrations
 
 from audit import db_triggers
 
-
 # The tables that existed at this migration; later ones install their own.
 TABLES = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
 

@@ -88,9 +88,9 @@ def test_every_url_for_every_role(client_for, others_application, role, method, 
     ("role", "target"),
     [
         (roles.OFFICER, "/applications/new/"),
-        (roles.REVIEWER, "/applications/new/"),
-        (roles.ADMIN, "/applications/new/"),
-        (roles.AUDITOR, "/applications/"),
+        (roles.REVIEWER, "/reviews/"),
+        (roles.ADMIN, "/reviews/"),
+        (roles.AUDITOR, "/audit/"),
         (NO_ROLE, "/applications/"),
     ],
 )

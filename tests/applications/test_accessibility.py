@@ -52,19 +52,23 @@ def test_every_aria_describedby_points_at_an_element_that_exists(officer_client)
     assert 'id="id_person_income_helptext"' in html
 
 
-def test_override_and_history_forms_describe_their_fields_with_existing_ids(client_for, officer):
+def test_decision_and_history_forms_describe_their_fields_with_existing_ids(client_for, officer):
     application = scored_application(officer)
     reviewer = client_for(roles.REVIEWER)
-    response = reviewer.post(f"/applications/{application.pk}/override/", {"final_decision": "DECLINE", "reason": ""})
+    response = reviewer.post(
+        f"/reviews/{application.pk}/", {"decision": "DECLINE", "reason_code": "", "explanation": "", "version": 0}
+    )
     assert response.status_code == 400
     assert _dangling_describedby(response) == {}
-    assert 'id="id_reason_error"' in response.content.decode()
+    html = response.content.decode()
+    assert 'id="id_explanation_error"' in html and 'id="id_reason_code_error"' in html
     assert _dangling_describedby(reviewer.get("/applications/?date_from=not-a-date")) == {}
-    # The override form on the application page says what happens to the reason.
-    detail = reviewer.get(f"/applications/{application.pk}/")
-    reason = next(attrs for tag, attrs in _elements(detail) if attrs.get("id") == "id_reason")
-    assert reason.get("aria-describedby")
-    assert _dangling_describedby(detail) == {}
+    assert _dangling_describedby(reviewer.get("/reviews/?amount_min=x")) == {}
+    # The decision form says what happens to the explanation.
+    page = reviewer.get(f"/reviews/{application.pk}/")
+    explanation = next(attrs for tag, attrs in _elements(page) if attrs.get("id") == "id_explanation")
+    assert "id_explanation_helptext" in explanation.get("aria-describedby", "")
+    assert _dangling_describedby(page) == {}
 
 
 def test_error_summary_lists_and_links_every_field_in_error(officer_client):
@@ -101,14 +105,14 @@ def test_the_menu_marks_the_current_page(client_for, path, current):
 
 
 def test_every_table_header_has_a_scope(client_for, officer):
-    from applications.services import override_decision
+    from tests.support.factories import review_case
+    from tests.support.reviews import decide_by_review
 
     application = scored_application(officer)
-    reviewer = client_for(roles.REVIEWER)
-    final = "DECLINE" if application.final_decision != "DECLINE" else "REVIEW"
-    override_decision(application=application, reviewer=reviewer.user, final_decision=final, reason="Seen payslips.")
+    decide_by_review(application, "DECLINE" if application.final_decision != "DECLINE" else "REFER")
+    review_case(officer)  # the queue has a row
     admin = client_for(roles.ADMIN)
-    for path in ("/applications/", f"/applications/{application.pk}/", "/audit/", "/audit/access/"):
+    for path in ("/applications/", f"/applications/{application.pk}/", "/audit/", "/audit/access/", "/reviews/"):
         headers = [attrs for tag, attrs in _elements(admin.get(path)) if tag == "th"]
         assert headers, path
         assert all(attrs.get("scope") in {"col", "row"} for attrs in headers), path

@@ -1,7 +1,9 @@
 """Issue 15.2: a reviewer offers the counter-offer in one step, stored and scored with its own chained record.
 
-Built before the case lifecycle (issue 14) is on main: it works on the
-model's decision and the latest override (the decision in force).
+The offer is a new scoring of the same case: the case starts again from it
+(a final APPROVE); the case records before it stay bound to the decision
+record they were made on, and verification replays only the latest
+scoring's.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from django.test import Client
 
 from accounts import roles
 from applications.models import LoanApplication
-from applications.services import offer_counter_offer, override_decision
+from applications.services import offer_counter_offer
 from audit.models import DecisionRecord
 from audit.verification import verify_audit_trail
 from scoring.model_cache import forget_loaded_models
 from scoring.services import score_application
-from tests.support.factories import DECLINED_FORM, UserFactory, scored_application
+from tests.support.factories import DECLINED_FORM, REVIEW_FORM, UserFactory, scored_application
+from tests.support.reviews import decide_by_review
 
 pytestmark = pytest.mark.django_db
 
@@ -66,29 +69,46 @@ def test_offering_stores_and_scores_the_counter_offer(declined, reviewer):
     assert summary.replayed == 2
 
 
-def test_an_override_after_a_counter_offer_still_verifies(declined, reviewer):
+def test_a_case_decision_after_a_counter_offer_still_verifies(declined, reviewer):
     offered = offer_counter_offer(application=declined, reviewer=reviewer)
-    second = UserFactory(role=roles.REVIEWER)
-    override_decision(application=offered, reviewer=second, final_decision="DECLINE", reason="Offer withdrawn.")
-    assert verify_audit_trail(replay=True).ok
-
-
-def test_an_override_before_the_counter_offer_does_not_decide_the_offer(declined, reviewer):
-    override_decision(
-        application=declined, reviewer=UserFactory(role=roles.REVIEWER), final_decision="REVIEW", reason="Check."
-    )
-    offer_counter_offer(application=declined, reviewer=reviewer)
-    declined.refresh_from_db()
-    assert declined.final_decision == "APPROVE"
+    assert (offered.case_state, offered.final_decision) == ("MODEL_FINAL", "APPROVE")
+    declined_again = decide_by_review(offered, "DECLINE")  # the applicant's circumstances changed
+    assert declined_again.final_decision == "DECLINE"
     summary = verify_audit_trail(replay=True)
     assert summary.ok, summary.problems()
+    # Its notice is now the decline's, with the reviewer's reason first.
+    html = _client(declined.officer).get(f"/applications/{declined.pk}/notice/").content.decode()
+    assert "has been declined" in html and "<li>Income insufficient for the amount of credit requested</li>" in html
+
+
+def test_a_claimed_review_case_counter_offered_by_its_holder(reviewer):
+    from reviews import services as reviews
+
+    referred = scored_application(UserFactory(role=roles.OFFICER), applicant_reference="REV-CO", **REVIEW_FORM)
+    reviews.claim_case(application_id=referred.pk, reviewer=reviewer, expected_version=referred.case_version)
+    referred.refresh_from_db()
+    with pytest.raises(ValidationError, match="Another reviewer holds this case"):
+        offer_counter_offer(application=referred, reviewer=UserFactory(role=roles.REVIEWER))
+    offered = offer_counter_offer(application=referred, reviewer=reviewer)
+    assert offered.loan_amnt == Decimal("5685.00") and offered.case_state == "MODEL_FINAL"
+    assert offered.claimed_by is None and offered.queued_at is None and offered.case_version == 1
+    summary = verify_audit_trail(replay=True)
+    assert summary.ok, summary.problems()
+    # The case goes on from the offer, its versions counting on.
+    decide_by_review(offered, "DECLINE")
+    offered.refresh_from_db()
+    assert offered.case_version == 2
+    summary = verify_audit_trail(replay=True)
+    assert summary.ok, summary.problems()
+    client = _client(UserFactory(role=roles.AUDITOR))
+    assert "does not match its audit record" not in client.get(f"/applications/{offered.pk}/").content.decode()
 
 
 def test_only_a_reviewer_never_on_their_own_and_only_once(declined, reviewer):
     with pytest.raises(PermissionDenied):
         offer_counter_offer(application=declined, reviewer=declined.officer)
     own = scored_application(reviewer, **DECLINED_FORM, applicant_reference="CO-OWN")
-    with pytest.raises(PermissionDenied, match="Four eyes"):
+    with pytest.raises(PermissionDenied, match="never on an application they entered"):
         offer_counter_offer(application=own, reviewer=reviewer)
     offer_counter_offer(application=declined, reviewer=reviewer)
     with pytest.raises(ValidationError, match="already been made"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 
 import pytest
 from django.test import Client
@@ -11,10 +12,10 @@ from pypdf import PdfReader
 
 from accounts import roles
 from applications.notices import ECOA_PARAGRAPH, statements_from_stored_reasons
-from applications.services import override_decision
 from audit.models import AccessEvent, DecisionRecord
 from scoring.model_cache import forget_loaded_models
-from tests.support.factories import DECLINED_FORM, UserFactory, scored_application
+from tests.support.factories import DECLINED_FORM, REVIEW_FORM, UserFactory, scored_application
+from tests.support.reviews import decide_by_review
 from tests.support.scoring import CANDIDATE_VERSION
 
 pytestmark = pytest.mark.django_db
@@ -139,12 +140,26 @@ def test_no_notice_for_an_application_not_declined():
     assert not AccessEvent.objects.filter(action=AccessEvent.ADVERSE_ACTION_NOTICE).exists()
 
 
-def test_an_override_to_approve_withdraws_the_notice_and_one_to_decline_makes_one(declined):
-    reviewer = UserFactory(role=roles.REVIEWER)
-    override_decision(application=declined, reviewer=reviewer, final_decision="APPROVE", reason="Collateral offered.")
-    assert _client(declined.officer).get(f"/applications/{declined.pk}/notice/").status_code == 409
-    override_decision(application=declined, reviewer=reviewer, final_decision="DECLINE", reason="Collateral withdrawn.")
-    assert _client(declined.officer).get(f"/applications/{declined.pk}/notice/").status_code == 200
+def test_an_approval_in_review_withdraws_the_notice(declined):
+    decide_by_review(declined, "APPROVE")  # against the model's DECLINE: four eyes, confirmed
+    page = _client(declined.officer).get(f"/applications/{declined.pk}/notice/")
+    assert page.status_code == 409 and "its decision in force is APPROVE" in page.content.decode()
+
+
+def test_a_review_case_has_a_notice_once_declined_in_review_with_the_reviewers_reason_first():
+    officer = UserFactory(role=roles.OFFICER)
+    referred = scored_application(officer, applicant_reference="REV-1", **REVIEW_FORM)
+    assert referred.final_decision == "REVIEW" and referred.case_state == "IN_QUEUE"
+    client = _client(officer)
+    page = client.get(f"/applications/{referred.pk}/notice/")
+    assert page.status_code == 409 and "its decision in force is REVIEW" in page.content.decode()
+    decide_by_review(referred, "DECLINE")  # reason code DEC-AFFORD
+    html = client.get(f"/applications/{referred.pk}/notice/").content.decode()
+    statements = re.findall(r"<li>(.*?)</li>", html)
+    assert statements[0] == "Income insufficient for the amount of credit requested"
+    record = DecisionRecord.objects.get(application=referred)
+    model_statements = statements_from_stored_reasons(record.document["reasons"], record.features)
+    assert statements[1:] == [s for s in model_statements if s != statements[0]][:3]
 
 
 def test_another_officers_application_is_not_found(declined):

@@ -82,7 +82,10 @@ def test_application_page_shows_the_decision_at_a_glance(officer_client):
 
     html = officer_client.get(f"/applications/{application.pk}/").content.decode()
     assert f'data-testid="decision">{expected.decision}<' in html
-    assert f'data-testid="risk-label">{expected.risk_label}<' in html
+    # The band and its cut-offs, not a SAFE/RISKY badge (issue 14, point 8); the row matches its record.
+    assert 'data-testid="band">Model: APPROVE: probability of default below 10%<' in html
+    assert "risk-label" not in html and ">SAFE<" not in html
+    assert "Verified: matches its audit record" in html
     assert f"decision-{expected.decision.lower()}" in html
     assert f"{expected.probability_of_default * 100:.2f}%" in html
     assert f"{expected.interest_burden * 100:.2f}%" in html
@@ -103,7 +106,7 @@ def test_unknown_application_is_404(officer_client):
     assert officer_client.get("/applications/999999/").status_code == 404
 
 
-@pytest.mark.parametrize("page", ["/applications/{pk}/", "/applications/{pk}/override/"])
+@pytest.mark.parametrize("page", ["/applications/{pk}/", "/reviews/{pk}/"])
 def test_another_officers_application_answers_exactly_like_a_missing_one(officer_client, page):
     from audit.models import AccessEvent
 

@@ -12,12 +12,12 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts import roles
-from applications.services import override_decision
 from audit import canonical
 from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
 from tests.support.audit import scored_application
 from tests.support.factories import DECLINED_FORM, PASSWORD, UserFactory
+from tests.support.reviews import decide_by_review
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def trail():
     applications = [scored_application(officer, applicant_reference=f"P-{i}") for i in range(4)]
     target = "APPROVE" if applications[0].final_decision != "APPROVE" else "DECLINE"
     reviewer = UserFactory(role=roles.REVIEWER, username="rita-reviewer")
-    override_decision(application=applications[0], reviewer=reviewer, final_decision=target, reason="Collateral.")
+    decide_by_review(applications[0], target, reviewer=reviewer)
     return applications
 
 
@@ -168,7 +168,14 @@ def test_auditor_changes_nothing(trail):
     before = (DecisionRecord.objects.count(), application.final_decision)
     assert (
         client.post(
-            f"/applications/{application.pk}/override/", {"final_decision": "APPROVE", "reason": "auditor"}
+            f"/reviews/{application.pk}/",
+            {
+                "decision": "DECLINE",
+                "reason_code": "DEC-AFFORD",
+                "explanation": "x" * 30,
+                "version": 0,
+                "confirmed": "yes",
+            },
         ).status_code
         == 403
     )
@@ -232,7 +239,26 @@ EXPECTED: dict[str, dict[str, str]] = {
         roles.AUDITOR: A,
         roles.ADMIN: A,
     },
+    # The old override address: a redirect to the case page, which decides who may see it.
     "applications:override": {
+        "anonymous": L,
+        "nobody": A,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
+    "reviews:queue": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    "reviews:case": {
         "anonymous": L,
         "nobody": H,
         roles.OFFICER: D,
@@ -283,12 +309,13 @@ for _notice_route in ("applications:notice", "applications:notice_pdf"):
     }
 # Routes with no page of their own to walk (POST-only by design: logout, the what-if and the counter-offer,
 # whose roles tests/applications covers; admin has its own tests).
-NOT_WALKED = {"logout", "applications:what_if", "applications:counter_offer"}
+NOT_WALKED = {"logout", "reviews:claim", "reviews:release", "applications:what_if", "applications:counter_offer"}
 ROUTES_WITH_AN_APPLICATION = (
     "applications:detail",
     "applications:override",
     "applications:notice",
     "applications:notice_pdf",
+    "reviews:case",
 )
 
 

@@ -16,7 +16,7 @@ import pytest
 pytestmark = pytest.mark.postgres
 
 
-TABLES = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
+TABLES = ("audit_decisionrecord", "audit_overriderecord", "audit_caserecord", "audit_accessevent")
 
 
 def _seed(db) -> None:
@@ -30,9 +30,10 @@ def _seed(db) -> None:
         "INSERT INTO applications_loanapplication (person_age, person_income, person_home_ownership, person_emp_length, "
         "loan_intent, loan_grade, loan_amnt, loan_int_rate, cb_person_default_on_file, cb_person_cred_hist_length, "
         "applicant_reference, officer_id, created_at, scored_at, loan_percent_income, interest_burden, status, "
-        "probability_of_default, decision, final_decision, risk_label, reasons, model_version, model_sha256, scoring_error) "
+        "probability_of_default, decision, final_decision, risk_label, reasons, model_version, model_sha256, scoring_error, "
+        "case_state, case_version, queued_at, proposed_decision) "
         "VALUES (30, 50000, 'RENT', 5, 'EDUCATION', 'B', 10000, 10, 'N', 5, 'pg', %s, now(), now(), 0.2, 0.02, 'SCORED', "
-        "0.1, 'REVIEW', 'REVIEW', 'SAFE', '[]', 'v', 's', '') RETURNING id",
+        "0.1, 'REVIEW', 'REVIEW', 'SAFE', '[]', 'v', 's', '', 'IN_QUEUE', 0, now(), '') RETURNING id",
         (user_id,),
     ).fetchone()[0]
     seq = db.execute("SELECT coalesce(max(sequence), 0) + 1 FROM audit_decisionrecord").fetchone()[0]
@@ -47,6 +48,13 @@ def _seed(db) -> None:
         "INSERT INTO audit_overriderecord (sequence, previous_hash, record_hash, payload, created_at, application_id, "
         "decision_record_id, reviewer_id, from_decision, to_decision, reason) "
         "VALUES (%s, %s, %s, '{}', now(), %s, %s, %s, 'REVIEW', 'APPROVE', 'why')",
+        (seq, "p" + tag, "r" + tag, app_id, decision_id, user_id),
+    )
+    db.execute(
+        "INSERT INTO audit_caserecord (sequence, previous_hash, record_hash, payload, created_at, application_id, "
+        "decision_record_id, actor_id, action, from_state, to_state, from_decision, to_decision, proposed_decision, "
+        "reason_code, reason_label, explanation, version) "
+        "VALUES (%s, %s, %s, '{}', now(), %s, %s, %s, 'CLAIM', 'IN_QUEUE', 'CLAIMED', 'REVIEW', 'REVIEW', '', '', '', '', 1)",
         (seq, "p" + tag, "r" + tag, app_id, decision_id, user_id),
     )
     db.execute(

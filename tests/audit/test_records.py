@@ -11,13 +11,13 @@ from django.test import Client
 
 from accounts import roles
 from applications.models import LoanApplication
-from applications.services import override_decision
 from audit import canonical
 from audit.exceptions import ImmutableRecordError
-from audit.models import AccessEvent, ChainHead, DecisionRecord, OverrideRecord
+from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord
 from scoring.model_cache import get_model
-from tests.support.audit import raw, run_verify, scored_application
+from tests.support.audit import legacy_override, raw, run_verify, scored_application
 from tests.support.factories import UserFactory
+from tests.support.reviews import decide_by_review
 
 pytestmark = pytest.mark.django_db
 
@@ -174,18 +174,19 @@ def test_raw_sql_update_and_delete_are_refused_by_triggers(record, statement):
 def test_triggers_guard_overrides_and_access_events_too(record):
     reviewer = UserFactory(role=roles.REVIEWER)
     application = LoanApplication.objects.get(pk=record.application_id)
-    new = "APPROVE" if application.final_decision != "APPROVE" else "DECLINE"
-    override_decision(application=application, reviewer=reviewer, final_decision=new, reason="Collateral seen.")
+    assert application.final_decision != "REVIEW"
+    legacy_override(application, reviewer=reviewer, to_decision="REVIEW", reason="Documents missing.")
+    decide_by_review(application, "REFER", reviewer=reviewer)  # a claim, then the referral
     AccessEvent.objects.create(created_at=record.created_at, action="view_application", username="x")
-    for table in ("audit_overriderecord", "audit_accessevent"):
+    for table in ("audit_overriderecord", "audit_caserecord", "audit_accessevent"):
         for statement in (f"UPDATE {table} SET created_at = created_at", f"DELETE FROM {table}"):
             with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
                 raw(statement)
-    assert OverrideRecord.objects.count() == 1 and AccessEvent.objects.count() >= 1
+    assert OverrideRecord.objects.count() == 1 and CaseRecord.objects.count() == 2 and AccessEvent.objects.count() >= 1
 
 
 def test_triggers_exist_after_migrations():
-    tables = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent")
+    tables = ("audit_decisionrecord", "audit_overriderecord", "audit_accessevent", "audit_caserecord")
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'audit_%'")
@@ -208,20 +209,21 @@ def admin_client(record):
     return client
 
 
-@pytest.mark.parametrize("model", ["decisionrecord", "overriderecord", "accessevent"])
+@pytest.mark.parametrize("model", ["decisionrecord", "overriderecord", "caserecord", "accessevent"])
 def test_admin_cannot_add_change_or_delete(admin_client, record, model):
     if model == "decisionrecord":
         pk = record.pk
     elif model == "accessevent":
         pk = AccessEvent.objects.create(created_at=record.created_at, action="x").pk
+    elif model == "caserecord":
+        application = LoanApplication.objects.get(pk=record.application_id)
+        decide_by_review(application, "REFER")
+        pk = CaseRecord.objects.get(application=application).pk
     else:
         application = LoanApplication.objects.get(pk=record.application_id)
         new = "APPROVE" if application.final_decision != "APPROVE" else "DECLINE"
-        pk = override_decision(
-            application=application,
-            reviewer=UserFactory(role=roles.REVIEWER),
-            final_decision=new,
-            reason="Seen the payslips.",
+        pk = legacy_override(
+            application, reviewer=UserFactory(role=roles.REVIEWER), to_decision=new, reason="Seen the payslips."
         ).pk
     base = f"/admin/audit/{model}/"
     assert admin_client.get(base).status_code == 200
@@ -233,9 +235,12 @@ def test_admin_cannot_add_change_or_delete(admin_client, record, model):
     assert admin_client.post(f"{base}{pk}/delete/", {"post": "yes"}).status_code == 403
     response = admin_client.post(base, {"action": "delete_selected", "_selected_action": [pk], "post": "yes"})
     assert response.status_code in (200, 302)
-    model_class = {"decisionrecord": DecisionRecord, "overriderecord": OverrideRecord, "accessevent": AccessEvent}[
-        model
-    ]
+    model_class = {
+        "decisionrecord": DecisionRecord,
+        "overriderecord": OverrideRecord,
+        "caserecord": CaseRecord,
+        "accessevent": AccessEvent,
+    }[model]
     assert model_class.objects.filter(pk=pk).exists()
     page = admin_client.get(f"{base}{pk}/change/").content.decode()
     assert 'name="_save"' not in page and "deletelink" not in page

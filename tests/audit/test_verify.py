@@ -10,12 +10,12 @@ import pytest
 
 from accounts import roles
 from applications.models import LoanApplication
-from applications.services import override_decision
 from audit import canonical
 from audit.models import DecisionRecord
 from audit.verification import verify_audit_trail
-from tests.support.audit import drop_triggers, raw, run_verify, scored_application
+from tests.support.audit import drop_triggers, legacy_override, raw, run_verify, scored_application
 from tests.support.factories import UserFactory
+from tests.support.reviews import decide_by_review
 
 pytestmark = pytest.mark.django_db
 
@@ -166,11 +166,8 @@ def test_replay_finds_a_probability_one_bit_off_even_in_a_reforged_chain(chain):
 def test_override_chain_is_verified_too(chain):
     application = LoanApplication.objects.get(pk=chain[0].application_id)
     new = "APPROVE" if application.final_decision != "APPROVE" else "DECLINE"
-    record = override_decision(
-        application=application,
-        reviewer=UserFactory(role=roles.REVIEWER),
-        final_decision=new,
-        reason="Guarantor provided.",
+    record = legacy_override(
+        application, reviewer=UserFactory(role=roles.REVIEWER), to_decision=new, reason="Guarantor provided."
     )
     assert run_verify()[0] == 0
     drop_triggers()
@@ -285,12 +282,14 @@ def test_application_outcome_edited_behind_the_trail_is_found(chain, column, val
     assert f"application id={application.pk}" in out
 
 
-def test_overridden_application_agrees_with_its_override(chain):
+@pytest.mark.parametrize("how", ["legacy override", "case decision"])
+def test_overridden_application_agrees_with_its_override(chain, how):
     application = LoanApplication.objects.get(pk=chain[0].application_id)
     new = "APPROVE" if application.final_decision != "APPROVE" else "DECLINE"
-    override_decision(
-        application=application, reviewer=UserFactory(role=roles.REVIEWER), final_decision=new, reason="Seen."
-    )
+    if how == "legacy override":
+        legacy_override(application, reviewer=UserFactory(role=roles.REVIEWER), to_decision=new, reason="Seen.")
+    else:
+        decide_by_review(application, new)
     code, _, summary = run_verify()
     assert code == 0 and summary["applications_checked"] == 6
     raw("UPDATE applications_loanapplication SET final_decision = decision WHERE id = %s", (application.pk,))

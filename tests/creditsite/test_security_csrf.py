@@ -1,7 +1,7 @@
 """Every URL refuses a POST without a CSRF token, and GET changes nothing.
 
 The walk covers every URL pattern of the project (login, logout, the
-workbench, overrides, the audit pages, every admin page), so a view added
+workbench, the review pages, the audit pages, every admin page), so a view added
 later with ``csrf_exempt`` fails here without anyone remembering to add it.
 """
 
@@ -14,7 +14,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 
 from accounts import roles
 from applications.models import LoanApplication
-from audit.models import OverrideRecord
+from audit.models import CaseRecord
 from tests.support.factories import PASSWORD, UserFactory, application_form_data
 from tests.support.security import scored_application
 
@@ -88,7 +88,9 @@ def test_every_url_refuses_a_post_without_a_csrf_token():
         "/accounts/login/",
         "/accounts/logout/",
         "/applications/new/",
-        f"/applications/{application.pk}/override/",
+        f"/reviews/{application.pk}/",
+        f"/reviews/{application.pk}/claim/",
+        f"/reviews/{application.pk}/release/",
         "/admin/login/",
     } <= set(urls)
     assert sum(url.startswith("/admin/") for url in urls) > 20
@@ -105,8 +107,11 @@ def test_every_url_refuses_a_post_without_a_csrf_token():
                     **application_form_data(),
                     "username": superuser.username,
                     "password": PASSWORD,
-                    "final_decision": "DECLINE",
-                    "reason": "a long enough reason here",
+                    "decision": "DECLINE",
+                    "reason_code": "DEC-AFFORD",
+                    "explanation": "a long enough reason here",
+                    "version": "0",
+                    "confirmed": "yes",
                     "post": "yes",
                 },
             )
@@ -153,20 +158,27 @@ def test_get_to_new_with_form_data_stores_nothing():
     assert LoanApplication.objects.count() == 0
 
 
-def test_get_to_override_with_form_data_changes_nothing():
+def test_get_to_the_case_page_with_form_data_changes_nothing():
     application = scored_application()
     reviewer = UserFactory(role=roles.REVIEWER)
     client = Client()
     client.force_login(reviewer)
     target = "DECLINE" if application.final_decision != "DECLINE" else "APPROVE"
     response = client.get(
-        f"/applications/{application.pk}/override/",
-        {"final_decision": target, "reason": "a long enough reason for the change"},
+        f"/reviews/{application.pk}/",
+        {
+            "decision": target,
+            "reason_code": "DEC-AFFORD",
+            "explanation": "a long enough reason for the change",
+            "version": "0",
+            "confirmed": "yes",
+        },
     )
     assert response.status_code == 200
+    assert client.get(f"/reviews/{application.pk}/claim/").status_code == 405
     application.refresh_from_db()
-    assert application.final_decision == application.decision
-    assert OverrideRecord.objects.count() == 0
+    assert application.final_decision == application.decision and application.case_version == 0
+    assert CaseRecord.objects.count() == 0
 
 
 def test_no_view_is_csrf_exempt():

@@ -247,7 +247,8 @@ def test_every_page_with_applicant_data_is_no_store():
         (_client(officer), "/applications/"),
         (_client(officer), "/applications/?format=csv"),
         (_client(officer), "/applications/export.csv"),
-        (reviewer, f"/applications/{application.pk}/override/"),
+        (reviewer, f"/reviews/{application.pk}/"),
+        (reviewer, "/reviews/"),
         (auditor, "/audit/"),
         (auditor, "/audit/decisions.csv"),
         (auditor, "/audit/access/"),
@@ -258,9 +259,7 @@ def test_every_page_with_applicant_data_is_no_store():
         response = client.get(url, secure=True)
         assert response.status_code in (200, 403, 404), (url, response.status_code)
         assert _no_store(response), (url, response.get("Cache-Control"))
-    response = reviewer.post(
-        f"/applications/{application.pk}/override/", {"final_decision": "", "reason": ""}, secure=True
-    )
+    response = reviewer.post(f"/reviews/{application.pk}/", {"decision": "", "explanation": ""}, secure=True)
     assert response.status_code == 400 and _no_store(response)
 
 

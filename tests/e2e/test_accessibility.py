@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from accounts import roles
-from applications.services import override_decision
 from tests.e2e.support import BROWSER_MARKS, axe_violations, horizontal_overflow, sign_in
-from tests.support.factories import UserFactory, application_form_data, scored_application
+from tests.support.factories import UserFactory, application_form_data, review_case, scored_application
+from tests.support.reviews import decide_by_review
 
 pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
@@ -24,20 +24,21 @@ WIDTHS = (1280, 390)
 PHONE_WIDTH = 390
 
 
-def _pages_for(role: str | None, *, application_id: int) -> list[str]:
+def _pages_for(role: str | None, *, application_id: int, case_id: int, open_case_id: int) -> list[str]:
     """The pages ``role`` can reach (as the navigation and the detail page link them)."""
     detail = f"/applications/{application_id}/"
+    cases = ["/reviews/", f"/reviews/{application_id}/", f"/reviews/{case_id}/", f"/reviews/{open_case_id}/"]
     if role is None:
         return ["/accounts/login/"]
     pages = {
         roles.OFFICER: ["/applications/new/", "/applications/", detail, "/applications/999999/"],
-        roles.REVIEWER: ["/applications/new/", "/applications/", detail, f"{detail}override/"],
+        roles.REVIEWER: ["/applications/new/", "/applications/", detail, *cases],
         roles.AUDITOR: ["/audit/", "/audit/access/", "/applications/", detail],
         roles.ADMIN: [
             "/applications/new/",
             "/applications/",
             detail,
-            f"{detail}override/",
+            *cases,
             "/audit/",
             "/audit/access/",
         ],
@@ -60,18 +61,22 @@ def _findings(page: Any, url: str) -> dict[str, Any]:
 
 @pytest.fixture
 def workbench_data(db):
-    """An officer's scored application with a reviewer's override: every table and record has rows."""
+    """An officer's applications: one decided in review (every table and record has rows), one the model
+    approved (its case page shows the override form), one in the queue (its case page offers a claim)."""
     officer = UserFactory(role=roles.OFFICER, username="a11y-officer")
     application = scored_application(officer, applicant_reference="A11Y-REFERENCE-0001", loan_amnt="91800")
-    scored_application(officer, applicant_reference="A11Y-REFERENCE-0002", person_income="900000")
+    model_final = scored_application(officer, applicant_reference="A11Y-REFERENCE-0002", person_income="900000")
+    queued = review_case(officer, applicant_reference="A11Y-REFERENCE-0003")
     reviewer = UserFactory(role=roles.REVIEWER, username="a11y-reviewer")
-    override_decision(
-        application=application,
+    decide_by_review(
+        application,
+        "DECLINE" if application.final_decision != "DECLINE" else "REFER",
         reviewer=reviewer,
-        final_decision="DECLINE" if application.final_decision != "DECLINE" else "REVIEW",
-        reason="Checked the payslips: income is seasonal and the last quarter was far lower than declared.",
+        explanation="Checked the payslips: income is seasonal and the last quarter was far lower than declared.",
     )
     return {
+        "case": model_final,
+        "open_case": queued,
         roles.OFFICER: officer,
         roles.REVIEWER: reviewer,
         roles.AUDITOR: UserFactory(role=roles.AUDITOR, username="a11y-auditor"),
@@ -85,7 +90,12 @@ def test_every_page_passes_axe_and_fits_a_phone(page, live_server, workbench_dat
     if role is not None:
         sign_in(page, live_server.url, workbench_data[role].username)
     problems = {}
-    for path in _pages_for(role, application_id=workbench_data["application"].pk):
+    for path in _pages_for(
+        role,
+        application_id=workbench_data["application"].pk,
+        case_id=workbench_data["case"].pk,
+        open_case_id=workbench_data["open_case"].pk,
+    ):
         if found := _findings(page, f"{live_server.url}{path}"):
             problems[path] = found
     assert problems == {}, pformat(problems, width=140)
@@ -116,15 +126,27 @@ def test_forms_with_errors_pass_axe_and_fit_a_phone(page, live_server, workbench
             problems[f"new application with errors at {width}px"] = violations
     if (overflow := horizontal_overflow(page)) > 0:
         problems["new application with errors scrolls sideways at 390px"] = overflow
-    page.goto(f"{live_server.url}/applications/{workbench_data['application'].pk}/override/")
-    page.click("[data-testid=override-form] button[type=submit]")
+    page.goto(f"{live_server.url}/reviews/{workbench_data['case'].pk}/")
+    page.click("[data-testid=decision-form] button[type=submit]")
     page.wait_for_selector(".has-error")
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         if violations := axe_violations(page):
-            problems[f"override with errors at {width}px"] = violations
+            problems[f"case decision with errors at {width}px"] = violations
     if (overflow := horizontal_overflow(page)) > 0:
-        problems["override with errors scrolls sideways at 390px"] = overflow
+        problems["case decision with errors scrolls sideways at 390px"] = overflow
+    # The confirmation step.
+    page.check("input[name=decision][value=DECLINE]")
+    page.select_option("#id_reason_code", "DEC-POLICY")
+    page.fill("#id_explanation", "Outside policy for this purpose and amount.")
+    page.click("[data-testid=decision-form] button[type=submit]")
+    page.wait_for_selector("[data-testid=confirm-panel]")
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        if violations := axe_violations(page):
+            problems[f"case confirmation at {width}px"] = violations
+    if (overflow := horizontal_overflow(page)) > 0:
+        problems["case confirmation scrolls sideways at 390px"] = overflow
     assert problems == {}, pformat(problems, width=140)
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from accounts import roles
-from applications.services import override_decision
 from tests.e2e.support import BROWSER_MARKS, axe_violations, sign_in
 from tests.support.factories import UserFactory, scored_application
+from tests.support.reviews import decide_by_review
 
 pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
@@ -35,11 +35,11 @@ def overridden_application(db):
     application = scored_application(
         officer, applicant_reference="PRINT-REFERENCE-WITH-A-LONG-NAME-0000000001", loan_amnt="91800"
     )
-    override_decision(
-        application=application,
+    decide_by_review(
+        application,
+        "DECLINE" if application.final_decision != "DECLINE" else "REFER",
         reviewer=UserFactory(role=roles.REVIEWER, username="print-reviewer"),
-        final_decision="DECLINE" if application.final_decision != "DECLINE" else "REVIEW",
-        reason="Payslips for the last two quarters show a much lower income than declared; "
+        explanation="Payslips for the last two quarters show a much lower income than declared; "
         "the employer confirmed seasonal work only.",
     )
     return application

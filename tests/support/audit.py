@@ -32,3 +32,36 @@ def drop_triggers() -> None:
 def raw(sql: str, params: tuple = ()) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def legacy_override(application, *, reviewer, to_decision: str, reason: str = "Legacy override."):
+    """An override as the product recorded it before the case lifecycle (issue 14), with the row as migrated.
+
+    ``OverrideRecord``s of that time must keep verifying; this writes one through
+    ``audit.services.append_override_record`` and sets the application row the way
+    ``applications.services.override_decision`` did and migrations ``applications.0006``/``0007`` then did.
+    """
+    from django.db import transaction
+
+    from applications.models import LoanApplication
+    from audit import lifecycle
+    from audit.services import append_override_record, latest_decision_record
+
+    with transaction.atomic():
+        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
+        record = append_override_record(
+            application_id=current.pk,
+            decision_record=latest_decision_record(application_id=current.pk),
+            reviewer=reviewer,
+            from_decision=current.final_decision,
+            to_decision=to_decision,
+            reason=reason,
+        )
+        step = lifecycle.after_legacy_override(to_decision)
+        LoanApplication.objects.filter(pk=current.pk).update(
+            final_decision=step.final_decision,
+            case_state=step.state,
+            queued_at=current.scored_at if step.state in lifecycle.OPEN_STATES else None,
+        )
+    application.refresh_from_db()
+    return record

@@ -101,6 +101,21 @@ DECLINED_FORM = dict(
 )
 
 
+# Training row 13164 as form data: REVIEW at 7,000 by the serving model, which approves 5,409 to 5,685 only.
+REVIEW_FORM = dict(
+    person_age="23",
+    person_income="27000",
+    person_home_ownership="RENT",
+    person_emp_length="4",
+    loan_intent="PERSONAL",
+    loan_grade="C",
+    loan_amnt="7000",
+    loan_int_rate="13.79",
+    cb_person_default_on_file="N",
+    cb_person_cred_hist_length="2",
+)
+
+
 def scoring_inputs(data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ten model inputs from form data, as the scoring engine takes them."""
     from scoring.schema import INPUT_NAMES, NUMERIC_INPUTS
@@ -154,4 +169,23 @@ def scored_application(officer: Any = None, **form_fields: Any) -> LoanApplicati
     """A SCORED application (fails the test, with the engine's reason, if the model could not score it)."""
     application = LoanApplicationFactory(officer=officer or UserFactory(role=roles.OFFICER), **form_fields)
     assert application.status == LoanApplication.Status.SCORED, application.scoring_error
+    return application
+
+
+# Form fields the serving model scores REVIEW (p ~ 10.5%) and DECLINE (p ~ 99.8%); the defaults score APPROVE.
+REVIEW_FIELDS = {"loan_amnt": "14000", "loan_grade": "C", "loan_int_rate": "14"}
+DECLINE_FIELDS = {"loan_amnt": "20000", "loan_grade": "D"}
+
+
+def review_case(officer: Any = None, **form_fields: Any) -> LoanApplication:
+    """A scored application the model sent to REVIEW: in the queue."""
+    application = scored_application(officer, **{**REVIEW_FIELDS, **form_fields})
+    assert application.decision == "REVIEW", application.probability_of_default
+    return application
+
+
+def declined_case(officer: Any = None, **form_fields: Any) -> LoanApplication:
+    """A scored application the model DECLINEd: final unless overridden."""
+    application = scored_application(officer, **{**DECLINE_FIELDS, **form_fields})
+    assert application.decision == "DECLINE", application.probability_of_default
     return application

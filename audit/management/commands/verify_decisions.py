@@ -2,8 +2,8 @@
 
 Prints each problem found, then a JSON summary as the last line
 (``checked``, ``chain_ok``, ``first_bad_id``, ``replayed``, ``mismatches``,
-plus the override chain, model errors and applications whose shown outcome
-disagrees with their records); exits 1 on any problem.
+plus the override and case chains, model errors and applications whose shown
+outcome or case state disagrees with their records); exits 1 on any problem.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from audit.verification import summary_json, verify_audit_trail
 
 
 class Command(BaseCommand):
-    help = "Verify the decision and override hash chains; with --replay, re-score every decision bit for bit."
+    help = "Verify the decision, override, case and role-change hash chains; with --replay, re-score every decision bit for bit."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -33,7 +33,8 @@ class Command(BaseCommand):
             self.stdout.write(f"PROBLEM {line}")
         self.stdout.write(
             f"{'OK' if summary.ok else 'FAILED'}: {summary.decisions.checked} decisions, "
-            f"{summary.overrides.checked} overrides and {summary.role_changes.checked} role changes checked, {summary.applications_checked} scored applications compared"
+            f"{summary.overrides.checked} overrides, {summary.cases.checked} case records and "
+            f"{summary.role_changes.checked} role changes checked, {summary.applications_checked} scored applications compared"
             + (f", {summary.replayed} replayed" if replay else "")
             + f" in {elapsed:.2f} s; decision chain head #{summary.decisions.head_sequence} {summary.decisions.head_hash}"
         )

@@ -18,7 +18,7 @@ def reinstall_no_delete(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("applications", "0005_applications_kept_forever"),
+        ("applications", "0007_queue_clock"),
     ]
 
     operations = [

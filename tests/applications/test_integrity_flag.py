@@ -1,0 +1,101 @@
+"""Integrity shown where people look (issue 14, point 7) and decision bands (point 8).
+
+The application page says whether its row matches its chained decision and case records; a row
+edited in the database gets a red "does not match its audit record" with the recorded decision
+beside the stored one, the history flags the row, and the audit page links the problem to it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts import roles
+from applications.models import LoanApplication
+from tests.support.audit import drop_triggers, raw
+from tests.support.factories import declined_case, review_case
+from tests.support.reviews import decide_by_review
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return response.content.decode()
+
+
+def test_an_intact_application_says_verified_everywhere(client_for):
+    application = review_case()
+    decide_by_review(application, "DECLINE")
+    auditor = client_for(roles.AUDITOR)
+    detail = page(auditor, f"/applications/{application.pk}/")
+    assert "✓ Verified: matches its audit record and case records." in detail
+    assert "does not match" not in detail
+    assert 'data-testid="integrity-flag"' not in page(auditor, "/applications/")
+
+
+def test_a_decision_edited_in_the_database_is_shown_in_red_with_the_recorded_one(client_for):
+    """The issue's scenario: a DECLINE at 99.8% turned into APPROVE by an UPDATE behind the product's back."""
+    application = declined_case(applicant_reference="TAMPERED-1")
+    raw("UPDATE applications_loanapplication SET final_decision = 'APPROVE' WHERE id = %s", (application.pk,))
+    auditor = client_for(roles.AUDITOR)
+
+    detail = page(auditor, f"/applications/{application.pk}/")
+    assert "✗ This application does not match its audit record." in detail
+    assert 'data-testid="recorded-decision">DECLINE<' in detail and 'data-testid="stored-decision">APPROVE<' in detail
+    assert "Final decision differs from the last override or case record" in detail
+    assert "✓ Verified" not in detail
+
+    history = page(auditor, "/applications/")
+    assert history.count('data-testid="integrity-flag"') == 1
+    assert "does not match its audit record (recorded DECLINE)" in history
+
+    audit = page(auditor, "/audit/")
+    assert f'<a href="/applications/{application.pk}/" data-testid="application-problem-link">' in audit
+    assert "PROBLEM FOUND." in audit
+
+
+def test_an_edited_case_state_is_flagged_too(client_for):
+    application = review_case()
+    decide_by_review(application, "REFER")
+    raw("UPDATE applications_loanapplication SET case_state = 'DECIDED' WHERE id = %s", (application.pk,))
+    detail = page(client_for(roles.REVIEWER), f"/applications/{application.pk}/")
+    assert "does not match its audit record" in detail and "Case state differs from its case records" in detail
+
+
+def test_an_edited_case_record_is_flagged_on_the_page():
+    application = review_case()
+    decide_by_review(application, "REFER")
+    drop_triggers()
+    raw(
+        "UPDATE audit_caserecord SET explanation = 'nothing to see here at all' WHERE application_id = %s",
+        (application.pk,),
+    )
+    from audit.verification import application_integrity
+
+    result = application_integrity(applications=[LoanApplication.objects.get(pk=application.pk)])[application.pk]
+    assert not result.ok and result.problem.startswith("its case record #") and result.problem.endswith("was changed")
+
+
+def test_review_shows_its_band_with_the_cut_offs_instead_of_a_safe_badge(client_for):
+    application = review_case()
+    assert application.risk_label == "SAFE"  # stored for the record, not shown beside REVIEW
+    for client in (client_for(roles.REVIEWER), client_for(roles.AUDITOR)):
+        detail = page(client, f"/applications/{application.pk}/")
+        assert "REVIEW: probability of default between 10% and 50%" in detail
+        assert ">SAFE<" not in detail and "risk-badge" not in detail
+    case = page(client_for(roles.REVIEWER), f"/reviews/{application.pk}/")
+    assert 'data-testid="band">REVIEW: probability of default between 10% and 50%<' in case
+
+
+def test_the_band_uses_the_cut_offs_recorded_with_the_decision(client_for):
+    """The words follow the thresholds the decision was made with (from the model manifest), not a constant."""
+    application = declined_case()
+    drop_triggers()
+    raw(
+        "UPDATE audit_decisionrecord SET approve_below = 0.2, decline_from = 0.6 WHERE application_id = %s",
+        (application.pk,),
+    )
+    detail = page(client_for(roles.REVIEWER), f"/applications/{application.pk}/")
+    assert "DECLINE: probability of default 60% or more" in detail
+    assert "does not match its audit record" in detail  # and the edit itself is caught
