@@ -106,6 +106,10 @@ def submit_application(
     earlier, why = possible_duplicate(application)
     if earlier is not None:
         if confirmed_duplicate_of != earlier.pk:
+            # The same form stored by a racing retry since the check above is that form's result, not a duplicate.
+            retried = _earlier_submission(key=key, officer=officer)
+            if retried is not None:
+                return retried
             raise PossibleDuplicate(earlier=earlier, why=why)
         application.duplicate_of = earlier
     result = _score_or_mark_pending(application)
