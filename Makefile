@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions
+.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ run: export DJANGO_DEBUG = 1
 run: migrate
 	$(PY) manage.py ensure_model
 	$(PY) manage.py create_demo_officer
-	$(PY) manage.py qcluster & worker=$$!; \
+	$(PY) manage.py run_workers & worker=$$!; \
 	trap 'kill -TERM $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
@@ -39,7 +39,7 @@ run: migrate
 worker: setup
 	@test -n "$$DJANGO_SECRET_KEY" || { echo "make worker: set DJANGO_SECRET_KEY (the same as the servers') first" >&2; exit 1; }
 	$(PY) manage.py ensure_model
-	exec $(PY) manage.py qcluster
+	exec $(PY) manage.py run_workers
 
 # Production server (gunicorn, gunicorn.conf.py): DEBUG off unless set, and
 # refuses to start without DJANGO_SECRET_KEY or with a failing deploy check
@@ -84,7 +84,8 @@ bench: setup
 	$(PY) bench/scoring_bench.py
 
 # HTTP load (wrk, needs `apt-get install wrk`): our submit path beside the original Flask app, one run.
-# Extra flags through ARGS, e.g. `make bench-load ARGS="--duration 30"`.
+# Extra flags through ARGS, e.g. `make bench-load ARGS="--duration 30"`; `ARGS="--api"` also measures
+# POST /api/v1/applications/ (JSON, token) on the same server right after each form round.
 bench-load: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/load_submit.py $(ARGS)
@@ -94,6 +95,12 @@ bench-load: setup
 bench-faults: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/load_faults.py $(ARGS)
+
+# Batch files end to end (upload -> scored -> stored -> chained): 100,000 rows from the shared data on
+# SQLite with one and two workers and on PostgreSQL with two; ARGS e.g. "--rows 1000000 --configs sqlite:2".
+bench-batch: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/batch_bench.py $(ARGS)
 
 # Where a submit request spends its time (in-process, cProfile, SQL per request).
 bench-profile: setup
@@ -105,3 +112,10 @@ bench-profile: setup
 bench-instructions: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/submit_instructions.py $(ARGS)
+
+# Every monitoring page at 1,000,000 stored applications, SQLite then PostgreSQL (127.0.0.1:5432; the database
+# named by --pg-database, default monitoring_bench, is dropped and recreated). e.g. ARGS="--rows 100000".
+bench-monitoring: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/monitoring_bench.py --db sqlite $(ARGS)
+	$(PY) bench/monitoring_bench.py --db postgres $(ARGS)

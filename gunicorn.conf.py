@@ -100,11 +100,21 @@ logconfig_dict = stdout_logging(
 
 
 def _load_model(log) -> None:
+    from django.db import DatabaseError
+
+    from governance.selectors import scoring_arguments
     from scoring.exceptions import ModelUnavailable
     from scoring.model_cache import get_model
 
     try:
-        model = get_model()
+        # The approved version if the database names one (else ACTIVE); workers read the
+        # serving state again before every scoring, so this only warms the cache.
+        try:
+            version = scoring_arguments().get("model_version")
+        except DatabaseError as error:
+            log.warning("serving state unreadable at start (%s); preloading the ACTIVE version", error)
+            version = None
+        model = get_model(version)
     except ModelUnavailable as error:
         log.error("model unavailable (applications will be stored as PENDING until it is fixed): %s", error)
         return

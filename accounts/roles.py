@@ -7,9 +7,11 @@ Four roles, each a Django group holding model permissions:
   claims, decides and overrides cases somebody else entered, confirms or
   rejects another reviewer's approval (four eyes; ``reviews.services``);
 * ``auditor``  reads everything, verifies and exports; changes nothing;
+  with reviewers and admins, sees the monitoring pages;
 * ``admin``    may do everything, including managing users and their roles,
-  reason codes and delegated approval limits, except delete an application
-  or a reason code: nobody may (the database refuses the first too).
+  reason codes and delegated approval limits, and recording how loans
+  turned out, except delete an application or a reason code: nobody may
+  (the database refuses the first too).
 
 ``ROLE_PERMISSIONS`` is the only place this is written down. Migrations
 apply it with ``apply_role_map`` (``accounts/migrations``); to change what a
@@ -43,12 +45,18 @@ VIEW_ALL_APPLICATIONS = "applications.view_all_loanapplications"
 CHANGE_APPLICATION = "applications.change_loanapplication"
 OVERRIDE_DECISION = "applications.override_decision"
 VIEW_AUDIT = "audit.view_audit"
+RECORD_OUTCOME = "audit.record_outcome"
+VIEW_MONITORING = "monitoring.view_monitoring"
+GOVERN_MODELS = "governance.govern_models"
+MANAGE_API_TOKENS = "api.add_apitoken"
+_API_TOKENS = ("api.add_apitoken", "api.change_apitoken", "api.view_apitoken")
 _AUDIT_RECORDS = (
     "audit.view_decisionrecord",
     "audit.view_overriderecord",
     "audit.view_caserecord",
     "audit.view_rolechangerecord",
     "audit.view_accessevent",
+    "audit.view_outcomerecord",
 )
 # The review workflow's settings: reason codes and delegated approval limits (admin).
 _VIEW_REVIEW_SETTINGS = ("reviews.view_reasoncode", "reviews.view_delegatedlimit")
@@ -67,8 +75,15 @@ _MANAGE_USERS = tuple(
 # "app_label.codename" per role: the whole truth about roles.
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     OFFICER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS),
-    REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION),
-    AUDITOR: (VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, VIEW_AUDIT, *_AUDIT_RECORDS, *_VIEW_REVIEW_SETTINGS),
+    REVIEWER: (ADD_APPLICATION, VIEW_OWN_APPLICATIONS, VIEW_ALL_APPLICATIONS, OVERRIDE_DECISION, VIEW_MONITORING),
+    AUDITOR: (
+        VIEW_OWN_APPLICATIONS,
+        VIEW_ALL_APPLICATIONS,
+        VIEW_AUDIT,
+        *_AUDIT_RECORDS,
+        *_VIEW_REVIEW_SETTINGS,
+        VIEW_MONITORING,
+    ),
     ADMIN: (
         ADD_APPLICATION,
         VIEW_OWN_APPLICATIONS,
@@ -78,7 +93,11 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         VIEW_AUDIT,
         *_AUDIT_RECORDS,
         *_MANAGE_USERS,
+        *_API_TOKENS,
         *_MANAGE_REVIEW_SETTINGS,
+        VIEW_MONITORING,
+        RECORD_OUTCOME,
+        GOVERN_MODELS,
     ),
 }
 
@@ -98,9 +117,20 @@ def apply_role_map(*, apps: Any = None, using: str = "default") -> None:
     from django.contrib.auth.management import create_permissions
 
     registry = apps or live_apps
+    # In a migration, the historical registry holds only the apps and models
+    # migrated so far: an early role-map migration applies the part of today's
+    # map that exists then, and the later ones (each depending on the
+    # migrations that add its permissions) complete it. Called live, every
+    # permission must exist, so a misspelt one fails loudly.
+    partial = apps is not None
     labels = {perm.split(".", 1)[0] for perms in ROLE_PERMISSIONS.values() for perm in perms}
     for label in sorted(labels):
-        app_config = registry.get_app_config(label)
+        try:
+            app_config = registry.get_app_config(label)
+        except LookupError:
+            if partial:
+                continue
+            raise
         # create_permissions skips an app without a models module, which a
         # migration's historical app config never has.
         had_models_module = getattr(app_config, "models_module", None)
@@ -115,9 +145,14 @@ def apply_role_map(*, apps: Any = None, using: str = "default") -> None:
         wanted = []
         for perm in perms:
             app_label, codename = perm.split(".", 1)
-            wanted.append(
-                permission_model.objects.using(using).get(content_type__app_label=app_label, codename=codename)
-            )
+            try:
+                wanted.append(
+                    permission_model.objects.using(using).get(content_type__app_label=app_label, codename=codename)
+                )
+            except permission_model.DoesNotExist:
+                if partial:
+                    continue
+                raise
         group.permissions.set(wanted)
 
 
@@ -223,6 +258,16 @@ def can_view_audit(user: Any) -> bool:
     return has_permission(user, VIEW_AUDIT)
 
 
+def can_view_monitoring(user: Any) -> bool:
+    """Auditors, reviewers and admins: the monitoring dashboard, drift, back-testing and fairness pages."""
+    return has_permission(user, VIEW_MONITORING)
+
+
+def can_record_outcomes(user: Any) -> bool:
+    """Admins: record how loans turned out (admin form, CSV import page, command)."""
+    return has_permission(user, RECORD_OUTCOME)
+
+
 def can_review(user: Any) -> bool:
     """Works the review queue: claims, decides, overrides, confirms (never on their own applications)."""
     return has_permission(user, OVERRIDE_DECISION)
@@ -252,3 +297,38 @@ def landing_page(user: Any) -> str:
     if can_create(user):
         return "applications:new"
     return "applications:list"
+
+
+def can_view_registry(user: Any) -> bool:
+    """Auditors, reviewers and admins: the model registry and the cut-off simulator (read only)."""
+    return has_permission(user, VIEW_MONITORING) or has_permission(user, GOVERN_MODELS)
+
+
+def can_propose_model_change(user: Any) -> bool:
+    """Admins: propose activating a model version (or rolling back to one) or adopting new cut-offs."""
+    return has_permission(user, GOVERN_MODELS)
+
+
+def can_decide_model_change(user: Any, proposal: Any) -> bool:
+    """Admins other than the proposer: approve or reject a pending change (four eyes)."""
+    return has_permission(user, GOVERN_MODELS) and proposal.proposed_by_id != user.pk
+
+
+def can_withdraw_model_change(user: Any, proposal: Any) -> bool:
+    """The proposer (still an admin) may withdraw their own pending proposal."""
+    return has_permission(user, GOVERN_MODELS) and proposal.proposed_by_id == user.pk
+
+
+def can_view_batch(user: Any, job: Any) -> bool:
+    """A batch file's page and results: whoever uploaded it, and those who see every application."""
+    return can_view_any(user) and (job.officer_id == user.pk or can_view_all(user))
+
+
+def can_cancel_batch(user: Any, job: Any) -> bool:
+    """Cancel a batch file: whoever uploaded it, or an admin."""
+    return can_create(user) and (job.officer_id == user.pk or role_of(user) == ADMIN)
+
+
+def can_manage_api_tokens(user: Any) -> bool:
+    """Create and revoke users' API tokens: admins (who manage users)."""
+    return has_permission(user, MANAGE_API_TOKENS)

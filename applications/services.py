@@ -16,7 +16,8 @@ import datetime as dt
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +28,15 @@ from django.utils import timezone
 from accounts import roles
 from applications.models import LoanApplication
 from audit import lifecycle
-from audit.services import append_decision_record, latest_decision_record, prepare_decision_record
-from infrastructure.rows import insert_row, prepare_insert
+from audit.services import (
+    PreparedDecision,
+    append_decision_record,
+    append_decision_records,
+    latest_decision_record,
+    prepare_decision_record,
+)
+from governance.selectors import scoring_arguments
+from infrastructure.rows import PreparedInsert, insert_row, prepare_insert
 from scoring.counter_offer import CounterOffer, largest_approvable_amount
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
@@ -49,6 +57,9 @@ IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 # The same inputs from the same officer this soon after is most likely the same
 # application entered twice (Back and submit again, a second tab).
 DUPLICATE_WINDOW = dt.timedelta(minutes=10)
+DUPLICATE_REFERENCE_IN_BATCH = (
+    "The reference {} is already used by {}; not stored (enter it on the form to confirm it is not a second entry)."
+)
 
 
 class PossibleDuplicate(Exception):
@@ -156,7 +167,7 @@ def what_if(*, cleaned_data: Mapping[str, Any]) -> ScoreResult:
     answer is exactly what submitting would give with today's model. Raises
     ``ModelUnavailable`` when there is no model to ask.
     """
-    return score_application({name: cleaned_data[name] for name in INPUT_NAMES})
+    return score_application({name: cleaned_data[name] for name in INPUT_NAMES}, **scoring_arguments())
 
 
 NO_COUNTER_OFFER_ON_APPROVED = "This application is approved: there is nothing to counter-offer."
@@ -175,7 +186,7 @@ def counter_offer(*, application: LoanApplication) -> CounterOffer:
         raise ValidationError(NO_COUNTER_OFFER_ON_PENDING)
     if application.final_decision == APPROVE:
         raise ValidationError(NO_COUNTER_OFFER_ON_APPROVED)
-    return largest_approvable_amount(application.model_inputs())
+    return largest_approvable_amount(application.model_inputs(), **scoring_arguments())
 
 
 NO_COUNTER_OFFER_AMOUNT = (
@@ -222,7 +233,7 @@ def offer_counter_offer(*, application: LoanApplication, reviewer: Any) -> LoanA
         raise ValidationError(NO_COUNTER_OFFER_AMOUNT.format(requested=f"{seen.loan_amnt:,.2f}"))
     offered = copy.copy(seen)
     offered.loan_amnt = Decimal(offer.amount).quantize(CENTS)
-    result = score_application(offered.model_inputs())
+    result = score_application(offered.model_inputs(), **scoring_arguments())
     if result.decision != APPROVE:  # counter_offer confirmed it with the same engine: a bug, not input
         raise RuntimeError(f"the counter-offer of {offer.amount} scored {result.decision}")
     prepared = prepare_decision_record(application=offered, result=result, officer=reviewer)
@@ -290,6 +301,88 @@ def _check_counter_offer_allowed(application: LoanApplication, reviewer: Any) ->
         raise ValidationError(COUNTER_OFFER_HELD)
 
 
+@dataclass(frozen=True)
+class PreparedApplication:
+    """One validated application, scored (or marked PENDING) and bound for insertion; nothing stored yet."""
+
+    application: LoanApplication
+    insert: PreparedInsert
+    decision: PreparedDecision | None
+
+
+def prepare_applications(
+    *, officer: Any, rows: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[PreparedApplication | ValidationError]:
+    """Score many validated applications outside any transaction (a batch file's chunk).
+
+    ``rows`` are ``(idempotency_key, cleaned_data)`` pairs, ``cleaned_data``
+    as ``applications.forms.clean_application_data`` returns it. Each
+    application is scored exactly as ``submit_application`` scores one (the
+    same ``score_application``; PENDING if the model is unavailable). An
+    input the engine still refuses gives a ``ValidationError`` in its place,
+    and so does a row whose reference is already used (by a stored
+    application or an earlier row of ``rows``): the duplicate check of
+    ``submit_application`` with nobody to confirm, so the row is refused
+    with the earlier application named, and can be entered on the form.
+    Store the result with ``store_prepared_applications``.
+    """
+    prepared: list[PreparedApplication | ValidationError] = []
+    references = [cleaned_data.get("applicant_reference") or "" for _, cleaned_data in rows]
+    # The duplicate rule a batch can apply: a reference already in use (stored, or an earlier row of these)
+    # is refused, since nobody is there to confirm it; one query for the whole chunk.
+    used: dict[str, int | None] = {}
+    for reference, pk in (
+        LoanApplication.objects.filter(applicant_reference__in={r for r in references if r})
+        .order_by("created_at", "id")
+        .values_list("applicant_reference", "pk")
+    ):
+        used[reference] = pk
+    for (key, cleaned_data), reference in zip(rows, references, strict=True):
+        if reference and reference in used:
+            earlier = used[reference]
+            where = f"application #{earlier}" if earlier is not None else "an earlier row of this file"
+            prepared.append(
+                ValidationError({"applicant_reference": [DUPLICATE_REFERENCE_IN_BATCH.format(reference, where)]})
+            )
+            continue
+        if reference:
+            used[reference] = None
+        application = LoanApplication(
+            officer=officer,
+            idempotency_key=_checked_idempotency_key(key),
+            applicant_reference=reference,
+            **{name: cleaned_data[name] for name in INPUT_NAMES},
+        )
+        try:
+            result = _score_or_mark_pending(application)
+        except ValidationError as error:
+            prepared.append(error)
+            continue
+        decision = None
+        if result is not None:
+            decision = prepare_decision_record(application=application, result=result, officer=officer)
+        prepared.append(PreparedApplication(application, prepare_insert(application), decision))
+    return prepared
+
+
+def store_prepared_applications(*, prepared: Sequence[PreparedApplication]) -> list[LoanApplication]:
+    """Insert prepared applications and their chained decision records; call inside ``transaction.atomic()``.
+
+    The caller's transaction also holds whatever marks the rows as done
+    (``batches``), so applications, records and that mark commit together.
+    Each application's idempotency key is unique in the database: storing
+    the same row twice fails (``IntegrityError``) instead of duplicating it.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("store_prepared_applications must run inside the caller's transaction")
+    for item in prepared:
+        insert_row(item.application, prepared=item.insert)
+    append_decision_records(
+        items=[(item.application.pk, item.decision) for item in prepared if item.decision is not None]
+    )
+    return [item.application for item in prepared]
+
+
 def _checked_idempotency_key(key: str | None) -> str | None:
     if key and not IDEMPOTENCY_KEY_RE.match(key):
         raise ValidationError({NON_FIELD_ERRORS: "This form's token is not valid; please reload the page."})
@@ -299,7 +392,7 @@ def _checked_idempotency_key(key: str | None) -> str | None:
 def _score_or_mark_pending(application: LoanApplication) -> ScoreResult | None:
     """Score the application in memory; ``None`` (and the row marked PENDING) if the model is unavailable."""
     try:
-        result = score_application(application.model_inputs())
+        result = score_application(application.model_inputs(), **scoring_arguments())
     except ModelUnavailable as error:
         logger.warning("Model unavailable; storing application as pending: %s", error)
         application.scoring_error = str(error) or error.__class__.__name__
@@ -381,7 +474,7 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
     Another process may have scored it in the meantime: then the stored
     outcome is returned unchanged and no second audit record is written.
     """
-    result = score_application(application.model_inputs())
+    result = score_application(application.model_inputs(), **scoring_arguments())
     with transaction.atomic():
         current = LoanApplication.objects.select_for_update().select_related("officer").get(pk=application.pk)
         if current.status != LoanApplication.Status.PENDING:
@@ -393,6 +486,46 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
             prepared=prepare_decision_record(application=current, result=result, officer=current.officer),
         )
     return current
+
+
+@dataclass(frozen=True)
+class PendingScoring:
+    """What one pass over the PENDING applications did."""
+
+    scored: int
+    failed: list[tuple[int, str]]
+    model_unavailable: str | None
+
+
+def score_pending_applications(*, limit: int | None = None) -> PendingScoring:
+    """Score PENDING applications, oldest first, each with its decision record.
+
+    Stops at the first ``ModelUnavailable`` (every further one would fail the
+    same way); an application the current schema refuses stays pending with
+    its reason and the others go on. Used by ``manage.py score_pending`` and
+    by the periodic task (``applications.tasks``).
+    """
+    from applications.selectors import pending_applications
+
+    # Ids first: no read cursor stays open across the writes below.
+    ids = list(pending_applications().values_list("pk", flat=True)[:limit])
+    scored = 0
+    failed: list[tuple[int, str]] = []
+    for pk in ids:
+        application = pending_applications().filter(pk=pk).first()
+        if application is None:  # scored meanwhile by another process
+            continue
+        try:
+            score_pending_application(application=application)
+        except ModelUnavailable as error:
+            record_scoring_failure(application=application, error=error)
+            return PendingScoring(scored, failed, str(error) or error.__class__.__name__)
+        except ValueError as error:
+            record_scoring_failure(application=application, error=error)
+            failed.append((application.pk, str(error)))
+            continue
+        scored += 1
+    return PendingScoring(scored, failed, None)
 
 
 def record_scoring_failure(*, application: LoanApplication, error: Exception) -> None:

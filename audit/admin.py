@@ -1,22 +1,29 @@
-"""Admin for the audit records: read-only evidence, nothing can be added, changed or deleted.
+"""Admin for the audit records: read-only evidence, nothing can be changed or deleted.
 
 Thin: every permission hook says no to writes; viewing follows the normal
-``view_*`` permissions (auditors and admins hold them).
+``view_*`` permissions (auditors and admins hold them). The one addition is
+an outcome: the add form hands its fields to ``audit.services.record_outcome``,
+the same service the import page and command use.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
+from accounts import roles
 from audit.models import (
     AccessEvent,
     AnonymousAccessTally,
     CaseRecord,
     DecisionRecord,
+    OutcomeRecord,
     OverrideRecord,
     RoleChangeRecord,
 )
+from audit.services import record_outcome
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -112,3 +119,79 @@ class AnonymousAccessTallyAdmin(ReadOnlyAdmin):
     list_filter = ("action", "window_start")
     search_fields = ("ip",)
     date_hierarchy = "window_start"
+
+
+class OutcomeForm(forms.ModelForm):
+    """Application, outcome and date; recorded by the service when the form is checked.
+
+    Recording in ``clean`` puts the service's refusals beside the fields; the
+    admin's add view runs in one transaction, so nothing stays recorded if a
+    later step fails.
+    """
+
+    application_id = forms.IntegerField(label="Application id", min_value=1)
+    outcome_choice = forms.ChoiceField(label="Outcome", choices=OutcomeRecord.OUTCOMES)
+    date = forms.DateField(label="Outcome date", help_text="YYYY-MM-DD: when it was repaid in full or defaulted.")
+
+    class Meta:
+        model = OutcomeRecord
+        fields: list[str] = []
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            self.record = record_outcome(
+                application_id=cleaned["application_id"],
+                outcome=cleaned["outcome_choice"],
+                outcome_date=cleaned["date"],
+                recorded_by=self.recorded_by,
+                source="admin",
+            )
+        except ValidationError as error:
+            mapping = {"outcome": "outcome_choice", "outcome_date": "date"}
+            for field, messages in error.message_dict.items():
+                for message in messages:
+                    self.add_error(mapping.get(field, field), message)
+            return cleaned
+        if self.record is None:
+            raise ValidationError("This outcome is already the one recorded for that application.")
+        return cleaned
+
+
+@admin.register(OutcomeRecord)
+class OutcomeRecordAdmin(ReadOnlyAdmin):
+    list_display = ("sequence", "created_at", "application", "outcome", "outcome_date", "recorded_by", "source")
+    list_filter = ("outcome", "source", "outcome_date")
+    search_fields = ("=sequence", "=application__id", "recorded_by__username")
+    date_hierarchy = "created_at"
+    list_select_related = ("application", "recorded_by")
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return roles.can_record_outcomes(request.user)
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        return super().get_readonly_fields(request, obj) if obj is not None else []
+
+    def get_form(self, request: HttpRequest, obj=None, change=False, **kwargs):
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        form = type("BoundOutcomeForm", (OutcomeForm,), {"recorded_by": request.user})
+        kwargs["form"] = form
+        kwargs["fields"] = ["application_id", "outcome_choice", "date"]
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        if obj is None:
+            return [(None, {"fields": ["application_id", "outcome_choice", "date"]})]
+        return super().get_fieldsets(request, obj)
+
+    def save_form(self, request: HttpRequest, form, change):
+        return form.record
+
+    def save_model(self, request: HttpRequest, obj, form, change) -> None:
+        """Already appended by the form, through the service."""
+
+    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
+        """An outcome has no related rows."""

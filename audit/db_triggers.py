@@ -19,6 +19,8 @@ PROTECTED_TABLES: tuple[str, ...] = (
     "audit_accessevent",
     "audit_rolechangerecord",
     "audit_caserecord",
+    "audit_outcomerecord",
+    "audit_governancerecord",
 )
 
 _PG_FUNCTION = """

@@ -95,6 +95,8 @@ class ChainHead(models.Model):
     OVERRIDES = "overrides"
     CASES = "cases"
     ROLE_CHANGES = "role_changes"
+    OUTCOMES = "outcomes"
+    GOVERNANCE = "governance"
 
     name = models.CharField(primary_key=True, max_length=32)
     sequence = models.BigIntegerField(default=0)
@@ -278,6 +280,49 @@ class RoleChangeRecord(ChainedRecord):
         return f"Role change #{self.sequence}: {self.role} {self.get_action_display()} (user {self.user_id})"
 
 
+class OutcomeRecord(ChainedRecord):
+    """How a loan turned out: repaid or defaulted, on which date, recorded by whom and how.
+
+    Its own chain, like overrides: outcomes arrive months after decisions,
+    from loan servicing (admin, CSV import, command), and must be as
+    tamper-evident as the decisions they are measured against. The payload
+    binds each outcome to the hash of the decision record in force when it
+    was recorded. An outcome is never edited: a correction is a later
+    record, and the latest one per application is the one that counts.
+    """
+
+    REPAID = "REPAID"
+    DEFAULTED = "DEFAULTED"
+    OUTCOMES = ((REPAID, "Repaid"), (DEFAULTED, "Defaulted"))
+    # How it came in: the admin form, the CSV import page, the command.
+    SOURCES = ("admin", "import", "command")
+
+    application = models.ForeignKey(
+        "applications.LoanApplication",
+        on_delete=models.PROTECT,
+        related_name="outcome_records",
+        editable=False,
+    )
+    decision_record = models.ForeignKey(
+        DecisionRecord,
+        on_delete=models.PROTECT,
+        related_name="outcomes",
+        editable=False,
+    )
+    outcome = models.CharField(max_length=9, choices=OUTCOMES, editable=False)
+    outcome_date = models.DateField(editable=False, help_text="When the loan was repaid in full or defaulted.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    source = models.CharField(max_length=16, editable=False)
+
+    class Meta(ChainedRecord.Meta):
+        permissions = [("record_outcome", "Can record how a loan turned out")]
+
+    def __str__(self) -> str:
+        return f"Outcome #{self.sequence}: {self.outcome} on {self.outcome_date} (application {self.application_id})"
+
+
 class AccessEvent(AppendOnlyModel):
     """Who did what, when, from where: logins, failures, denials, views, exports.
 
@@ -385,3 +430,37 @@ class AnonymousAccessTally(models.Model):
     def dropped(self) -> int:
         """How many were only counted here."""
         return self.count - self.stored
+
+
+class GovernanceRecord(ChainedRecord):
+    """An approved change of what serves: a model version activated (or rolled back to), or new cut-offs adopted.
+
+    Its own chain (``governance``), like role changes: which model and
+    which cut-offs decided a loan is as much the auditor's business as the
+    decision itself, and a change erased from a plain table would leave
+    decisions that look like nobody chose their policy. One record per
+    approved proposal, naming both people (four eyes: the proposer and a
+    different approver); ``governance.services`` decides, this only records.
+    ``policy_version`` is what decision records made afterwards name;
+    verification with replay reads the cut-offs of each policy from here.
+    """
+
+    ACTIVATE_MODEL = "activate_model"
+    ADOPT_POLICY = "adopt_policy"
+    ACTIONS = ((ACTIVATE_MODEL, "model activated"), (ADOPT_POLICY, "cut-offs adopted"))
+
+    action = models.CharField(max_length=16, choices=ACTIONS, editable=False)
+    model_version = models.CharField(max_length=64, editable=False)
+    model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
+    policy_version = models.CharField(max_length=80, editable=False)
+    approve_below = models.FloatField(editable=False)
+    decline_from = models.FloatField(editable=False)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+
+    def __str__(self) -> str:
+        return f"Governance #{self.sequence}: {self.get_action_display()} {self.model_version} {self.policy_version}"

@@ -71,6 +71,18 @@ def latest_final_decision_changes(*, application_ids: Iterable[int]) -> dict[int
     return latest
 
 
+def latest_decision_record_ids(*, application_ids: Iterable[int]) -> dict[int, int]:
+    """The id of each application's latest decision record (those that have one); one query."""
+    latest: dict[int, int] = {}
+    for application_id, record_id in (
+        DecisionRecord.objects.filter(application_id__in=list(application_ids))
+        .order_by("sequence")
+        .values_list("application_id", "id")
+    ):
+        latest[application_id] = record_id
+    return latest
+
+
 def case_records_for_application(*, application_id: int) -> QuerySet[CaseRecord]:
     """The case's transitions in chain order, with who made each."""
     return CaseRecord.objects.filter(application_id=application_id).select_related("actor").order_by("sequence")

@@ -7,18 +7,20 @@ record: ``AnonymousAccessTally.count`` (see ``log_access``).
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts import roles
 from accounts.client_ip import client_ip as request_client_ip
 from audit import canonical
 from audit.models import (
@@ -29,6 +31,8 @@ from audit.models import (
     ChainedRecord,
     ChainHead,
     DecisionRecord,
+    GovernanceRecord,
+    OutcomeRecord,
     OverrideRecord,
     RoleChangeRecord,
 )
@@ -151,6 +155,9 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         # The officer confirmed this is not a second entry of that application.
         "duplicate_confirmed_of": getattr(application, "duplicate_of_id", None),
         "outside_experience": canonical.canonical_value([e.as_dict() for e in result.outside_experience]),
+        # The decision policy whose cut-offs made the decision (records
+        # before issue 18 lack it: theirs is the model manifest's).
+        "policy_version": result.policy_version,
     }
     columns = {
         "officer_id": officer.pk,
@@ -186,6 +193,48 @@ def append_decision_record(*, application_id: int, prepared: PreparedDecision) -
         created_at=created_at,
         **prepared.columns,
     )
+
+
+def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> list[DecisionRecord]:
+    """Append many decision records in order, locking and moving the chain head once.
+
+    For a batch file's chunk: the same records, links and hashes as one
+    ``append_decision_record`` call per item, in the caller's transaction.
+    """
+    if not items:
+        return []
+    records = []
+    with transaction.atomic(savepoint=False):
+        head_sequence, head_hash = _lock_head(ChainHead.DECISIONS, DecisionRecord)
+        using = transaction.get_connection().alias
+        for application_id, prepared in items:
+            if application_id is None:
+                raise ValueError("save the application before recording its decision")
+            created_at = timezone.now()
+            sequence = head_sequence + 1
+            document = {
+                **prepared.document,
+                "application_id": application_id,
+                "created_at": canonical.utc_iso(created_at),
+                "sequence": sequence,
+                "previous_hash": head_hash,
+            }
+            payload = canonical.dumps(document)
+            digest = canonical.record_hash(payload)
+            record = DecisionRecord(
+                sequence=sequence,
+                previous_hash=head_hash,
+                record_hash=digest,
+                payload=payload,
+                application_id=application_id,
+                created_at=created_at,
+                **prepared.columns,
+            )
+            insert_row(record, using=using)
+            records.append(record)
+            head_sequence, head_hash = sequence, digest
+        _move_head(ChainHead.DECISIONS, head_sequence, head_hash)
+    return records
 
 
 def latest_decision_record(*, application_id: int) -> DecisionRecord | None:
@@ -233,6 +282,206 @@ def append_override_record(
         from_decision=from_decision,
         to_decision=to_decision,
         reason=reason,
+    )
+
+
+OUTCOME_CSV_COLUMNS = ("application_id", "outcome", "outcome_date")
+OUTCOME_IMPORT_MAX_ROWS = 100_000
+
+
+def _latest_outcome(application_id: int) -> OutcomeRecord | None:
+    return OutcomeRecord.objects.filter(application_id=application_id).order_by("-sequence").first()
+
+
+def record_outcome(
+    *, application_id: int, outcome: str, outcome_date: dt.date, recorded_by: Any, source: str
+) -> OutcomeRecord | None:
+    """Append one chained OutcomeRecord: application ``application_id`` was repaid or defaulted on ``outcome_date``.
+
+    Refuses (``PermissionDenied``) anyone without the record-outcome right,
+    and (``ValidationError``, keyed by field) an unknown outcome, a date in
+    the future or before the decision, and an application that has no
+    decision record. The same outcome and date recorded again is not
+    appended twice (returns ``None``), so an import can be re-run; a
+    different one is a correction and is appended (the latest counts).
+    """
+    if not roles.can_record_outcomes(recorded_by):
+        raise PermissionDenied("Only admins may record loan outcomes.")
+    if source not in OutcomeRecord.SOURCES:
+        raise ValueError(f"unknown outcome source {source!r}")
+    if outcome not in dict(OutcomeRecord.OUTCOMES):
+        raise ValidationError({"outcome": f"Choose {OutcomeRecord.REPAID} or {OutcomeRecord.DEFAULTED}."})
+    if not isinstance(outcome_date, dt.date) or isinstance(outcome_date, dt.datetime):
+        raise ValidationError({"outcome_date": "Give the date as YYYY-MM-DD."})
+    if outcome_date > timezone.localdate():
+        raise ValidationError({"outcome_date": "The outcome date is in the future."})
+    with transaction.atomic():
+        decision_record = latest_decision_record(application_id=application_id)
+        if decision_record is None:
+            raise ValidationError({"application_id": f"Application {application_id} has no recorded decision."})
+        decided_on = timezone.localdate(decision_record.created_at)
+        if outcome_date < decided_on:
+            raise ValidationError(
+                {"outcome_date": f"The outcome date is before the decision ({decided_on.isoformat()})."}
+            )
+        latest = _latest_outcome(application_id)
+        if latest is not None and (latest.outcome, latest.outcome_date) == (outcome, outcome_date):
+            return None
+        created_at = timezone.now()
+        document = {
+            "kind": "outcome",
+            "application_id": application_id,
+            "decision_record_sequence": decision_record.sequence,
+            "decision_record_hash": decision_record.record_hash,
+            "outcome": outcome,
+            "outcome_date": outcome_date.isoformat(),
+            "recorded_by_id": recorded_by.pk,
+            "recorded_by_username": recorded_by.get_username(),
+            "source": source,
+            "created_at": canonical.utc_iso(created_at),
+        }
+        return _append(
+            OutcomeRecord,
+            ChainHead.OUTCOMES,
+            document,
+            application_id=application_id,
+            decision_record=decision_record,
+            outcome=outcome,
+            outcome_date=outcome_date,
+            recorded_by_id=recorded_by.pk,
+            source=source,
+            created_at=created_at,
+        )
+
+
+@dataclass(frozen=True)
+class OutcomeImport:
+    recorded: int
+    unchanged: int
+
+
+def import_outcomes_csv(*, text: str, recorded_by: Any, source: str) -> OutcomeImport:
+    """Record every row of an outcome CSV (``application_id,outcome,outcome_date``), all or nothing.
+
+    Every row is checked first; if any is wrong, ``ValidationError`` lists
+    each wrong row by its line number and nothing is recorded. Rows equal to
+    the outcome already in force are counted as unchanged.
+    """
+    if not roles.can_record_outcomes(recorded_by):
+        raise PermissionDenied("Only admins may record loan outcomes.")
+    reader = csv.DictReader(text.lstrip("\ufeff").splitlines())
+    missing = [name for name in OUTCOME_CSV_COLUMNS if name not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationError(
+            f"The file needs the columns {', '.join(OUTCOME_CSV_COLUMNS)} (missing: {', '.join(missing)})."
+        )
+    rows: list[tuple[int, int, str, dt.date]] = []
+    errors: list[str] = []
+    for row in reader:
+        line = reader.line_num
+        if len(rows) >= OUTCOME_IMPORT_MAX_ROWS:
+            errors.append(f"More than {OUTCOME_IMPORT_MAX_ROWS:,} rows: split the file.")
+            break
+        try:
+            application_id = int((row["application_id"] or "").strip())
+        except ValueError:
+            errors.append(f"Line {line}: application_id {row['application_id']!r} is not a number.")
+            continue
+        outcome = (row["outcome"] or "").strip().upper()
+        try:
+            outcome_date = dt.date.fromisoformat((row["outcome_date"] or "").strip())
+        except ValueError:
+            errors.append(f"Line {line}: outcome_date {row['outcome_date']!r} is not a date (YYYY-MM-DD).")
+            continue
+        rows.append((line, application_id, outcome, outcome_date))
+    if not rows and not errors:
+        raise ValidationError("The file has no rows.")
+    recorded = unchanged = 0
+    try:
+        with transaction.atomic():
+            for line, application_id, outcome, outcome_date in rows:
+                try:
+                    with transaction.atomic():
+                        record = record_outcome(
+                            application_id=application_id,
+                            outcome=outcome,
+                            outcome_date=outcome_date,
+                            recorded_by=recorded_by,
+                            source=source,
+                        )
+                except ValidationError as error:
+                    messages = [m for values in error.message_dict.values() for m in values]
+                    errors.append(f"Line {line}: {' '.join(messages)}")
+                    continue
+                if record is None:
+                    unchanged += 1
+                else:
+                    recorded += 1
+            if errors:
+                raise ValidationError(errors)
+    except ValidationError as error:
+        raise ValidationError(
+            [f"Nothing was recorded: {len(error.messages)} row(s) need correcting.", *error.messages[:50]]
+        ) from None
+    return OutcomeImport(recorded=recorded, unchanged=unchanged)
+
+
+def append_governance_record(
+    *,
+    action: str,
+    model_version: str,
+    model_sha256: str,
+    policy_version: str,
+    approve_below: float,
+    decline_from: float,
+    proposal_id: int,
+    proposed_by: Any,
+    proposed_at: dt.datetime,
+    approved_by: Any,
+    note: str,
+    previous: dict[str, Any],
+) -> GovernanceRecord:
+    """Append one chained GovernanceRecord: an approved model activation or cut-off adoption.
+
+    The caller (``governance.services``) has checked the four-eyes rule and
+    switches the serving state in the same transaction, so the change and
+    its record commit or roll back together. ``previous`` names what served
+    before (model and policy version), so the chain alone tells the story.
+    """
+    if action not in dict(GovernanceRecord.ACTIONS):
+        raise ValueError(f"unknown governance action {action!r}")
+    created_at = timezone.now()
+    document = {
+        "kind": "governance",
+        "action": action,
+        "model_version": model_version,
+        "model_sha256": model_sha256,
+        "policy_version": policy_version,
+        "approve_below": canonical.canonical_value(float(approve_below)),
+        "decline_from": canonical.canonical_value(float(decline_from)),
+        "proposal_id": proposal_id,
+        "proposed_by_id": proposed_by.pk,
+        "proposed_by_username": proposed_by.get_username(),
+        "proposed_at": canonical.utc_iso(proposed_at),
+        "approved_by_id": approved_by.pk,
+        "approved_by_username": approved_by.get_username(),
+        "note": note,
+        "previous": previous,
+        "created_at": canonical.utc_iso(created_at),
+    }
+    return _append(
+        GovernanceRecord,
+        ChainHead.GOVERNANCE,
+        document,
+        action=action,
+        model_version=model_version,
+        model_sha256=model_sha256,
+        policy_version=policy_version,
+        approve_below=float(approve_below),
+        decline_from=float(decline_from),
+        proposed_by_id=proposed_by.pk,
+        approved_by_id=approved_by.pk,
+        created_at=created_at,
     )
 
 

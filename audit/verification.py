@@ -25,10 +25,19 @@ from typing import Any
 import numpy as np
 
 from audit import canonical, lifecycle
-from audit.models import CaseRecord, ChainHead, DecisionRecord, OverrideRecord, RoleChangeRecord
+from audit.models import (
+    CaseRecord,
+    ChainHead,
+    DecisionRecord,
+    GovernanceRecord,
+    OutcomeRecord,
+    OverrideRecord,
+    RoleChangeRecord,
+)
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
-from scoring.services import replay_decisions, replay_probabilities
+from scoring.results import REVIEW
+from scoring.services import MANIFEST_POLICY_PREFIX, decide, replay_outside_experience, replay_probabilities
 
 CHUNK_SIZE = 5000
 # LoanApplication.Status.SCORED, as stored: the only applications with a decision to compare.
@@ -61,15 +70,18 @@ class ChainReport:
 class VerificationSummary:
     decisions: ChainReport
     overrides: ChainReport
+    outcomes: ChainReport = field(default_factory=ChainReport)
     cases: ChainReport = field(default_factory=ChainReport)
     role_changes: ChainReport = field(default_factory=ChainReport)
+    governance: ChainReport = field(default_factory=ChainReport)
     replay_requested: bool = False
     replayed: int = 0
     mismatches: int = 0
     mismatch_ids: list[int] = field(default_factory=list)
-    # Replayed decisions (training-range guard, then the recorded thresholds) that differ from the recorded ones.
-    decision_mismatches: int = 0
-    decision_mismatch_ids: list[int] = field(default_factory=list)
+    # Replayed decisions (the training-range guard, then the cut-offs of the policy they name) or cut-offs
+    # that differ from the recorded ones.
+    policy_mismatches: int = 0
+    policy_problems: list[str] = field(default_factory=list)
     model_errors: dict[str, str] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
     # Scored applications whose shown outcome disagrees with their audit records.
@@ -84,10 +96,12 @@ class VerificationSummary:
         return (
             self.decisions.ok
             and self.overrides.ok
+            and self.outcomes.ok
             and self.cases.ok
             and self.role_changes.ok
+            and self.governance.ok
             and self.mismatches == 0
-            and self.decision_mismatches == 0
+            and self.policy_mismatches == 0
             and not self.model_errors
             and self.application_mismatches == 0
         )
@@ -111,13 +125,19 @@ class VerificationSummary:
             "overrides_checked": self.overrides.checked,
             "overrides_chain_ok": self.overrides.ok,
             "first_bad_override_id": self.overrides.first_bad_id,
-            "decision_mismatches": self.decision_mismatches,
+            "outcomes_checked": self.outcomes.checked,
+            "outcomes_chain_ok": self.outcomes.ok,
+            "first_bad_outcome_id": self.outcomes.first_bad_id,
             "cases_checked": self.cases.checked,
             "cases_chain_ok": self.cases.ok,
             "first_bad_case_id": self.cases.first_bad_id,
             "role_changes_checked": self.role_changes.checked,
             "role_changes_chain_ok": self.role_changes.ok,
             "first_bad_role_change_id": self.role_changes.first_bad_id,
+            "governance_checked": self.governance.checked,
+            "governance_chain_ok": self.governance.ok,
+            "first_bad_governance_id": self.governance.first_bad_id,
+            "policy_mismatches": self.policy_mismatches,
             "model_errors": self.model_errors,
             "applications_checked": self.applications_checked,
             "application_mismatches": self.application_mismatches,
@@ -127,8 +147,11 @@ class VerificationSummary:
     def problems(self) -> list[str]:
         lines = [f"decision chain: {p}" for p in self.decisions.problems]
         lines += [f"override chain: {p}" for p in self.overrides.problems]
+        lines += [f"outcome chain: {p}" for p in self.outcomes.problems]
         lines += [f"case chain: {p}" for p in self.cases.problems]
         lines += [f"role change chain: {p}" for p in self.role_changes.problems]
+        lines += [f"governance chain: {p}" for p in self.governance.problems]
+        lines += [f"decision policy: {p}" for p in self.policy_problems]
         lines += [f"model {version}: {message}" for version, message in sorted(self.model_errors.items())]
         lines += [f"application: {p}" for p in self.application_problems]
         if self.mismatches:
@@ -136,12 +159,6 @@ class VerificationSummary:
             lines.append(
                 f"replay: {self.mismatches} probabilities differ from the recorded ones (ids {shown}"
                 f"{', …' if self.mismatches > len(self.mismatch_ids) else ''})"
-            )
-        if self.decision_mismatches:
-            shown = ", ".join(str(i) for i in self.decision_mismatch_ids)
-            lines.append(
-                f"replay: {self.decision_mismatches} decisions differ from what the recorded model, its training "
-                f"ranges and thresholds give (ids {shown}{', …' if self.decision_mismatches > len(self.decision_mismatch_ids) else ''})"
             )
         return lines
 
@@ -309,6 +326,17 @@ def _check_override_columns(document: dict, row: Any) -> str | None:
     return None
 
 
+OUTCOME_COLUMNS = (
+    "application_id",
+    "decision_record_id",
+    "recorded_by_id",
+    "outcome",
+    "outcome_date",
+    "source",
+    "created_at",
+)
+
+
 CASE_COLUMNS = (
     "application_id",
     "decision_record_id",
@@ -325,6 +353,22 @@ CASE_COLUMNS = (
     "version",
     "created_at",
 )
+
+
+def _check_outcome_columns(document: dict, row: Any) -> str | None:
+    if document.get("application_id") != row.application_id:
+        return "application"
+    if document.get("recorded_by_id") != row.recorded_by_id:
+        return "recorded_by"
+    if document.get("outcome") != row.outcome:
+        return "outcome"
+    if document.get("outcome_date") != row.outcome_date.isoformat():
+        return "outcome_date"
+    if document.get("source") != row.source:
+        return "source"
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
+        return "created_at"
+    return None
 
 
 def _check_case_columns(document: dict, row: Any) -> str | None:
@@ -360,6 +404,53 @@ def _check_role_change_columns(document: dict, row: Any) -> str | None:
     if document.get("created_at") != canonical.utc_iso(row.created_at):
         return "created_at"
     return None
+
+
+GOVERNANCE_COLUMNS = (
+    "action",
+    "model_version",
+    "model_sha256",
+    "policy_version",
+    "approve_below",
+    "decline_from",
+    "proposed_by_id",
+    "approved_by_id",
+    "created_at",
+)
+
+
+def _check_governance_columns(document: dict, row: Any) -> str | None:
+    if document.get("action") != row.action:
+        return "action"
+    if document.get("model_version") != row.model_version or document.get("model_sha256") != row.model_sha256:
+        return "model"
+    if document.get("policy_version") != row.policy_version:
+        return "policy_version"
+    if document.get("approve_below") != _float_hex(row.approve_below) or document.get("decline_from") != _float_hex(
+        row.decline_from
+    ):
+        return "thresholds"
+    if document.get("proposed_by_id") != row.proposed_by_id or document.get("approved_by_id") != row.approved_by_id:
+        return "people"
+    if document.get("proposed_by_id") == document.get("approved_by_id"):
+        return "approved_by (the proposer approved their own change)"
+    if document.get("created_at") != canonical.utc_iso(row.created_at):
+        return "created_at"
+    return None
+
+
+def _check_bindings(report: ChainReport, rows: list[tuple], what: str) -> None:
+    """Each (id, sequence, decision_record_id, bound hash) must name the decision record it was bound to."""
+    if not rows:
+        return
+    hashes = dict(DecisionRecord.objects.filter(id__in={r[2] for r in rows}).values_list("id", "record_hash"))
+    for record_id, sequence, decision_record_id, bound_hash, *_ in rows:
+        if hashes.get(decision_record_id) != bound_hash:
+            report.fail(
+                record_id,
+                sequence,
+                f"record id={record_id} #{sequence}: the decision record it {what} is not the one it was bound to",
+            )
 
 
 @dataclass(frozen=True)
@@ -521,7 +612,22 @@ def verify_audit_trail(*, replay: bool = False) -> VerificationSummary:
 def _verify(*, replay: bool) -> VerificationSummary:
     summary = VerificationSummary(decisions=ChainReport(), overrides=ChainReport(), replay_requested=replay)
 
-    replayer = _Replayer(summary)
+    # Policy version -> (model version, approve_below, decline_from) as hashed in the governance chain.
+    policies: dict[str, tuple[str, float, float]] = {}
+
+    def remember_policy(row: Any, document: dict) -> None:
+        policies[row.policy_version] = (row.model_version, row.approve_below, row.decline_from)
+
+    _walk(
+        GovernanceRecord.objects.all(),
+        GOVERNANCE_COLUMNS,
+        summary.governance,
+        _check_governance_columns,
+        remember_policy,
+    )
+    _check_head(ChainHead.GOVERNANCE, summary.governance)
+
+    replayer = _Replayer(summary, policies)
 
     # Latest decision record per application: (probability, decision, model version, sha256, record id).
     latest: dict[int, tuple] = {}
@@ -544,7 +650,13 @@ def _verify(*, replay: bool) -> VerificationSummary:
             row.probability_of_default,
             row.model_sha256,
             document.get("features") or {},
-            decision=(row.decision, row.approve_below, row.decline_from, document.get("experience_sha256")),
+            (
+                document.get("policy_version"),
+                row.decision,
+                row.approve_below,
+                row.decline_from,
+                document.get("experience_sha256"),
+            ),
         )
 
     _walk(
@@ -556,7 +668,6 @@ def _verify(*, replay: bool) -> VerificationSummary:
     )
     _check_head(ChainHead.DECISIONS, summary.decisions)
 
-    decision_hashes: dict[int, str] = {}
     override_rows: list[tuple] = []
 
     def remember(row: Any, document: dict) -> None:
@@ -574,21 +685,21 @@ def _verify(*, replay: bool) -> VerificationSummary:
 
     _walk(OverrideRecord.objects.all(), OVERRIDE_COLUMNS, summary.overrides, _check_override_columns, remember)
     _check_head(ChainHead.OVERRIDES, summary.overrides)
-    if override_rows:
-        decision_hashes = dict(
-            DecisionRecord.objects.filter(id__in={r[2] for r in override_rows}).values_list("id", "record_hash")
-        )
-        for record_id, sequence, decision_record_id, bound_hash, _, _ in override_rows:
-            if decision_hashes.get(decision_record_id) != bound_hash:
-                summary.overrides.fail(
-                    record_id,
-                    sequence,
-                    f"record id={record_id} #{sequence}: the decision record it overrides is not the one it was bound to",
-                )
+    _check_bindings(summary.overrides, override_rows, "overrides")
+
+    outcome_rows: list[tuple] = []
+
+    def remember_outcome(row: Any, document: dict) -> None:
+        outcome_rows.append((row.id, row.sequence, row.decision_record_id, document.get("decision_record_hash")))
+
+    _walk(OutcomeRecord.objects.all(), OUTCOME_COLUMNS, summary.outcomes, _check_outcome_columns, remember_outcome)
+    _check_head(ChainHead.OUTCOMES, summary.outcomes)
+    _check_bindings(summary.outcomes, outcome_rows, "records the outcome of")
 
     _walk(RoleChangeRecord.objects.all(), ROLE_CHANGE_COLUMNS, summary.role_changes, _check_role_change_columns)
     _check_head(ChainHead.ROLE_CHANGES, summary.role_changes)
 
+    decision_hashes: dict[int, str] = {}
     transitions = _walk_cases(summary, decision_hashes)
     # Only overrides of the latest scoring decide the final decision: a counter-offer (a new scoring of the
     # same application) starts from its own decision.
@@ -686,18 +797,20 @@ class _Replayer:
     each decision recorded.
     """
 
-    def __init__(self, summary: VerificationSummary) -> None:
+    def __init__(self, summary: VerificationSummary, policies: dict[str, tuple[str, float, float]]) -> None:
         self.summary = summary
+        self.policies = policies
         self.buffers: dict[str, tuple[list, list, list, set, list]] = defaultdict(lambda: ([], [], [], set(), []))
         self.unreplayable: dict[str, int] = {}
         self.decode = canonical.decode_features
 
     def add(
-        self, version: str, record_id: int, probability: float, sha256: str, features: dict, *, decision: tuple
+        self, version: str, record_id: int, probability: float, sha256: str, features: dict, decided: tuple
     ) -> None:
-        """``decision`` is (recorded decision, approve_below, decline_from, experience SHA-256 or None)."""
+        """``decided``: (policy version named or None, decision, approve_below, decline_from, experience SHA-256 or None)
+        as recorded."""
         ids, probabilities, vectors, shas, decisions = self.buffers[version]
-        decisions.append(decision)
+        decisions.append(decided)
         ids.append(record_id)
         probabilities.append(probability)
         vectors.append(self.decode(features))
@@ -754,33 +867,68 @@ class _Replayer:
     def _replay_decisions(
         self, model: Any, ids: list, replayed: np.ndarray, vectors: list, decisions: list
     ) -> str | None:
-        """Each decision again from the replayed probability: the guard first, then the recorded thresholds.
+        """Each decision again from the replayed probability: the training-range guard first, then the policy.
 
-        Records made before the training-range guard (no ``experience_sha256``)
-        were decided by the thresholds alone, and are replayed that way.
+        Records made before the guard (no ``experience_sha256``) were decided
+        by the cut-offs alone and are replayed that way; guarded ones must
+        name this model's very training ranges.
         """
-        guarded_shas = {sha for _, _, _, sha in decisions if sha is not None}
+        guarded_shas = {decided[4] for decided in decisions if decided[4] is not None}
         foreign = guarded_shas - {model.experience.sha256}
         if foreign:
             return (
                 f"its training ranges (SHA-256 {model.experience.sha256[:16]}…) are not the ones the decisions "
                 f"recorded ({', '.join(sorted(s[:16] + '…' for s in foreign))})"
             )
-        expected = replay_decisions(
+        outside = replay_outside_experience(
             model_version=model.version,
-            probabilities=replayed,
             feature_rows=vectors,
-            approve_below=np.array([d[1] for d in decisions], dtype=np.float64),
-            decline_from=np.array([d[2] for d in decisions], dtype=np.float64),
-            guarded=np.array([d[3] is not None for d in decisions], dtype=bool),
+            guarded=np.array([decided[4] is not None for decided in decisions], dtype=bool),
         )
-        recorded = np.array([d[0] for d in decisions], dtype=object)
-        differ = np.flatnonzero(expected != recorded)
-        summary = self.summary
-        summary.decision_mismatches += int(differ.size)
-        for index in differ[: max(0, MAX_LISTED - len(summary.decision_mismatch_ids))]:
-            summary.decision_mismatch_ids.append(ids[int(index)])
+        self._check_policies(model, ids, replayed, decisions, outside)
         return None
+
+    def _check_policies(
+        self, model: Any, ids: list, replayed: np.ndarray, decisions: list, outside: np.ndarray
+    ) -> None:
+        """Each replayed decision must be what its recorded policy gives for the replayed probability.
+
+        REVIEW where ``outside`` (a guarded record outside its training
+        ranges: ``score_application`` never decides those automatically),
+        else the policy's cut-offs.
+
+        A record names its policy (``policy_version``); one without a name
+        predates versioned policies and was made under its model manifest's
+        cut-offs. A policy version must be the manifest's of this very model
+        or one the governance chain adopted for this model; the record's
+        cut-offs must be that policy's, bit for bit.
+        """
+        summary = self.summary
+        manifest_version = f"{MANIFEST_POLICY_PREFIX}{model.version}"
+        for record_id, probability, is_outside, (named, decision, approve_below, decline_from, _) in zip(
+            ids, replayed.tolist(), outside.tolist(), decisions, strict=True
+        ):
+            policy_version = named or manifest_version
+            if policy_version == manifest_version:
+                cutoffs = (model.approve_below, model.decline_from)
+            else:
+                adopted = self.policies.get(policy_version)
+                cutoffs = adopted[1:] if adopted is not None and adopted[0] == model.version else None
+            if cutoffs is None:
+                problem = (
+                    f"names policy {policy_version!r}, which the governance chain never adopted for {model.version}"
+                )
+            elif (float(approve_below).hex(), float(decline_from).hex()) != tuple(float(c).hex() for c in cutoffs):
+                problem = f"its cut-offs are not those of policy {policy_version!r}"
+            elif is_outside and decision != REVIEW:
+                problem = f"its decision {decision} is not REVIEW, though its inputs are outside the model's experience"
+            elif not is_outside and decide(probability, approve_below=cutoffs[0], decline_from=cutoffs[1]) != decision:
+                problem = f"its decision {decision} is not what policy {policy_version!r} gives"
+            else:
+                continue
+            summary.policy_mismatches += 1
+            if len(summary.policy_problems) < MAX_LISTED:
+                summary.policy_problems.append(f"decision record id={record_id}: {problem}")
 
 
 def summary_json(summary: VerificationSummary) -> str:

@@ -63,6 +63,7 @@ from load_common import (  # noqa: E402
     log,
     login_officers,
     make_workdir,
+    manage,
     parse_wrk_text,
     prepare_database,
     run_wrk_submit,
@@ -191,14 +192,16 @@ class Original:
 class Ours:
     """Our workbench under gunicorn on a fresh SQLite database, officers logged in."""
 
-    def __init__(self, workdir: Path, *, officers: int, threads: int, connections: int) -> None:
+    def __init__(self, workdir: Path, *, officers: int, threads: int, connections: int, api: bool = False) -> None:
         self.workdir = workdir
         self.threads, self.connections = threads, connections
         self.prefix = f"ls{int(time.time()) % 100000}"
         database_url = create_database("sqlite", "bench_submit", workdir)
-        self.env = app_env(database_url)
+        # The API's per-token rate limit would cap the measurement itself.
+        self.env = app_env(database_url, API_RATE_PER_TOKEN="1000000/min")
         log(f"ours: migrating a fresh SQLite database {database_url}")
         usernames = prepare_database(self.env, officers=officers, prefix=self.prefix)
+        self.api_token = self._make_api_token(usernames[0]) if api else None
         self.server = start_gunicorn(self.env, workdir, workers=2, name="ours")
         logged_in = login_officers(self.server.port, usernames)
         self.sessions = write_sessions_file(logged_in, workdir / "sessions.txt")
@@ -240,6 +243,60 @@ class Ours:
         )
         self.runs.append(summary)
         return summary
+
+    def _make_api_token(self, username: str) -> str:
+        """An admin and a token for ``username`` (an officer), made as an admin would (the api_token command)."""
+        admin = f"{self.prefix}admin"
+        manage(
+            self.env,
+            "shell",
+            "-c",
+            "from accounts import roles; from django.contrib.auth import get_user_model; "
+            "from django.contrib.auth.models import Group; "
+            f"user = get_user_model().objects.create_user({admin!r}, password='x' * 24); "
+            "user.groups.add(Group.objects.get(name=roles.ADMIN))",
+        )
+        out = manage(self.env, "api_token", "--as", admin, "create", "--user", username, "--name", "bench").stdout
+        return out.strip().splitlines()[-1]
+
+    def measure_api(self, round_number: int, *, duration: int) -> dict:
+        """wrk against POST /api/v1/applications/ on the same server, right after the form's round."""
+        load = loadavg()
+        prefix = f"{self.prefix}a{round_number}"
+        url = f"http://127.0.0.1:{self.server.port}/api/v1/applications/"
+        log(
+            f"ours API: wrk -t{self.threads} -c{self.connections} -d{duration}s -s bench/lua/api_submit.lua {url} (load {load})"
+        )
+        run = subprocess.run(
+            [
+                "wrk",
+                f"-t{self.threads}",
+                f"-c{self.connections}",
+                f"-d{duration}s",
+                "--latency",
+                "-s",
+                str(Path(__file__).resolve().parent / "lua" / "api_submit.lua"),
+                url,
+            ],
+            env={**os.environ, "BENCH_API_TOKEN": self.api_token, "BENCH_PREFIX": prefix},
+            capture_output=True,
+            text=True,
+            timeout=duration + 120,
+        )
+        result = parse_wrk_text(run.stdout)
+        stored = (
+            manage(
+                self.env,
+                "shell",
+                "-c",
+                "from applications.models import LoanApplication; "
+                f"print(LoanApplication.objects.filter(applicant_reference__startswith={prefix + '-'!r}).count())",
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        result.update({"loadavg_before": load, "stored": int(stored), "wrk_text": run.stdout})
+        return result
 
     def finish(self) -> None:
         """Stop the server, then reconcile every run (warm-up included) and verify the chain."""
@@ -303,6 +360,9 @@ def main() -> int:
         "--rounds", type=int, default=2, help="interleaved rounds, ours then original in each (default 2)"
     )
     parser.add_argument("--skip-original", action="store_true", help="measure ours only")
+    parser.add_argument(
+        "--api", action="store_true", help="also POST /api/v1/applications/ (token, JSON) after each form round"
+    )
     parser.add_argument("--require-targets", action="store_true", help="exit 1 if a speed target is missed")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -312,12 +372,14 @@ def main() -> int:
     started_load = loadavg()
     pairs: list[tuple[dict, dict | None]] = []
     try:
-        ours = Ours(workdir, officers=args.officers, threads=args.threads, connections=args.connections)
+        ours = Ours(workdir, officers=args.officers, threads=args.threads, connections=args.connections, api=args.api)
         original = None if args.skip_original else Original(workdir)
         # Interleaved rounds (ours, original, ours, original, ...): on a shared machine the
         # background load drifts, so each ratio compares two measurements taken side by side.
         for number in range(1, args.rounds + 1):
             mine = ours.measure(number, duration=args.duration)
+            if args.api:
+                mine["api"] = ours.measure_api(number, duration=args.duration)
             theirs = original.measure(duration=args.duration, connections=args.connections) if original else None
             pairs.append((mine, theirs))
         ours.finish()
@@ -357,6 +419,14 @@ def main() -> int:
                     f"{'':6} {'ours/orig.':12} {ratio:7.2f}x {mine['p50_ms'] / theirs['p50_ms']:7.2f}x "
                     f"{mine['p99_ms'] / theirs['p99_ms']:7.2f}x"
                 )
+    for number, (mine, _) in enumerate(pairs, start=1):
+        api = mine.get("api")
+        if api:
+            print(
+                f"{number:<6} {'ours API':12} {api.get('requests_per_s', 0):8.1f} {api.get('p50_ms', 0):8.2f} "
+                f"{api.get('p99_ms', 0):8.2f} {api.get('errors', 0):7d} {api['loadavg_before']:>18}  "
+                f"(POST /api/v1/applications/, JSON + token; {api['stored']} stored)"
+            )
     best = max((mine for mine, _ in pairs), key=lambda m: m["acked_per_s"])
     median_ratio = statistics.median(ratios) if ratios else None
     measured = [mine for mine, _ in pairs]

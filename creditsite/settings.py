@@ -39,11 +39,18 @@ INSTALLED_APPS = [
     "scoring",
     "accounts",
     "audit",
+    "governance",
     "applications",
     "reviews",
     "staff",
+    "monitoring",
     "operations",
+    "batches",
+    "api",
     "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     # The task queue (README, "Background jobs"): tasks, schedules and results in the database.
     "django_q",
 ]
@@ -250,6 +257,51 @@ Q_CLUSTER = {
     # QUEUE_SYNC=1 runs each task in the caller's process at once (the test suite).
     "sync": env.bool("QUEUE_SYNC", default=False),
 }
+
+# --- REST API (Django REST Framework, drf-spectacular) -----------------------------
+# Per-user tokens only (``Authorization: Bearer``); the schema and docs pages
+# also accept a signed-in session. Errors are RFC 9457 problem details.
+API_RATE_PER_TOKEN = env.str("API_RATE_PER_TOKEN", default="600/min")
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerTokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": API_RATE_PER_TOKEN},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Smart Credit Risk API",
+    "DESCRIPTION": "Loan applications scored, stored and chained exactly as the officer's form does; batch files.",
+    "VERSION": "1",
+    # OpenAPI 3.1: its schemas are JSON Schema, so a response can be checked with jsonschema (tests/api).
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN: the CSP stays strict.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_AUTHENTICATION": [
+        "api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set (the application's and the batch job's statuses differ).
+    "ENUM_NAME_OVERRIDES": {
+        "DecisionEnum": "applications.models.LoanApplication.Decision",
+        "ApplicationStatusEnum": "applications.models.LoanApplication.Status",
+        "BatchStatusEnum": "batches.models.BatchJob.Status",
+        "RiskLabelEnum": "applications.models.LoanApplication.RiskLabel",
+    },
+}
+# Django's cache holds the API's rate and failed-sign-in counters: per
+# process by default; name a shared cache (e.g. redis://, or dbcache:// after
+# `manage.py createcachetable`) when several processes serve the API.
+CACHES = {"default": env.cache_url("DJANGO_CACHE_URL", default="locmemcache://")}
 
 # --- Logging ----------------------------------------------------------------
 # Production logs JSON lines to stdout (one record per line, for a log

@@ -14,10 +14,17 @@ urlpatterns = [
     # Django 5 logs out on POST only, so a link (or a prefetch) cannot sign anyone out.
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("applications/", include("applications.urls")),
+    path("batches/", include("batches.urls")),
+    # The REST API (/api/v1/...), its OpenAPI schema (/api/schema/) and docs page (/api/docs/).
+    path("api/", include("api.urls")),
     # Review workflow: the queue, a case's page, claim and release.
     path("reviews/", include("reviews.urls")),
     # Audit trail: /audit/, /audit/decisions.csv, /audit/access/.
     path("", include("audit.urls")),
+    # Portfolio monitoring: /monitoring/, drift, outcomes (back-test, import), fairness, their CSVs.
+    path("monitoring/", include("monitoring.urls")),
+    # Model governance: /governance/models/ (registry), /governance/cutoffs/ (simulator), four-eyes actions.
+    path("governance/", include("governance.urls")),
     path("admin/", admin.site.urls),
     # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.
     # Unnamed on purpose: it is a fixed address for balancers, not a page to link.

@@ -41,3 +41,14 @@ def enqueue_on_commit(task: str, *args: Any, name: str | None = None, group: str
     are then rolled back.
     """
     transaction.on_commit(lambda: enqueue(task, *args, name=name, group=group))
+
+
+def enqueue_many(task: str, argument_lists: list[tuple[Any, ...]], *, group: str | None = None) -> None:
+    """Enqueue ``task(*args)`` for each argument tuple, in one transaction (one commit, not one per task).
+
+    Call it once the rows the tasks work on are committed (e.g. from
+    ``transaction.on_commit``).
+    """
+    with transaction.atomic():
+        for args in argument_lists:
+            enqueue(task, *args, group=group)

@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from governance.selectors import scoring_arguments
 from operations.models import Heartbeat
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
@@ -54,7 +55,12 @@ def check_database() -> dict[str, Any]:
 
 def check_model() -> dict[str, Any]:
     try:
-        get_model()  # loaded and its SHA-256 verified, or ModelUnavailable
+        # The version that serves: the approved one the database names, else ACTIVE.
+        version = scoring_arguments().get("model_version")
+    except (DatabaseError, InterfaceError):
+        version = None  # the database check reports it; still check the model ACTIVE names
+    try:
+        get_model(version)  # loaded and its SHA-256 verified, or ModelUnavailable
     except ModelUnavailable as error:
         return {"ok": False, "error": "ModelUnavailable", "_detail": f"ModelUnavailable: {error}"}
     return {"ok": True}

@@ -30,7 +30,7 @@ from scoring.experience import experience_columns
 from scoring.features import derived_values
 from scoring.model_cache import get_model
 from scoring.results import APPROVE
-from scoring.services import model_features, score_application
+from scoring.services import DecisionPolicy, manifest_policy, model_features, score_application
 
 AMOUNT_COLUMNS = ("loan_amnt", "loan_percent_income", "interest_burden")
 
@@ -66,15 +66,20 @@ def _first_above(value_of: Callable[[int], float], threshold: float, *, estimate
     return amount
 
 
-def largest_approvable_amount(inputs: Mapping, *, model_version: str | None = None) -> CounterOffer:
+def largest_approvable_amount(
+    inputs: Mapping, *, model_version: str | None = None, policy: DecisionPolicy | None = None
+) -> CounterOffer:
     """The largest whole amount up to the request (exclusive) the model would APPROVE; see the module docstring.
 
-    ``inputs`` are the ten inputs (as for ``score_application``). Raises
+    ``inputs`` are the ten inputs (as for ``score_application``); ``policy``
+    gives the cut-offs in force as for ``score_application`` (default: the
+    model manifest's), so the offer is approved under the same rule. Raises
     ``ValueError`` for input outside the schema and ``ModelUnavailable``
     without a usable model.
     """
     clean = schema.validate_inputs(inputs)
     model = get_model(model_version)
+    policy = policy or manifest_policy(model)
     compiled = model.compiled
     requested = float(clean["loan_amnt"])
     upper = math.ceil(requested) - 1  # amounts strictly below the request
@@ -132,16 +137,16 @@ def largest_approvable_amount(inputs: Mapping, *, model_version: str | None = No
     probabilities = np.asarray(compiled.calibrate(compiled.raw_scores(encoded)), dtype=np.float64)
     numeric = {n: every_feature[n] for n in experience_columns(model.experience) if n not in varied}
     outside = model.experience.outside_mask(pd.DataFrame({**numeric, **varied}, index=range(len(amounts))))
-    approved = (~outside) & (probabilities < model.approve_below)
+    approved = (~outside) & (probabilities < policy.approve_below)
     if not approved.any():
         return CounterOffer(requested, None, None, model.version, len(candidates))
     amount = int(candidates[np.flatnonzero(approved)[-1]])
     # The engine itself, on the answer and one unit more: the answer must hold exactly.
-    confirmed = score_application({**clean, "loan_amnt": float(amount)}, model_version=model.version)
+    confirmed = score_application({**clean, "loan_amnt": float(amount)}, model_version=model.version, policy=policy)
     if confirmed.decision != APPROVE:
         raise RuntimeError(f"counter-offer search disagrees with the engine at {amount}")
     if amount + 1 <= upper:
-        above = score_application({**clean, "loan_amnt": float(amount + 1)}, model_version=model.version)
+        above = score_application({**clean, "loan_amnt": float(amount + 1)}, model_version=model.version, policy=policy)
         if above.decision == APPROVE:
             raise RuntimeError(f"counter-offer search missed an approved amount at {amount + 1}")
     return CounterOffer(requested, amount, confirmed.probability_of_default, model.version, len(candidates))

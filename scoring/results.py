@@ -62,6 +62,8 @@ class ScoreResult:
     # Decision policy in force: APPROVE below approve_below, DECLINE at or above decline_from.
     approve_below: float
     decline_from: float
+    # The decision policy those cut-offs belong to (``scoring.services.DecisionPolicy``).
+    policy_version: str = ""
     # Raw model score (log-odds before calibration) = base_value + sum of all contributions.
     raw_score: float = field(default=0.0)
     base_value: float = field(default=0.0)

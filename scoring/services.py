@@ -20,6 +20,38 @@ from scoring.features import add_derived_features, derived_values
 from scoring.model_cache import LoadedModel, get_model
 from scoring.results import APPROVE, DECLINE, REVIEW, RISKY, SAFE, ScoreResult
 
+MANIFEST_POLICY_PREFIX = "manifest:"
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """Cut-offs decisions are made with: APPROVE below ``approve_below``, DECLINE from ``decline_from``.
+
+    Each model's manifest carries the cut-offs it was trained and validated
+    with: that implied policy is ``manifest:<model version>``, and it is the
+    policy of every decision recorded before policies were versioned. A
+    policy adopted later (``governance``, approved by a second admin) has its
+    own version, recorded in the audit trail's governance chain.
+    """
+
+    version: str
+    approve_below: float
+    decline_from: float
+
+
+def manifest_policy_version(model_version: str) -> str:
+    """The version name of the cut-offs in ``model_version``'s manifest."""
+    return f"{MANIFEST_POLICY_PREFIX}{model_version}"
+
+
+def manifest_policy(model: LoadedModel) -> DecisionPolicy:
+    """The policy implied by a loaded model's manifest thresholds."""
+    return DecisionPolicy(
+        version=manifest_policy_version(model.version),
+        approve_below=model.approve_below,
+        decline_from=model.decline_from,
+    )
+
 
 def decide(probability_of_default: float, *, approve_below: float, decline_from: float) -> str:
     """The policy recorded with the model: APPROVE / REVIEW / DECLINE."""
@@ -61,8 +93,14 @@ def model_features(clean: Mapping[str, float | str | None]) -> dict[str, float |
     return features
 
 
-def score_application(inputs: Mapping, *, model_version: str | None = None) -> ScoreResult:
+def score_application(
+    inputs: Mapping, *, model_version: str | None = None, policy: DecisionPolicy | None = None
+) -> ScoreResult:
     """Validate and score one application.
+
+    The decision uses ``policy``'s cut-offs (default: the model manifest's);
+    the caller (``applications``) passes the policy in force, which the
+    ``governance`` app knows.
 
     Raises ``ValueError`` naming the field for input outside the schema and
     ``ModelUnavailable`` when the model cannot be used. ``person_emp_length``
@@ -91,9 +129,10 @@ def score_application(inputs: Mapping, *, model_version: str | None = None) -> S
         reasons = coded_reasons(contributions, features)
     probability = float(row.probability_of_default)
     # Outside what the model was trained on, its number is an extrapolation:
-    # never decided automatically (scoring.experience).
+    # never decided automatically (scoring.experience), whatever the policy's cut-offs.
     outside = model.experience.outside(every_feature)
-    decision = decide(probability, approve_below=model.approve_below, decline_from=model.decline_from)
+    policy = policy or manifest_policy(model)
+    decision = decide(probability, approve_below=policy.approve_below, decline_from=policy.decline_from)
     return ScoreResult(
         probability_of_default=probability,
         decision=REVIEW if outside else decision,
@@ -104,8 +143,9 @@ def score_application(inputs: Mapping, *, model_version: str | None = None) -> S
         features=features,
         model_version=model.version,
         model_sha256=model.sha256,
-        approve_below=model.approve_below,
-        decline_from=model.decline_from,
+        approve_below=policy.approve_below,
+        decline_from=policy.decline_from,
+        policy_version=policy.version,
         raw_score=row.raw_score,
         base_value=base_value,
         contributions=contributions,
@@ -173,28 +213,16 @@ def replay_probabilities(*, model_version: str, feature_rows: Iterable[Mapping])
     return np.asarray(compiled.calibrate(compiled.raw_scores(np.vstack(rows))), dtype=np.float64)
 
 
-def replay_decisions(
-    *,
-    model_version: str,
-    probabilities: np.ndarray,
-    feature_rows: list[Mapping],
-    approve_below: np.ndarray,
-    decline_from: np.ndarray,
-    guarded: np.ndarray,
-) -> np.ndarray:
-    """The decisions ``score_application`` gives for replayed probabilities and stored feature vectors.
+def replay_outside_experience(*, model_version: str, feature_rows: list[Mapping], guarded: np.ndarray) -> np.ndarray:
+    """Which stored feature vectors ``score_application``'s training-range guard sent to REVIEW.
 
-    ``guarded`` marks the rows decided with the training-range guard (records
-    since it exists); for them a value outside the model version's ranges
-    gives REVIEW, exactly as when they were scored.
+    ``guarded`` marks the rows decided with the guard (records since it
+    exists); for them a value outside the model version's ranges means the
+    decision was REVIEW whatever the cut-offs. The other rows are ``False``.
     """
     model: LoadedModel = get_model(model_version)
-    decisions = np.where(
-        probabilities < approve_below, APPROVE, np.where(probabilities >= decline_from, DECLINE, REVIEW)
-    )
-    decisions = decisions.astype(object)
+    outside = np.zeros(len(feature_rows), dtype=bool)
     if guarded.any():
         frame = pd.DataFrame.from_records([feature_rows[i] for i in np.flatnonzero(guarded)])
-        outside = model.experience.outside_mask(frame)
-        decisions[np.flatnonzero(guarded)[outside]] = REVIEW
-    return decisions
+        outside[np.flatnonzero(guarded)] = model.experience.outside_mask(frame)
+    return outside

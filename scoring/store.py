@@ -128,3 +128,67 @@ def load_verified(store_dir: Path, version: str) -> StoredModel:
             f"Model {version}: artifact cannot be loaded ({type(error).__name__}: {error})."
         ) from None
     return StoredModel(version=version, pipeline=pipeline, manifest=manifest, artifact_path=artifact, file_stamp=stamp)
+
+
+# The drift reference of a model trained before training wrote one: written
+# next to the manifest by ``manage.py build_monitoring_reference`` from the
+# very training file the manifest names, so anyone holding that file can
+# recompute it byte for byte (``--check``).
+REFERENCE_SIDECAR = "monitoring_reference.json"
+
+
+def reference_digest(reference: dict) -> str:
+    """SHA-256 of a drift reference's canonical JSON (sorted keys, no spaces)."""
+    text = json.dumps(reference, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sidecar_document(manifest: dict, reference: dict) -> dict:
+    """The sidecar's content: the reference bound to its model's artifact and training data by hash."""
+    return {
+        "model_version": manifest["version"],
+        "artifact_sha256": manifest["artifact_sha256"],
+        "training_data_sha256": manifest["training_data"]["sha256"],
+        "reference_sha256": reference_digest(reference),
+        "reference": reference,
+    }
+
+
+def read_monitoring_reference(store_dir: Path, version: str) -> dict:
+    """The training bins drift is measured against, for ``version``.
+
+    From the manifest when training wrote them; otherwise from the sidecar,
+    accepted only if it names this version, this artifact's SHA-256 and this
+    training file's SHA-256, and its reference hashes to what it says.
+    Raises ``ReferenceUnavailable`` (with the command to run) otherwise.
+    """
+    from scoring.exceptions import ReferenceUnavailable
+
+    try:
+        manifest = read_manifest(store_dir, version)
+    except ModelUnavailable as error:
+        raise ReferenceUnavailable(str(error)) from None
+    if "monitoring_reference" in manifest:
+        return manifest["monitoring_reference"]
+    path = store_dir / version / REFERENCE_SIDECAR
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReferenceUnavailable(
+            f"Model {version} has no training bins: run 'manage.py build_monitoring_reference "
+            f"--model {version} --data <its training file>'."
+        ) from None
+    except (OSError, ValueError) as error:
+        raise ReferenceUnavailable(f"Model {version}: {path} cannot be read ({error}).") from None
+    reference = document.get("reference")
+    expected = {
+        "model_version": version,
+        "artifact_sha256": manifest.get("artifact_sha256"),
+        "training_data_sha256": manifest.get("training_data", {}).get("sha256"),
+    }
+    for key, value in expected.items():
+        if document.get(key) != value:
+            raise ReferenceUnavailable(f"Model {version}: {path} was not computed for this model ({key} differs).")
+    if not isinstance(reference, dict) or reference_digest(reference) != document.get("reference_sha256"):
+        raise ReferenceUnavailable(f"Model {version}: {path} does not match its own SHA-256 (edited or damaged).")
+    return reference

@@ -29,6 +29,7 @@ from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder
 from threadpoolctl import threadpool_limits
 
 from scoring import schema
+from scoring.drift import build_reference
 from scoring.experience import experience_document
 from scoring.features import derived_values, model_frame, model_frame_names
 from scoring.metrics import quality_metrics
@@ -264,6 +265,7 @@ def train_and_store(
         )
         reference = reason_reference(inputs, target, design)
         responses = _responses(pipeline, inputs, approve_below, decline_from)
+        drift_reference = build_reference(inputs, pipeline.predict_proba(inputs)[:, 1])
     say("measured the income and loan-term responses on the training file")
 
     store_dir.mkdir(parents=True, exist_ok=True)
@@ -320,6 +322,8 @@ def train_and_store(
                 "probability_of_default": float(pipeline.predict_proba(_reference_frame(reference))[0, 1]),
             },
             "response_on_training_file": responses,
+            # The training bins drift is measured against (scoring.drift).
+            "monitoring_reference": drift_reference,
             "thresholds": {"approve_below": approve_below, "decline_from": decline_from, "risky_above": 0.5},
             # The ranges seen in training: outside them an application goes to REVIEW (scoring.experience).
             "experience": experience_document(

@@ -125,3 +125,8 @@ def can_view_audit(user: Any) -> bool:
 def bank_currency() -> str:
     """The bank's ISO 4217 currency code (settings.BANK_CURRENCY)."""
     return settings.BANK_CURRENCY
+
+
+@register.simple_tag
+def can_view_monitoring(user: Any) -> bool:
+    return roles.can_view_monitoring(user)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
 
 from accounts import roles
 from applications.models import LoanApplication
@@ -217,3 +219,19 @@ def test_navigation_offers_what_the_role_may_use(client_for, role, links):
     nav = html[html.index('<nav class="mainnav"') : html.index("</nav>")]
     for label, shown in links.items():
         assert (f">{label}</a>" in nav) == shown, (role, label)
+
+
+def test_an_early_role_map_migration_applies_what_exists_then_and_the_live_map_completes_it():
+    """accounts 0001 runs before the reviews app exists on a fresh database
+    (whatever order the planner picks): it must apply the part of today's map
+    that exists then instead of failing, and the live map is complete."""
+    loader = MigrationLoader(connection)
+    early_state = loader.project_state(("accounts", "0001_role_map"))
+    assert "reviews" not in early_state.apps.app_configs
+
+    roles.apply_role_map(apps=early_state.apps)  # no LookupError for the app that does not exist yet
+
+    roles.apply_role_map()
+    admin = Group.objects.get(name=roles.ADMIN)
+    full = {f"{p.content_type.app_label}.{p.codename}" for p in admin.permissions.select_related("content_type")}
+    assert full == set(roles.ROLE_PERMISSIONS[roles.ADMIN])

@@ -8,6 +8,7 @@ import io
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from applications.models import LoanApplication
 from applications.services import score_pending_application
@@ -128,3 +129,34 @@ def test_pending_notice_says_what_happens_next_without_operator_details(officer_
     assert "manage.py" not in html
     assert "empty_store" not in html and "ACTIVE is missing" not in html
     assert "make model" not in html
+
+
+def test_the_periodic_scorer_scores_pending_applications_once_the_model_is_back(officer, model_down):
+    """The schedule (migration applications/0008) run by django-q2's scheduler; tasks run synchronously here."""
+    import importlib
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.db import connection
+    from django_q.brokers import get_broker
+    from django_q.models import Schedule, Success
+    from django_q.scheduler import scheduler
+
+    migration = importlib.import_module("applications.migrations.0008_pending_scorer_schedule")
+    migration.add_schedule(apps, SimpleNamespace(connection=connection))  # a transactional test may have flushed it
+    schedule = Schedule.objects.get(name=migration.NAME)
+    assert (schedule.func, schedule.schedule_type, schedule.minutes) == ("applications.tasks.score_pending", "I", 1)
+
+    pending = submit_form(officer=officer, data=application_form_data(applicant_reference="P-9"))
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=timezone.now())
+    scheduler(broker=get_broker())  # model still down: the pass scores nothing and does not fail
+    assert LoanApplication.objects.get(pk=pending.pk).status == "PENDING"
+    assert "model unavailable: No active model" in Success.objects.latest("stopped").result
+
+    model_down()  # the model is back
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=timezone.now())
+    scheduler(broker=get_broker())
+    stored = LoanApplication.objects.get(pk=pending.pk)
+    assert stored.status == "SCORED"
+    assert stored.probability_of_default == score_application(scoring_inputs()).probability_of_default
+    assert stored.decision_records.count() == 1

@@ -47,7 +47,7 @@ def test_guarded_decision_is_recorded_with_its_reason(guarded_and_ordinary):
 def test_guarded_decision_replays(guarded_and_ordinary):
     summary = verify_audit_trail(replay=True)
     assert summary.ok, summary.problems()
-    assert summary.replayed == 2 and summary.decision_mismatches == 0
+    assert summary.replayed == 2 and summary.policy_mismatches == 0
 
 
 def test_replay_refuses_other_training_ranges(private_store, guarded_and_ordinary):  # noqa: F811
@@ -63,13 +63,13 @@ def test_replay_refuses_other_training_ranges(private_store, guarded_and_ordinar
 
 
 def test_guarded_record_with_a_forged_decision_fails_replay(guarded_and_ordinary):
-    """A guarded record claiming the thresholds' decision instead of REVIEW is caught by the decision replay."""
+    """A guarded record claiming the cut-offs' decision instead of REVIEW is caught by the policy replay."""
     from audit.verification import ChainReport, VerificationSummary, _Replayer
 
     guarded = guarded_and_ordinary[0]
     record = DecisionRecord.objects.get(application=guarded)
     summary = VerificationSummary(decisions=ChainReport(), overrides=ChainReport(), replay_requested=True)
-    replayer = _Replayer(summary)
+    replayer = _Replayer(summary, {})
     probability = record.probability_of_default
     forged = "DECLINE" if probability >= record.decline_from else "APPROVE"
     for decision in ("REVIEW", forged):
@@ -79,10 +79,17 @@ def test_guarded_record_with_a_forged_decision_fails_replay(guarded_and_ordinary
             probability,
             record.model_sha256,
             record.document["features"],
-            decision=(decision, record.approve_below, record.decline_from, record.document["experience_sha256"]),
+            (
+                record.document["policy_version"],
+                decision,
+                record.approve_below,
+                record.decline_from,
+                record.document["experience_sha256"],
+            ),
         )
     replayer.flush_all()
-    assert summary.decision_mismatches == 1 and summary.mismatches == 0
+    assert summary.policy_mismatches == 1 and summary.mismatches == 0
+    assert f"its decision {forged} is not REVIEW" in summary.policy_problems[0]
 
 
 def test_audit_page_counts_guarded_decisions(guarded_and_ordinary):

@@ -295,6 +295,84 @@ EXPECTED: dict[str, dict[str, str]] = {
         roles.ADMIN: A,
     },
     "login": {role: A for role in ROLES},
+    "batches:upload": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": A,
+        roles.REVIEWER: A,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+    **{
+        name: {
+            "anonymous": L,
+            "nobody": H,
+            roles.OFFICER: A,
+            "other_officer": H,
+            roles.REVIEWER: A,
+            roles.AUDITOR: A,
+            roles.ADMIN: A,
+        }
+        for name in ("batches:detail", "batches:progress", "batches:results")
+    },
+    # Monitoring (issue 18): reviewers, auditors and admins; recording outcomes: admins.
+    **{
+        name: {
+            "anonymous": L,
+            "nobody": D,
+            roles.OFFICER: D,
+            "other_officer": D,
+            roles.REVIEWER: A,
+            roles.AUDITOR: A,
+            roles.ADMIN: A,
+        }
+        for name in (
+            "monitoring:dashboard",
+            "monitoring:drift",
+            "monitoring:outcomes",
+            "monitoring:fairness",
+            "monitoring:csv",
+            # Model governance (issue 18.5-6): the registry and the simulator are read by the same roles.
+            "governance:registry",
+            "governance:simulator",
+        )
+    },
+    "monitoring:outcomes_import": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: D,
+        roles.ADMIN: A,
+    },
+}
+# Routes with no page of their own to walk (logout, claim, release, a batch's cancel and the governance
+# actions are POST-only by design; who may use the governance actions: tests/governance; admin has its own tests).
+# The API answers tokens, not sessions: tests/api walks every endpoint of its schema for every case
+# (tests/api/test_schema.py, test_api.py).
+NOT_WALKED = {
+    "logout",
+    "reviews:claim",
+    "reviews:release",
+    "governance:propose_activation",
+    "governance:approve",
+    "governance:reject",
+    "governance:withdraw",
+    "batches:cancel",
+    "api:application-list",
+    "api:application-detail",
+    "api:case-claim",
+    "api:case-release",
+    "api:case-decide",
+    "api:case-second-approval",
+    "api:batch-list",
+    "api:batch-detail",
+    "api:batch-cancel",
+    "api:batch-results",
+    "api:schema",
+    "api:docs",
 }
 # The walk's application is declined, so it has a notice (#15).
 for _notice_route in ("applications:notice", "applications:notice_pdf"):
@@ -307,9 +385,8 @@ for _notice_route in ("applications:notice", "applications:notice_pdf"):
         roles.AUDITOR: A,
         roles.ADMIN: A,
     }
-# Routes with no page of their own to walk (POST-only by design: logout, the what-if and the counter-offer,
-# whose roles tests/applications covers; admin has its own tests).
-NOT_WALKED = {"logout", "reviews:claim", "reviews:release", "applications:what_if", "applications:counter_offer"}
+# The what-if and the counter-offer are POST-only too; tests/applications covers their roles.
+NOT_WALKED |= {"applications:what_if", "applications:counter_offer"}
 ROUTES_WITH_AN_APPLICATION = (
     "applications:detail",
     "applications:override",
@@ -332,6 +409,16 @@ def _named_routes(patterns, prefix: str = "") -> set[str]:
     return names
 
 
+def _batch_job(owner):
+    """A batch file of ``owner``'s, queued (its tasks are not run: the walk only reads it)."""
+    import io
+
+    from batches.services import create_batch_job
+    from tests.support.batches import batch_csv, varied_rows
+
+    return create_batch_job(officer=owner, file=io.BytesIO(batch_csv(varied_rows(2))), file_name="walk.csv")
+
+
 def test_every_route_is_in_the_walk():
     assert _named_routes(get_resolver().url_patterns) - NOT_WALKED == set(EXPECTED)
 
@@ -342,6 +429,7 @@ def test_walk_every_url_for_every_role(role):
 
     owner = UserFactory(role=roles.OFFICER)
     application = scored_application(owner, **DECLINED_FORM)
+    job = _batch_job(owner)
     users = {
         "anonymous": None,
         "nobody": UserFactory(role=None),
@@ -357,6 +445,10 @@ def test_walk_every_url_for_every_role(role):
     failures = []
     for name, expectations in EXPECTED.items():
         args = [application.pk] if name in ROUTES_WITH_AN_APPLICATION else []
+        if name == "monitoring:csv":
+            args = ["daily"]
+        if name.startswith("batches:") and name != "batches:upload":
+            args = [job.pk]
         url = reverse(name, args=args)
         response = client.get(url)
         status = response.status_code

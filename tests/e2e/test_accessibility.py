@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from accounts import roles
+from monitoring.services import refresh_aggregates
 from tests.e2e.support import BROWSER_MARKS, axe_violations, horizontal_overflow, sign_in
 from tests.support.factories import UserFactory, application_form_data, review_case, scored_application
 from tests.support.reviews import decide_by_review
@@ -22,6 +23,14 @@ pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
 
 WIDTHS = (1280, 390)
 PHONE_WIDTH = 390
+MONITORING = [
+    "/monitoring/",
+    "/monitoring/drift/",
+    "/monitoring/outcomes/",
+    "/monitoring/fairness/",
+    "/governance/models/",
+    "/governance/cutoffs/?approve_below=0.2&decline_from=0.6",
+]
 
 
 def _pages_for(role: str | None, *, application_id: int, case_id: int, open_case_id: int) -> list[str]:
@@ -32,8 +41,8 @@ def _pages_for(role: str | None, *, application_id: int, case_id: int, open_case
         return ["/accounts/login/"]
     pages = {
         roles.OFFICER: ["/applications/new/", "/applications/", detail, "/applications/999999/"],
-        roles.REVIEWER: ["/applications/new/", "/applications/", detail, *cases],
-        roles.AUDITOR: ["/audit/", "/audit/access/", "/applications/", detail],
+        roles.REVIEWER: ["/applications/new/", "/applications/", detail, *cases, *MONITORING],
+        roles.AUDITOR: ["/audit/", "/audit/access/", "/applications/", detail, *MONITORING],
         roles.ADMIN: [
             "/applications/new/",
             "/applications/",
@@ -41,6 +50,8 @@ def _pages_for(role: str | None, *, application_id: int, case_id: int, open_case
             *cases,
             "/audit/",
             "/audit/access/",
+            *MONITORING,
+            "/monitoring/outcomes/import/",
         ],
     }
     return pages[role]
@@ -76,6 +87,7 @@ def workbench_data(db):
         reviewer=reviewer,
         explanation="Checked the payslips: income is seasonal and the last quarter was far lower than declared.",
     )
+    refresh_aggregates()  # the monitoring pages draw their charts from these
     return {
         "case": model_final,
         "open_case": queued,

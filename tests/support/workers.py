@@ -92,7 +92,7 @@ class Site:
         """``manage.py qcluster`` in a process group of its own (the cluster and its worker processes)."""
         log = open(self.tmp_path / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115 - the process owns it
         worker = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+            [sys.executable, "manage.py", "run_workers"],
             cwd=settings.BASE_DIR,
             env=self.env,
             stdout=log,

@@ -15,7 +15,7 @@ def reinstall_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0007_case_records"),
+        ("audit", "0009_governance_chain"),
     ]
 
     operations = [

@@ -18,7 +18,7 @@ def reinstall_no_delete(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("applications", "0007_queue_clock"),
+        ("applications", "0008_pending_scorer_schedule"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("applications", "0008_duplicate_confirmed_of"),
+        ("applications", "0009_duplicate_confirmed_of"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

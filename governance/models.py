@@ -1,0 +1,80 @@
+"""What serves, and the changes proposed to it.
+
+``ServingState`` is the single source of truth for the model version and the
+decision policy (cut-offs) new applications are scored with, once a governed
+change has been approved; until then the model store's ``ACTIVE`` file names
+the serving version with its manifest's cut-offs (the shipped default, and
+what a fresh database serves). Only ``governance.services.approve_proposal``
+writes it, in the transaction that appends the governance chain record.
+
+``ChangeProposal`` is a working table: a proposal waits here for a second
+admin. Its status changes (pending -> approved / rejected / withdrawn);
+what was approved is in the hash-chained ``audit.GovernanceRecord``.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ServingState(models.Model):
+    """One row (id 1): the model version and policy in force, and a revision counter."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    model_version = models.CharField(max_length=64)
+    policy_version = models.CharField(max_length=80)
+    approve_below = models.FloatField()
+    decline_from = models.FloatField()
+    # Bumped by every approved change; what a process compares to notice one.
+    revision = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.model_version} under {self.policy_version} (revision {self.revision})"
+
+
+class ChangeProposal(models.Model):
+    """A proposed activation of a model version or a new pair of cut-offs, awaiting a second admin."""
+
+    class Kind(models.TextChoices):
+        ACTIVATE_MODEL = "activate_model", "Activate model version"
+        ADOPT_POLICY = "adopt_policy", "Adopt cut-offs"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Awaiting approval"
+        APPROVED = "APPROVED", "Approved"
+        REJECTED = "REJECTED", "Rejected"
+        WITHDRAWN = "WITHDRAWN", "Withdrawn"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    model_version = models.CharField(max_length=64)
+    # Cut-offs: the manifest's for an activation, the proposed ones for a policy.
+    approve_below = models.FloatField()
+    decline_from = models.FloatField()
+    note = models.TextField(blank=True)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # The chained record of an approved proposal.
+    record = models.OneToOneField(
+        "audit.GovernanceRecord", on_delete=models.PROTECT, null=True, blank=True, related_name="proposal"
+    )
+
+    class Meta:
+        ordering = ("-proposed_at", "-id")
+        permissions = [("govern_models", "Can propose and approve model activations and cut-offs")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.model_version} ({self.get_status_display()})"
+
+    @property
+    def policy_version(self) -> str:
+        """The version decisions will name once this cut-off proposal is approved."""
+        return f"policy-{self.pk}"

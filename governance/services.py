@@ -1,0 +1,214 @@
+"""Changing what serves: propose, approve (a second admin), reject, withdraw. Keyword-only.
+
+Four eyes: one admin proposes, a different admin approves; who may do what
+is asked of ``accounts.roles`` (``can_propose_model_change``,
+``can_decide_model_change``, ``can_withdraw_model_change``). Approval
+switches ``ServingState`` and appends the ``audit`` governance record in
+one transaction; every process reads the serving state before it scores
+(``governance.selectors.scoring_arguments``), so the switch applies at once
+everywhere, with no restart.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import roles
+from audit.models import GovernanceRecord
+from audit.services import append_governance_record
+from governance.models import ChangeProposal, ServingState
+from governance.selectors import current_serving, serving_policy
+from scoring.exceptions import ModelUnavailable
+from scoring.model_cache import get_model
+from scoring.services import manifest_policy_version
+
+NOTE_MAX_CHARS = 2000
+
+
+def _clean_note(note: str) -> str:
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX_CHARS or "\x00" in note:
+        raise ValidationError({"note": f"Write at most {NOTE_MAX_CHARS:,} characters."})
+    return note
+
+
+def _require_proposer(user: Any) -> None:
+    if not roles.can_propose_model_change(user):
+        raise PermissionDenied("Only admins may propose a model activation or new cut-offs.")
+
+
+def propose_model_activation(*, proposer: Any, model_version: str, note: str = "") -> ChangeProposal:
+    """Propose that ``model_version`` serve (an activation, or a rollback to an earlier version).
+
+    Refuses a version that does not load and verify (``ValidationError``) and
+    the version already serving. Its cut-offs will be its manifest's.
+    """
+    _require_proposer(proposer)
+    note = _clean_note(note)
+    try:
+        model = get_model(model_version)
+    except ModelUnavailable as error:
+        raise ValidationError({"model_version": f"This version cannot serve: {error}"}) from None
+    if current_serving().model_version == model_version:
+        raise ValidationError({"model_version": f"{model_version} is already the active version."})
+    return ChangeProposal.objects.create(
+        kind=ChangeProposal.Kind.ACTIVATE_MODEL,
+        model_version=model_version,
+        approve_below=model.approve_below,
+        decline_from=model.decline_from,
+        note=note,
+        proposed_by=proposer,
+        proposed_at=timezone.now(),
+    )
+
+
+def validate_cutoffs(*, approve_below: Any, decline_from: Any) -> tuple[float, float]:
+    """Cut-offs as two probabilities with 0 < approve_below <= decline_from <= 1 (``ValidationError`` otherwise)."""
+    errors = {}
+    values = {}
+    for name, value in (("approve_below", approve_below), ("decline_from", decline_from)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            errors[name] = "Give a probability between 0 and 1, e.g. 0.12."
+            continue
+        if not math.isfinite(number) or not 0 < number <= 1:
+            errors[name] = "Give a probability above 0 and at most 1."
+        values[name] = number
+    if not errors and values["approve_below"] > values["decline_from"]:
+        errors["decline_from"] = "The decline cut-off must not be below the approve cut-off."
+    if errors:
+        raise ValidationError(errors)
+    return values["approve_below"], values["decline_from"]
+
+
+def propose_cutoffs(*, proposer: Any, approve_below: Any, decline_from: Any, note: str = "") -> ChangeProposal:
+    """Propose new cut-offs for the active model: a new decision-policy version once a second admin approves."""
+    _require_proposer(proposer)
+    note = _clean_note(note)
+    approve_below, decline_from = validate_cutoffs(approve_below=approve_below, decline_from=decline_from)
+    serving = current_serving()
+    policy = serving_policy(serving)
+    if (policy.approve_below, policy.decline_from) == (approve_below, decline_from):
+        raise ValidationError("These are the cut-offs in force already.")
+    return ChangeProposal.objects.create(
+        kind=ChangeProposal.Kind.ADOPT_POLICY,
+        model_version=serving.model_version,
+        approve_below=approve_below,
+        decline_from=decline_from,
+        note=note,
+        proposed_by=proposer,
+        proposed_at=timezone.now(),
+    )
+
+
+def _pending(proposal_id: int) -> ChangeProposal:
+    proposal = ChangeProposal.objects.select_for_update().select_related("proposed_by").filter(pk=proposal_id).first()
+    if proposal is None:
+        raise ValidationError("There is no such proposal.")
+    if proposal.status != ChangeProposal.Status.PENDING:
+        raise ValidationError(f"This proposal is no longer pending ({proposal.get_status_display().lower()}).")
+    return proposal
+
+
+def approve_proposal(*, proposal_id: int, approver: Any) -> GovernanceRecord:
+    """Approve a pending proposal (not one's own): switch what serves and record it in the governance chain.
+
+    An activation must still load and verify; new cut-offs apply only to the
+    model they were proposed for (if another version was activated since,
+    the proposal must be made again).
+    """
+    if not roles.can_propose_model_change(approver):
+        raise PermissionDenied("Only admins may approve a model activation or new cut-offs.")
+    # Load and verify the model before the transaction: on SQLite the transaction holds the
+    # write lock, and every submission would wait for a model load (seconds) behind it.
+    version = ChangeProposal.objects.filter(pk=proposal_id).values_list("model_version", flat=True).first()
+    try:
+        model = get_model(version) if version else None
+    except ModelUnavailable as error:
+        raise ValidationError(f"Version {version} cannot serve now: {error}") from None
+    with transaction.atomic():
+        proposal = _pending(proposal_id)
+        if not roles.can_decide_model_change(approver, proposal):
+            raise PermissionDenied("A change must be approved by another admin than the one who proposed it.")
+        if model is None or proposal.model_version != model.version:
+            raise ValidationError("This proposal changed while it was being approved; try again.")
+        serving = current_serving()
+        before = serving_policy(serving)
+        if proposal.kind == ChangeProposal.Kind.ACTIVATE_MODEL:
+            action = GovernanceRecord.ACTIVATE_MODEL
+            policy_version = manifest_policy_version(model.version)
+            approve_below, decline_from = model.approve_below, model.decline_from
+        else:
+            if serving.model_version != proposal.model_version:
+                raise ValidationError(
+                    f"These cut-offs were proposed for {proposal.model_version}, but {serving.model_version} "
+                    "serves now: propose them again for the active version."
+                )
+            action = GovernanceRecord.ADOPT_POLICY
+            policy_version = proposal.policy_version
+            approve_below, decline_from = proposal.approve_below, proposal.decline_from
+        record = append_governance_record(
+            action=action,
+            model_version=model.version,
+            model_sha256=model.sha256,
+            policy_version=policy_version,
+            approve_below=approve_below,
+            decline_from=decline_from,
+            proposal_id=proposal.pk,
+            proposed_by=proposal.proposed_by,
+            proposed_at=proposal.proposed_at,
+            approved_by=approver,
+            note=proposal.note,
+            previous={"model_version": serving.model_version, "policy_version": before.version},
+        )
+        state = ServingState.objects.select_for_update().filter(pk=ServingState.SINGLETON_ID).first()
+        revision = (state.revision if state else 0) + 1
+        ServingState.objects.update_or_create(
+            pk=ServingState.SINGLETON_ID,
+            defaults={
+                "model_version": model.version,
+                "policy_version": policy_version,
+                "approve_below": approve_below,
+                "decline_from": decline_from,
+                "revision": revision,
+                "changed_at": record.created_at,
+            },
+        )
+        proposal.status = ChangeProposal.Status.APPROVED
+        proposal.decided_by = approver
+        proposal.decided_at = record.created_at
+        proposal.record = record
+        proposal.save(update_fields=["status", "decided_by", "decided_at", "record"])
+    return record
+
+
+def reject_proposal(*, proposal_id: int, decider: Any) -> ChangeProposal:
+    """Another admin turns a pending proposal down; nothing serves differently."""
+    with transaction.atomic():
+        proposal = _pending(proposal_id)
+        if not roles.can_decide_model_change(decider, proposal):
+            raise PermissionDenied("A proposal is rejected by another admin; withdraw your own instead.")
+        return _close(proposal, decider, ChangeProposal.Status.REJECTED)
+
+
+def withdraw_proposal(*, proposal_id: int, proposer: Any) -> ChangeProposal:
+    """The proposer takes their pending proposal back."""
+    with transaction.atomic():
+        proposal = _pending(proposal_id)
+        if not roles.can_withdraw_model_change(proposer, proposal):
+            raise PermissionDenied("Only the admin who proposed it may withdraw a proposal.")
+        return _close(proposal, proposer, ChangeProposal.Status.WITHDRAWN)
+
+
+def _close(proposal: ChangeProposal, user: Any, status: str) -> ChangeProposal:
+    proposal.status = status
+    proposal.decided_by = user
+    proposal.decided_at = timezone.now()
+    proposal.save(update_fields=["status", "decided_by", "decided_at"])
+    return proposal
