@@ -34,20 +34,29 @@ class _ApplicationInput(serializers.Serializer):
     """The ten inputs under the dataset's names and the optional reference (``LoanApplicationForm``'s rules)."""
 
     applicant_reference = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    confirmed_duplicate_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="After a 409 naming a possible duplicate: that earlier application's id, to store this one anyway.",
+    )
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise serializers.ValidationError({"non_field_errors": ["Send a JSON object of the application's fields."]})
-        unknown = sorted(set(data) - {*schema.INPUT_NAMES, "applicant_reference"})
+        unknown = sorted(set(data) - {*schema.INPUT_NAMES, "applicant_reference", "confirmed_duplicate_of"})
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        data = dict(data)
+        confirmed = data.pop("confirmed_duplicate_of", None)
+        if confirmed is not None and (isinstance(confirmed, bool) or not isinstance(confirmed, int) or confirmed < 1):
+            raise serializers.ValidationError({"confirmed_duplicate_of": ["Give the earlier application's id."]})
         texts = {
             name: value if value is None or isinstance(value, str) else _as_text(value) for name, value in data.items()
         }
         cleaned, errors = clean_application_data(texts)
         if errors:
             raise serializers.ValidationError(errors)
-        return cleaned
+        return {**cleaned, "confirmed_duplicate_of": confirmed}
 
 
 def _as_text(value: Any) -> Any:

@@ -19,9 +19,10 @@ from rest_framework.views import APIView
 
 from accounts import roles
 from api import serializers as api_serializers
+from api.problems import PROBLEM_CONTENT_TYPE, problem
 from applications import selectors
 from applications.models import LoanApplication
-from applications.services import submit_application
+from applications.services import PossibleDuplicate, submit_application
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
@@ -143,7 +144,10 @@ class ApplicationListCreate(APIView):
         responses={
             201: api_serializers.ApplicationSerializer,
             (409, "application/problem+json"): OpenApiResponse(
-                PROBLEM, description="Idempotency-Key reused with different data."
+                PROBLEM,
+                description="Idempotency-Key reused with different data; or a possible duplicate (a reference "
+                "already in use, or the same inputs from the same user within 10 minutes): `duplicate_of` names the "
+                "earlier application; send `confirmed_duplicate_of` with its id to store anyway.",
             ),
             **_errors(400, 401, 403, 429),
         },
@@ -165,7 +169,24 @@ class ApplicationListCreate(APIView):
         if earlier is not None:
             application = earlier
         else:
-            application = submit_application(officer=request.user, cleaned_data=cleaned, idempotency_key=stored_key)
+            try:
+                application = submit_application(
+                    officer=request.user,
+                    cleaned_data=cleaned,
+                    idempotency_key=stored_key,
+                    confirmed_duplicate_of=cleaned.get("confirmed_duplicate_of"),
+                )
+            except PossibleDuplicate as duplicate:
+                # The form's warning as a problem: nothing stored; the client confirms by sending the earlier id.
+                body = problem(
+                    status.HTTP_409_CONFLICT,
+                    f"{duplicate.why} Nothing was stored; to store it anyway, send the same data with "
+                    f'"confirmed_duplicate_of": {duplicate.earlier.pk}.',
+                    instance=request.get_full_path(),
+                )
+                body["duplicate_of"] = duplicate.earlier.pk
+                body["duplicate_of_url"] = f"/api/v1/applications/{duplicate.earlier.pk}/"
+                return Response(body, status=status.HTTP_409_CONFLICT, content_type=PROBLEM_CONTENT_TYPE)
         if stored_key and _differs(application, cleaned):
             raise Conflict("This Idempotency-Key was already used with different data.")
         body = api_serializers.ApplicationSerializer(application, context=_with_record_ids([application])).data

@@ -21,7 +21,16 @@ from applications.services import PENDING_MESSAGE, submit_application
 from scoring import schema
 
 # Everything scoring wrote, then who entered it and when.
-OUTCOME_FIELDS = (*LoanApplication.SCORE_FIELDS, "officer", "created_at")
+OUTCOME_FIELDS = (
+    *LoanApplication.SCORE_FIELDS,
+    "officer",
+    "created_at",
+    # A confirmed possible duplicate, and a counter-offer (issue 15).
+    "duplicate_of",
+    "requested_loan_amnt",
+    "counter_offered_by",
+    "counter_offered_at",
+)
 
 
 @admin.register(LoanApplication)
@@ -64,6 +73,13 @@ class LoanApplicationAdmin(admin.ModelAdmin):
         # The same rule as the pages: officers see only their own.
         return selectors.visible_applications(user=request.user).order_by(*self.ordering)
 
+    def get_form(self, request: HttpRequest, obj: LoanApplication | None = None, **kwargs: Any):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            # The add form checks for duplicates as the signed-in user (LoanApplicationAdminForm.clean).
+            form = type(form.__name__, (form,), {"officer": request.user})
+        return form
+
     def get_readonly_fields(self, request: HttpRequest, obj: LoanApplication | None = None):
         if obj is None:
             return ()
@@ -73,7 +89,7 @@ class LoanApplicationAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: LoanApplication | None = None):
         inputs = (None, {"fields": ("applicant_reference", *schema.INPUT_NAMES)})
         if obj is None:
-            return (inputs,)
+            return (inputs, ("Duplicates", {"fields": ("store_anyway",)}))
         return (inputs, ("Outcome", {"fields": OUTCOME_FIELDS}))
 
     def has_delete_permission(self, request: HttpRequest, obj: LoanApplication | None = None) -> bool:
@@ -87,7 +103,11 @@ class LoanApplicationAdmin(admin.ModelAdmin):
         if change:
             return super().save_form(request, form, change)
         try:
-            application = submit_application(officer=request.user, cleaned_data=form.cleaned_data)
+            application = submit_application(
+                officer=request.user,
+                cleaned_data=form.cleaned_data,
+                confirmed_duplicate_of=form.duplicate_of.pk if form.duplicate_of is not None else None,
+            )
         except ValidationError as error:
             # The form already passed the same validation; this is the scorer
             # disagreeing, which must not be swallowed.

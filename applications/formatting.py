@@ -24,6 +24,13 @@ DASH = "—"
 NBSP = "\u00a0"
 
 
+def percent(value: float | None, places: int = 2) -> str:
+    """``0.12345`` -> ``"12.35%"``; a dash when there is no value."""
+    if value is None:
+        return "—"
+    return f"{value * 100:.{int(places)}f}%"
+
+
 def number(value: int | float | Decimal | None, places: int = 0) -> str:
     """``1234567`` -> ``"1,234,567"``; a dash when there is no value."""
     if value is None or value == "":

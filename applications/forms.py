@@ -18,6 +18,7 @@ from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
 
 from accounts.validators import VisibleTextValidator
 from applications.models import LoanApplication
+from applications.services import possible_duplicate
 from applications.validators import SchemaRangeValidator, format_bound
 from scoring import schema
 from scoring.features import derived_values
@@ -93,6 +94,10 @@ class SchemaIntegerField(_CheapCopyMixin, _SchemaRangeMixin, forms.IntegerField)
 
 class ReferenceField(_CheapCopyMixin, forms.CharField):
     """The applicant reference: a ``CharField``, cheap to copy."""
+
+
+class DuplicateConfirmationField(_CheapCopyMixin, forms.IntegerField):
+    """The hidden id of the earlier application a duplicate warning named, cheap to copy."""
 
 
 class SchemaSelect(forms.Select):
@@ -196,6 +201,10 @@ class LoanApplicationForm(_ApplicationFormMixin, forms.Form):
     cleaned data. The database still enforces every range (CHECK constraints).
     """
 
+    # Set by the page after a duplicate warning: the officer confirms that this
+    # is not a second entry of that earlier application (services.PossibleDuplicate).
+    confirm_duplicate_of = DuplicateConfirmationField(required=False, min_value=1, widget=forms.HiddenInput)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for name, message in _cross_field_errors(cleaned).items():
@@ -225,10 +234,30 @@ class LoanApplicationAdminForm(_ApplicationFormMixin, forms.ModelForm):
     same cross-field rule); the admin is rarely used and not on the hot path.
     """
 
+    # The admin binds the signed-in user here (LoanApplicationAdmin.get_form) for the duplicate check.
+    officer: Any = None
+    store_anyway = forms.BooleanField(
+        required=False,
+        label="Store anyway",
+        help_text="Only after a duplicate warning: this is a different application (recorded with it).",
+    )
+
     class Meta:
         model = LoanApplication
         fields = APPLICATION_FORM_FIELDS
         formfield_callback = schema_formfield
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        self.duplicate_of = None
+        if self.officer is not None and not self.errors:
+            candidate = LoanApplication(officer=self.officer, **{n: cleaned.get(n) for n in APPLICATION_FORM_FIELDS})
+            candidate.applicant_reference = candidate.applicant_reference or ""
+            earlier, why = possible_duplicate(candidate)
+            if earlier is not None and not cleaned.get("store_anyway"):
+                raise forms.ValidationError(f"{why} Tick 'Store anyway' if this is a different application.")
+            self.duplicate_of = earlier
+        return cleaned
 
 
 class HistoryFilterForm(forms.Form):

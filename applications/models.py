@@ -121,7 +121,34 @@ class LoanApplication(models.Model):
     # stores one application, not two.
     idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    # The earlier application this one looked like a second entry of, which the
+    # officer confirmed was a different application (services.submit_application).
+    duplicate_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
     scored_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # --- A counter-offer (services.offer_counter_offer) ---------------------------
+    # The amount the applicant asked for, when a reviewer offered a smaller one:
+    # loan_amnt then holds the offered amount, scored as a new decision record.
+    requested_loan_amnt = models.DecimalField(
+        "Amount requested (before the counter-offer)",
+        max_digits=9,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    counter_offered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
+    counter_offered_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     # --- Derived features, computed by scoring.features (full precision) -------
     loan_percent_income = models.FloatField(editable=False)
@@ -262,6 +289,10 @@ class LoanApplication(models.Model):
     @property
     def is_scored(self) -> bool:
         return self.status == self.Status.SCORED
+
+    @property
+    def is_counter_offer(self) -> bool:
+        return self.requested_loan_amnt is not None
 
     @property
     def is_overridden(self) -> bool:

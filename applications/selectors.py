@@ -117,15 +117,7 @@ def pending_applications() -> QuerySet[LoanApplication]:
 _INPUT_COLUMNS: tuple[str, ...] = tuple(schema.INPUT_NAMES)
 # Coded values whose codes a reader would not take for words.
 _LABELLED = frozenset(
-    {
-        "status",
-        "person_home_ownership",
-        "loan_intent",
-        "cb_person_default_on_file",
-        "decision",
-        "final_decision",
-        "case_state",
-    }
+    {"status", "person_home_ownership", "loan_intent", "cb_person_default_on_file", "decision", "final_decision"}
 )
 _CSV_BATCH = 500
 
@@ -149,7 +141,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "loan_percent_income_percent",
     "interest_burden_percent",
     "probability_of_default_percent",
-    *_with_labels(("decision", "final_decision", "case_state")),
+    *_with_labels(("decision", "final_decision")),
     "risk_label",
     *(f"reason_{n}" for n in range(1, MAX_REASONS + 1)),
     "overridden",
@@ -183,7 +175,6 @@ def _csv_row(app: LoanApplication, override: Any) -> list[Any]:
         "probability_of_default_percent": _percent(app.probability_of_default),
         "decision": app.decision,
         "final_decision": app.final_decision,
-        "case_state": app.case_state,
         "risk_label": app.risk_label,
         "overridden": "yes" if override is not None else "no",
         "overridden_by": override.username if override is not None else "",

@@ -11,25 +11,36 @@ owns the application rows, the audit app owns the chain.
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import logging
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import roles
 from applications.models import LoanApplication
 from audit import lifecycle
-from audit.services import PreparedDecision, append_decision_record, append_decision_records, prepare_decision_record
+from audit.services import (
+    PreparedDecision,
+    append_decision_record,
+    append_decision_records,
+    latest_decision_record,
+    prepare_decision_record,
+)
 from governance.selectors import scoring_arguments
 from infrastructure.rows import PreparedInsert, insert_row, insert_rows, prepare_insert
+from scoring.counter_offer import CounterOffer, largest_approvable_amount
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
-from scoring.results import ScoreResult
+from scoring.results import APPROVE, ScoreResult
 from scoring.schema import INPUT_NAMES
 from scoring.services import score_application
 
@@ -43,6 +54,25 @@ PENDING_MESSAGE = (
     "scored as soon as the model is back, and its decision will appear on this page and in the history."
 )
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# The same inputs from the same officer this soon after is most likely the same
+# application entered twice (Back and submit again, a second tab).
+DUPLICATE_WINDOW = dt.timedelta(minutes=10)
+DUPLICATE_REFERENCE_IN_BATCH = (
+    "The reference {} is already used by {}; not stored (enter it on the form to confirm it is not a second entry)."
+)
+
+
+class PossibleDuplicate(Exception):
+    """An application like this one is already stored: the officer must confirm before another is.
+
+    ``earlier`` is that application; ``why`` says in a sentence what matched.
+    Nothing has been stored when this is raised.
+    """
+
+    def __init__(self, *, earlier: LoanApplication, why: str) -> None:
+        super().__init__(why)
+        self.earlier = earlier
+        self.why = why
 
 
 def new_idempotency_key() -> str:
@@ -51,7 +81,11 @@ def new_idempotency_key() -> str:
 
 
 def submit_application(
-    *, officer: Any, cleaned_data: Mapping[str, Any], idempotency_key: str | None = None
+    *,
+    officer: Any,
+    cleaned_data: Mapping[str, Any],
+    idempotency_key: str | None = None,
+    confirmed_duplicate_of: int | None = None,
 ) -> LoanApplication:
     """Score and store one validated application with its audit record.
 
@@ -62,14 +96,33 @@ def submit_application(
     ``PENDING_MESSAGE``). ``idempotency_key`` is the token rendered into the
     form: submitting the same form twice returns the application stored the
     first time.
+
+    Before anything is scored or stored, an application whose reference is
+    already in use, or with the same ten inputs entered by the same officer
+    within ``DUPLICATE_WINDOW``, raises ``PossibleDuplicate`` naming the
+    earlier one, unless ``confirmed_duplicate_of`` is that earlier
+    application's id: the officer saw the warning and confirmed. The
+    confirmation is kept on the row (``duplicate_of``) and in its decision record.
     """
     key = _checked_idempotency_key(idempotency_key)
+    retried = _earlier_submission(key=key, officer=officer)
+    if retried is not None:
+        return retried
     application = LoanApplication(
         officer=officer,
         idempotency_key=key,
         applicant_reference=cleaned_data.get("applicant_reference") or "",
         **{name: cleaned_data[name] for name in INPUT_NAMES},
     )
+    earlier, why = possible_duplicate(application)
+    if earlier is not None:
+        if confirmed_duplicate_of != earlier.pk:
+            # The same form stored by a racing retry since the check above is that form's result, not a duplicate.
+            retried = _earlier_submission(key=key, officer=officer)
+            if retried is not None:
+                return retried
+            raise PossibleDuplicate(earlier=earlier, why=why)
+        application.duplicate_of = earlier
     result = _score_or_mark_pending(application)
     try:
         _store(application, result, officer=officer)
@@ -79,6 +132,173 @@ def submit_application(
             raise
         return earlier
     return application
+
+
+def possible_duplicate(application: LoanApplication) -> tuple[LoanApplication | None, str]:
+    """The stored application this unsaved one looks like a second entry of, and what matched.
+
+    The one rule for duplicates; ``submit_application`` applies it, and the
+    admin's add form asks it first so its page can show the warning.
+    """
+    reference = application.applicant_reference
+    if reference:
+        earlier = LoanApplication.objects.filter(applicant_reference=reference).order_by("-created_at", "-id").first()
+        if earlier is not None:
+            return earlier, f"The reference {reference} is already used by application #{earlier.pk}."
+    same_inputs = {name: getattr(application, name) for name in INPUT_NAMES}
+    earlier = (
+        LoanApplication.objects.filter(
+            officer=application.officer, created_at__gte=timezone.now() - DUPLICATE_WINDOW, **same_inputs
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if earlier is not None:
+        minutes = int((timezone.now() - earlier.created_at).total_seconds() // 60)
+        when = "less than a minute ago" if minutes < 1 else f"{minutes} minute{'s' if minutes > 1 else ''} ago"
+        return earlier, f"You entered an application with exactly the same details {when} (#{earlier.pk})."
+    return None, ""
+
+
+def what_if(*, cleaned_data: Mapping[str, Any]) -> ScoreResult:
+    """What the engine would say for these inputs: computed, never stored, never chained.
+
+    The same ``score_application`` as a submission (guard included), so the
+    answer is exactly what submitting would give with today's model. Raises
+    ``ModelUnavailable`` when there is no model to ask.
+    """
+    return score_application({name: cleaned_data[name] for name in INPUT_NAMES}, **scoring_arguments())
+
+
+NO_COUNTER_OFFER_ON_APPROVED = "This application is approved: there is nothing to counter-offer."
+NO_COUNTER_OFFER_ON_PENDING = "This application has not been scored yet: there is no decision to counter-offer on."
+
+
+def counter_offer(*, application: LoanApplication) -> CounterOffer:
+    """The largest whole amount below the request, same income, rate and purpose, that today's model approves.
+
+    For applications whose decision in force is REVIEW or DECLINE; refuses
+    (``ValidationError``) an approved or unscored one. Exact against the
+    engine (``scoring.counter_offer``). Raises ``ModelUnavailable`` without
+    a model. Computes only: offering it is ``offer_counter_offer``.
+    """
+    if application.status != LoanApplication.Status.SCORED:
+        raise ValidationError(NO_COUNTER_OFFER_ON_PENDING)
+    if application.final_decision == APPROVE:
+        raise ValidationError(NO_COUNTER_OFFER_ON_APPROVED)
+    return largest_approvable_amount(application.model_inputs(), **scoring_arguments())
+
+
+NO_COUNTER_OFFER_AMOUNT = (
+    "No counter-offer: no amount from 1 up to the {requested} requested would be approved by today's model "
+    "at the same income, rate and purpose."
+)
+ALREADY_COUNTER_OFFERED = "A counter-offer has already been made on this application."
+CENTS = Decimal("0.01")
+COUNTER_OFFER_AWAITING_SECOND = "An approval of this case awaits a second reviewer; no counter-offer meanwhile."
+COUNTER_OFFER_HELD = (
+    "Another reviewer holds this case; a counter-offer can be made once they release it or their claim expires."
+)
+STALE_COUNTER_OFFER = "The application changed while the counter-offer was computed; reload the page and try again."
+
+
+def offer_counter_offer(*, application: LoanApplication, reviewer: Any) -> LoanApplication:
+    """Offer the counter-offer in one step: store and score it as a new scoring of the same application.
+
+    The largest approvable amount (``counter_offer``) becomes the
+    application's ``loan_amnt``; the amount asked for is kept in
+    ``requested_loan_amnt`` (and in the first decision record, unchanged).
+    The offer is scored by ``score_application`` and gets its own chained
+    decision record (its document names the requested amount, the reviewer
+    and the decision record it follows), so the application's outcome is the
+    offer's APPROVE. Being a new scoring, the case starts again from it
+    (``audit.lifecycle.initial_step``: a final APPROVE, with no claim or
+    proposal); the case records before it stay bound to the decision record
+    they were made on. Who may: whoever may act on the case
+    (``accounts.roles.can_act_on_case``: a reviewer, never on an application
+    they entered), on a case nobody else holds and with no approval awaiting
+    a second reviewer. Refuses (``ValidationError``) an approved, unscored or
+    already counter-offered application, and one with no approvable amount.
+    Raises ``ModelUnavailable`` without a model.
+    """
+    if not roles.can_act_on_case(reviewer, application):
+        raise PermissionDenied("Only a reviewer may make a counter-offer, never on an application they entered.")
+    # Searched, scored and prepared before the transaction (under SQLite the
+    # write lock is held from the first write to the commit); checked again under the row lock.
+    seen = LoanApplication.objects.get(pk=application.pk)
+    _check_counter_offer_allowed(seen, reviewer)
+    previous = latest_decision_record(application_id=seen.pk)
+    offer = counter_offer(application=seen)
+    if offer.amount is None:
+        raise ValidationError(NO_COUNTER_OFFER_AMOUNT.format(requested=f"{seen.loan_amnt:,.2f}"))
+    offered = copy.copy(seen)
+    offered.loan_amnt = Decimal(offer.amount).quantize(CENTS)
+    result = score_application(offered.model_inputs(), **scoring_arguments())
+    if result.decision != APPROVE:  # counter_offer confirmed it with the same engine: a bug, not input
+        raise RuntimeError(f"the counter-offer of {offer.amount} scored {result.decision}")
+    prepared = prepare_decision_record(application=offered, result=result, officer=reviewer)
+    prepared.document["counter_offer"] = {
+        "requested_loan_amnt": str(Decimal(seen.loan_amnt).quantize(CENTS)),
+        "offered_loan_amnt": str(offered.loan_amnt),
+        "offered_by": reviewer.get_username(),
+        "follows_decision_record_sequence": previous.sequence if previous else None,
+        "follows_decision_record_hash": previous.record_hash if previous else None,
+    }
+    with transaction.atomic():
+        current = LoanApplication.objects.select_for_update().get(pk=application.pk)
+        _check_counter_offer_allowed(current, reviewer)
+        latest = latest_decision_record(application_id=current.pk)
+        if (current.final_decision, current.loan_amnt, current.case_version, getattr(latest, "pk", None)) != (
+            seen.final_decision,
+            seen.loan_amnt,
+            seen.case_version,
+            getattr(previous, "pk", None),
+        ):
+            raise ValidationError(STALE_COUNTER_OFFER)
+        current.requested_loan_amnt = current.loan_amnt
+        current.loan_amnt = offered.loan_amnt
+        current.counter_offered_by = reviewer
+        current.counter_offered_at = timezone.now()
+        _apply_score(current, result)
+        # A new scoring: the case starts again from it (no claim, no proposal); case_version keeps
+        # counting, so a form rendered for the case before the offer is stale.
+        current.claimed_by = current.proposed_by = None
+        current.claim_expires_at = None
+        current.proposed_decision = ""
+        current.save(
+            update_fields=[
+                *LoanApplication.SCORE_FIELDS,
+                "loan_amnt",
+                "requested_loan_amnt",
+                "counter_offered_by",
+                "counter_offered_at",
+                "case_state",
+                "queued_at",
+                "claimed_by",
+                "claim_expires_at",
+                "proposed_decision",
+                "proposed_by",
+            ]
+        )
+        append_decision_record(application_id=current.pk, prepared=prepared)
+    return current
+
+
+def _check_counter_offer_allowed(application: LoanApplication, reviewer: Any) -> None:
+    if application.officer_id == reviewer.pk:
+        raise PermissionDenied("Four eyes: you cannot make a counter-offer on an application you entered.")
+    if application.is_counter_offer:
+        raise ValidationError(ALREADY_COUNTER_OFFERED)
+    if application.case_state == lifecycle.AWAITING_SECOND:
+        raise ValidationError(COUNTER_OFFER_AWAITING_SECOND)
+    held = (
+        application.case_state == lifecycle.CLAIMED
+        and application.claimed_by_id not in (None, reviewer.pk)
+        and application.claim_expires_at is not None
+        and application.claim_expires_at > timezone.now()
+    )
+    if held:
+        raise ValidationError(COUNTER_OFFER_HELD)
 
 
 @dataclass(frozen=True)
@@ -99,18 +319,41 @@ def prepare_applications(
     as ``applications.forms.clean_application_data`` returns it. Each
     application is scored exactly as ``submit_application`` scores one (the
     same ``score_application``; PENDING if the model is unavailable). An
-    input the engine still refuses gives a ``ValidationError`` in its place.
+    input the engine still refuses gives a ``ValidationError`` in its place,
+    and so does a row whose reference is already used (by a stored
+    application or an earlier row of ``rows``): the duplicate check of
+    ``submit_application`` with nobody to confirm, so the row is refused
+    with the earlier application named, and can be entered on the form.
     Store the result with ``store_prepared_applications``. The serving
     model and policy are read once for all ``rows`` (one database read per
     chunk, not per row): a chunk is scored by one model and one policy.
     """
     arguments = scoring_arguments()
     prepared: list[PreparedApplication | ValidationError] = []
-    for key, cleaned_data in rows:
+    references = [cleaned_data.get("applicant_reference") or "" for _, cleaned_data in rows]
+    # The duplicate rule a batch can apply: a reference already in use (stored, or an earlier row of these)
+    # is refused, since nobody is there to confirm it; one query for the whole chunk.
+    used: dict[str, int | None] = {}
+    for reference, pk in (
+        LoanApplication.objects.filter(applicant_reference__in={r for r in references if r})
+        .order_by("created_at", "id")
+        .values_list("applicant_reference", "pk")
+    ):
+        used[reference] = pk
+    for (key, cleaned_data), reference in zip(rows, references, strict=True):
+        if reference and reference in used:
+            earlier = used[reference]
+            where = f"application #{earlier}" if earlier is not None else "an earlier row of this file"
+            prepared.append(
+                ValidationError({"applicant_reference": [DUPLICATE_REFERENCE_IN_BATCH.format(reference, where)]})
+            )
+            continue
+        if reference:
+            used[reference] = None
         application = LoanApplication(
             officer=officer,
             idempotency_key=_checked_idempotency_key(key),
-            applicant_reference=cleaned_data.get("applicant_reference") or "",
+            applicant_reference=reference,
             **{name: cleaned_data[name] for name in INPUT_NAMES},
         )
         try:

@@ -12,23 +12,34 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import roles
-from applications import cases, formatting, selectors
+from applications import cases, formatting, notices, selectors
 from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
-from applications.services import PENDING_MESSAGE, new_idempotency_key, submit_application
+from applications.notices import adverse_action_notice, notice_html, notice_pdf, sha256_hex
+from applications.services import (
+    PENDING_MESSAGE,
+    PossibleDuplicate,
+    counter_offer,
+    new_idempotency_key,
+    offer_counter_offer,
+    submit_application,
+    what_if,
+)
+from applications.throttling import take_whatif_request
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
 from audit.verification import ApplicationIntegrity, application_integrity
 from infrastructure.csv_export import csv_response
 from scoring import schema
+from scoring.exceptions import ModelUnavailable
 from scoring.services import decision_band
 
 PAGE_SIZE = 25
@@ -65,7 +76,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect(roles.landing_page(request.user))
 
 
-def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, Any]:
+def _form_context(
+    form: LoanApplicationForm, idempotency_key: str, duplicate: PossibleDuplicate | None = None
+) -> dict[str, Any]:
     rows = []
     for name in (*schema.INPUT_NAMES, "applicant_reference"):
         field = schema.FIELDS_BY_NAME.get(name)
@@ -77,14 +90,20 @@ def _form_context(form: LoanApplicationForm, idempotency_key: str) -> dict[str, 
         "idempotency_key": idempotency_key,
         "preview_loan_percent_income": loan_percent_income,
         "preview_interest_burden": interest_burden,
+        "duplicate": duplicate,
     }
 
 
-def _form_page(request: HttpRequest, form: LoanApplicationForm) -> HttpResponse:
+def _form_page(
+    request: HttpRequest, form: LoanApplicationForm, *, duplicate: PossibleDuplicate | None = None
+) -> HttpResponse:
     # A fresh token each time: this rendering is a new form as far as retries go.
     # "Back" fetches a fresh form (and token) too: every page is no-store
     # (creditsite.middleware.NoStoreMiddleware).
-    return render(request, "applications/new.html", _form_context(form, new_idempotency_key()))
+    status = 409 if duplicate is not None else 200
+    return render(
+        request, "applications/new.html", _form_context(form, new_idempotency_key(), duplicate), status=status
+    )
 
 
 @login_required
@@ -103,7 +122,11 @@ def application_new(request: HttpRequest) -> HttpResponse:
             officer=request.user,
             cleaned_data=form.cleaned_data,
             idempotency_key=request.POST.get("idempotency_key") or None,
+            confirmed_duplicate_of=form.cleaned_data.get("confirm_duplicate_of"),
         )
+    except PossibleDuplicate as duplicate:
+        # Nothing stored: the same form comes back with the warning and a confirm button.
+        return _form_page(request, form, duplicate=duplicate)
     except ValidationError as error:
         # Refused after the form (the token, or the engine): the messages go on the form.
         for field, messages_ in error.message_dict.items():
@@ -114,6 +137,43 @@ def application_new(request: HttpRequest) -> HttpResponse:
     return HttpResponseSeeOther(reverse("applications:detail", args=[application.pk]))
 
 
+WHATIF_UNAVAILABLE = "The scoring model is unavailable right now, so no what-if can be computed."
+WHATIF_THROTTLED = "Too many what-if requests in the last minute; wait a moment and change a value again."
+
+
+@login_required
+@require_http_methods(["POST"])
+def application_what_if(request: HttpRequest) -> JsonResponse:
+    """``/applications/what-if/``: the probability and decision these inputs would get; nothing stored.
+
+    Answers JSON for ``static/js/whatif.js``: 200 with the result, 400 with
+    the form's messages per field, 429 over the per-user budget, 503 without
+    a model.
+    """
+    if not roles.can_create(request.user):
+        _deny(request, "applications:what_if")
+    if not take_whatif_request(user=request.user):
+        return JsonResponse({"ok": False, "message": WHATIF_THROTTLED}, status=429)
+    form = LoanApplicationForm(data=request.POST)
+    if not form.is_valid():
+        errors = {field: [str(m) for m in messages_] for field, messages_ in form.errors.items()}
+        return JsonResponse({"ok": False, "errors": errors, "message": "Check the highlighted values."}, status=400)
+    try:
+        result = what_if(cleaned_data=form.cleaned_data)
+    except ModelUnavailable:
+        return JsonResponse({"ok": False, "message": WHATIF_UNAVAILABLE}, status=503)
+    return JsonResponse(
+        {
+            "ok": True,
+            "probability_of_default": result.probability_of_default,
+            "probability_text": formatting.percent(result.probability_of_default),
+            "decision": result.decision,
+            "outside_experience": [excursion.text for excursion in result.outside_experience],
+            "model_version": result.model_version,
+        }
+    )
+
+
 @login_required
 @require_GET
 def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -121,20 +181,33 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
         _deny(request, f"application:{pk}")
     application = _visible_application_or_404(request, pk, f"application:{pk}")
     log_access(user=request.user, action="view_application", target=f"application:{pk}", request=request)
+    decision_records = list(audit_selectors.decision_records_for_application(application_id=application.pk))
+    offer, offer_message = _counter_offer_or_message(application)
+    may_what_if = roles.can_create(request.user) and application.is_scored
     integrity = application_integrity(applications=[application]).get(application.pk)
     return render(
         request,
         "applications/detail.html",
         {
             "application": application,
+            "counter_offer": offer,
+            "counter_offer_message": offer_message,
+            "printed_at": timezone.now(),
+            "whatif_fixed": _whatif_fixed_inputs(application) if may_what_if else None,
             "inputs": _inputs_as_entered(application),
+            "decision_records": decision_records,
+            # Why the latest scoring was not decided automatically (scoring.experience), as recorded.
+            "outside_experience": decision_records[-1].document.get("outside_experience", [])
+            if decision_records
+            else [],
+            "notice_available": notices.notice_available(application),
             "state_text": cases.describe_state(application),
             "integrity": integrity,
             "band": _band(application, integrity),
-            "decision_records": audit_selectors.decision_records_for_application(application_id=application.pk),
             "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
             "case_records": audit_selectors.case_records_for_application(application_id=application.pk),
             "can_act_on_case": roles.can_act_on_case(request.user, application),
+            "can_offer": roles.can_act_on_case(request.user, application) and not application.is_counter_offer,
         },
     )
 
@@ -153,6 +226,112 @@ def _band(application: LoanApplication, integrity: ApplicationIntegrity | None) 
 def application_override(request: HttpRequest, pk: int) -> HttpResponse:
     """``/applications/<id>/override/``: the old override form's address; an override is a case decision now."""
     return redirect("reviews:case", pk=pk)
+
+
+NOTICE_NOT_LOGGED = "The notice was not released because its making could not be recorded in the access log; try again."
+
+
+def _notice_or_refusal(request: HttpRequest, pk: int, what: str) -> Any:
+    """The application's adverse-action notice, or the page saying why there is none (409)."""
+    if not roles.can_view_any(request.user):
+        _deny(request, what)
+    application = _visible_application_or_404(request, pk, what)
+    records = list(audit_selectors.decision_records_for_application(application_id=application.pk))
+    try:
+        return adverse_action_notice(
+            application=application,
+            decision_records=records,
+            overrides=list(audit_selectors.overrides_for_application(application_id=application.pk)),
+            case_records=list(audit_selectors.case_records_for_application(application_id=application.pk)),
+        )
+    except ValidationError as refusal:
+        return render(
+            request,
+            "applications/notice_refused.html",
+            {"application": application, "message": refusal.messages[0]},
+            status=409,
+        )
+
+
+def _released(request: HttpRequest, pk: int, kind: str, document: bytes, response: HttpResponse) -> HttpResponse:
+    """Record who made which notice document (its SHA-256) before it leaves; refuse it if that fails."""
+    event = log_access(
+        user=request.user,
+        action=AccessEvent.ADVERSE_ACTION_NOTICE,
+        target=f"application:{pk} {kind} sha256:{sha256_hex(document)}",
+        request=request,
+    )
+    if event is None:
+        return render(request, "applications/notice_refused.html", {"message": NOTICE_NOT_LOGGED}, status=503)
+    return response
+
+
+@login_required
+@require_GET
+def application_notice(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/applications/<id>/notice/``: the adverse-action notice as a page to print (no navigation)."""
+    notice = _notice_or_refusal(request, pk, f"notice:application:{pk}")
+    if isinstance(notice, HttpResponse):
+        return notice
+    document = notice_html(notice, pdf_link=reverse("applications:notice_pdf", args=[pk])).encode()
+    return _released(request, pk, "html", document, HttpResponse(document, content_type="text/html; charset=utf-8"))
+
+
+@login_required
+@require_GET
+def application_notice_pdf(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/applications/<id>/notice.pdf``: the same notice, same template, as a PDF download."""
+    notice = _notice_or_refusal(request, pk, f"notice:application:{pk}")
+    if isinstance(notice, HttpResponse):
+        return notice
+    document = notice_pdf(notice)
+    response = HttpResponse(document, content_type="application/pdf")
+    name = "".join(c if c.isalnum() or c in "-_" else "-" for c in notice.reference.lstrip("#"))
+    response["Content-Disposition"] = f'attachment; filename="adverse-action-notice-{name or pk}.pdf"'
+    return _released(request, pk, "pdf", document, response)
+
+
+@login_required
+@require_http_methods(["POST"])
+def application_counter_offer(request: HttpRequest, pk: int) -> HttpResponse:
+    """``/applications/<id>/counter-offer/``: a reviewer offers the counter-offer, stored and scored in one step."""
+    application = _visible_application_or_404(request, pk, f"counter_offer:application:{pk}")
+    if not roles.can_act_on_case(request.user, application):
+        _deny(request, f"counter_offer:application:{pk}")
+    try:
+        offered = offer_counter_offer(application=application, reviewer=request.user)
+    except PermissionDenied:
+        _deny(request, f"counter_offer:application:{pk}")
+    except ValidationError as refusal:
+        messages.error(request, refusal.messages[0])
+    except ModelUnavailable:
+        messages.error(request, "The scoring model is unavailable right now, so no counter-offer can be made.")
+    else:
+        messages.success(request, f"Counter-offer of {formatting.money(offered.loan_amnt)} stored and scored: APPROVE.")
+    return HttpResponseSeeOther(reverse("applications:detail", args=[pk]))
+
+
+def _counter_offer_or_message(application: LoanApplication) -> tuple[Any, str]:
+    """The counter-offer for a REVIEW or DECLINE, or why there is none to show ("" for an approval)."""
+    if not application.is_scored or application.final_decision == LoanApplication.Decision.APPROVE:
+        return None, ""
+    try:
+        return counter_offer(application=application), ""
+    except ModelUnavailable:
+        return None, "The scoring model is unavailable right now, so no counter-offer can be computed."
+
+
+def _whatif_fixed_inputs(application: LoanApplication) -> list[tuple[str, Any]]:
+    """The inputs the application page's what-if keeps as entered (all but amount and rate)."""
+    # A blank (possible outside the form, e.g. through the admin) stays blank: the page then asks for it.
+    return [
+        (name, "" if getattr(application, name) is None else getattr(application, name))
+        for name in schema.INPUT_NAMES
+        if name not in WHATIF_VARIED
+    ]
+
+
+WHATIF_VARIED = ("loan_amnt", "loan_int_rate")
 
 
 def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:

@@ -148,6 +148,8 @@ class DecisionRecord(ChainedRecord):
     decline_from = models.FloatField(editable=False)
     model_version = models.CharField(max_length=64, editable=False, db_index=True)
     model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
+    # The application was outside the model's training ranges, so REVIEW (scoring.experience).
+    outside_experience = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta(ChainedRecord.Meta):
         permissions = [("view_audit", "Can open the audit pages, verify the chain and export")]
@@ -334,6 +336,7 @@ class AccessEvent(AppendOnlyModel):
     PERMISSION_DENIED = "permission_denied"
     VIEW_APPLICATION = "view_application"
     EXPORT = "export"
+    ADVERSE_ACTION_NOTICE = "adverse_action_notice"
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"
     # How the auditor's page names each action; the stored code stays short and stable.
@@ -344,6 +347,7 @@ class AccessEvent(AppendOnlyModel):
         PERMISSION_DENIED: "Refused: not allowed",
         VIEW_APPLICATION: "Viewed an application",
         EXPORT: "Exported CSV",
+        ADVERSE_ACTION_NOTICE: "Made an adverse-action notice",
         ROLE_GRANTED: "Granted a role",
         ROLE_REVOKED: "Revoked a role",
     }

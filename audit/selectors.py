@@ -100,6 +100,8 @@ def decision_records_for_application(*, application_id: int) -> QuerySet[Decisio
             "model_version",
             "decision",
             "application_id",
+            "outside_experience",
+            "payload",
         )
     )
 
@@ -118,10 +120,15 @@ def model_versions_in_use() -> list[dict[str, Any]]:
 
 
 def decision_mix_by_version() -> list[dict[str, Any]]:
-    """Per model version: how many APPROVE / REVIEW / DECLINE, counts and shares."""
+    """Per model version: how many APPROVE / REVIEW / DECLINE, counts and shares, and how many REVIEWs the training-range guard made."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DECISIONS, 0))
-    for row in DecisionRecord.objects.values("model_version", "decision").annotate(n=Count("id")).order_by():
-        counts[row["model_version"]][row["decision"]] = row["n"]
+    outside: dict[str, int] = defaultdict(int)
+    rows = DecisionRecord.objects.values("model_version", "decision", "outside_experience").annotate(n=Count("id"))
+    for row in rows.order_by():
+        version_counts = counts[row["model_version"]]
+        version_counts[row["decision"]] = version_counts.get(row["decision"], 0) + row["n"]
+        if row["outside_experience"]:
+            outside[row["model_version"]] += row["n"]
     mix = []
     for version in sorted(counts):
         total = sum(counts[version].values())
@@ -130,6 +137,8 @@ def decision_mix_by_version() -> list[dict[str, Any]]:
                 "model_version": version,
                 "total": total,
                 "decisions": [(d, counts[version][d], counts[version][d] / total if total else 0.0) for d in DECISIONS],
+                # REVIEW because an input was outside the model's training ranges (scoring.experience).
+                "outside_experience": outside[version],
             }
         )
     return mix

@@ -150,6 +150,11 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "reasons": canonical.canonical_value([reason.as_dict() for reason in result.reasons]),
         "model_version": result.model_version,
         "model_sha256": result.model_sha256,
+        # The training ranges checked (scoring.experience) and what fell outside them.
+        "experience_sha256": result.experience_sha256,
+        # The officer confirmed this is not a second entry of that application.
+        "duplicate_confirmed_of": getattr(application, "duplicate_of_id", None),
+        "outside_experience": canonical.canonical_value([e.as_dict() for e in result.outside_experience]),
         # The decision policy whose cut-offs made the decision (records
         # before issue 18 lack it: theirs is the model manifest's).
         "policy_version": result.policy_version,
@@ -162,6 +167,7 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "decline_from": float(result.decline_from),
         "model_version": result.model_version,
         "model_sha256": result.model_sha256,
+        "outside_experience": bool(result.outside_experience),
     }
     return PreparedDecision(document=document, columns=columns)
 

@@ -36,7 +36,8 @@ from audit.models import (
 )
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
-from scoring.services import MANIFEST_POLICY_PREFIX, decide, replay_probabilities
+from scoring.results import REVIEW
+from scoring.services import MANIFEST_POLICY_PREFIX, decide, replay_outside_experience, replay_probabilities
 
 CHUNK_SIZE = 5000
 # LoanApplication.Status.SCORED, as stored: the only applications with a decision to compare.
@@ -77,7 +78,8 @@ class VerificationSummary:
     replayed: int = 0
     mismatches: int = 0
     mismatch_ids: list[int] = field(default_factory=list)
-    # Replayed decisions whose decision or cut-offs differ from those of the policy they name.
+    # Replayed decisions (the training-range guard, then the cut-offs of the policy they name) or cut-offs
+    # that differ from the recorded ones.
     policy_mismatches: int = 0
     policy_problems: list[str] = field(default_factory=list)
     model_errors: dict[str, str] = field(default_factory=dict)
@@ -270,6 +272,7 @@ DECISION_COLUMNS = (
     "decline_from",
     "model_version",
     "model_sha256",
+    "outside_experience",
     "application_id",
     "officer_id",
     "created_at",
@@ -287,6 +290,8 @@ def _check_decision_columns(document: dict, row: Any) -> str | None:
         return "thresholds"
     if document.get("model_version") != row.model_version or document.get("model_sha256") != row.model_sha256:
         return "model"
+    if bool(document.get("outside_experience")) != row.outside_experience:
+        return "outside_experience"
     if document.get("application_id") != row.application_id:
         return "application"
     if document.get("officer_id") != row.officer_id:
@@ -462,6 +467,15 @@ class CaseTransition:
     proposed_decision: str
     actor_id: int
     version: int
+    # The decision record the transition was made on: after a counter-offer (a new scoring of the same
+    # application) only the transitions on the latest one decide the case.
+    decision_record_id: int
+
+
+def of_latest_scoring(transitions: list[CaseTransition], decision_record_id: int) -> tuple[list[CaseTransition], int]:
+    """The transitions made on the latest scoring, and the version the first of them must carry."""
+    current = [t for t in transitions if t.decision_record_id == decision_record_id]
+    return current, len(transitions) - len(current) + 1
 
 
 @dataclass(frozen=True)
@@ -478,6 +492,7 @@ def expected_outcome(
     model_decision: str,
     legacy_final: str | None,
     transitions: list[CaseTransition],
+    first_version: int = 1,
 ) -> tuple[dict[str, Any], str | None]:
     """Replay one application's records through ``audit.lifecycle``: (expected row values, problem or None).
 
@@ -489,7 +504,7 @@ def expected_outcome(
     if legacy_final is not None:
         step = lifecycle.after_legacy_override(legacy_final)
     claimed_by = proposed_by = None
-    for number, t in enumerate(transitions, start=1):
+    for number, t in enumerate(transitions, start=first_version):
         if (t.from_state, t.from_decision) != (step.state, step.final_decision):
             return (
                 {},
@@ -517,7 +532,7 @@ def expected_outcome(
         "case_state": step.state,
         "final_decision": step.final_decision,
         "proposed_decision": step.proposed_decision,
-        "case_version": len(transitions),
+        "case_version": first_version - 1 + len(transitions),
         "claimed_by_id": claimed_by,
         "proposed_by_id": proposed_by,
     }, None
@@ -548,7 +563,7 @@ def compare_application(
 ) -> tuple[str | None, list[Mismatch]]:
     """One scored application row against its records: (problem in words or None, mismatching fields).
 
-    ``record`` is the latest decision record's (probability, decision, model version, SHA-256).
+    ``record`` is the latest decision record's (probability, decision, model version, SHA-256, id).
     """
     if record is None:
         return "is scored but has no decision record", []
@@ -562,7 +577,10 @@ def compare_application(
         return "model version or SHA-256 differs from its decision record", [
             Mismatch("model_version", row.model_version, record[2])
         ]
-    expected, problem = expected_outcome(model_decision=record[1], legacy_final=legacy_final, transitions=transitions)
+    current, first_version = of_latest_scoring(transitions, record[4])
+    expected, problem = expected_outcome(
+        model_decision=record[1], legacy_final=legacy_final, transitions=current, first_version=first_version
+    )
     if problem:
         return problem, []
     mismatches = [
@@ -611,12 +629,18 @@ def _verify(*, replay: bool) -> VerificationSummary:
 
     replayer = _Replayer(summary, policies)
 
-    # Latest decision record per application: (probability, decision, model version, sha256).
+    # Latest decision record per application: (probability, decision, model version, sha256, record id).
     latest: dict[int, tuple] = {}
 
     def count(row: Any, document: dict) -> None:
         summary.versions[row.model_version] = summary.versions.get(row.model_version, 0) + 1
-        latest[row.application_id] = (row.probability_of_default, row.decision, row.model_version, row.model_sha256)
+        latest[row.application_id] = (
+            row.probability_of_default,
+            row.decision,
+            row.model_version,
+            row.model_sha256,
+            row.id,
+        )
 
     def collect(row: Any, document: dict) -> None:
         count(row, document)
@@ -626,7 +650,13 @@ def _verify(*, replay: bool) -> VerificationSummary:
             row.probability_of_default,
             row.model_sha256,
             document.get("features") or {},
-            (document.get("policy_version"), row.decision, row.approve_below, row.decline_from),
+            (
+                document.get("policy_version"),
+                row.decision,
+                row.approve_below,
+                row.decline_from,
+                document.get("experience_sha256"),
+            ),
         )
 
     _walk(
@@ -671,7 +701,10 @@ def _verify(*, replay: bool) -> VerificationSummary:
 
     decision_hashes: dict[int, str] = {}
     transitions = _walk_cases(summary, decision_hashes)
-    _check_applications(summary, latest, {r[4]: r[5] for r in override_rows}, transitions)
+    # Only overrides of the latest scoring decide the final decision: a counter-offer (a new scoring of the
+    # same application) starts from its own decision.
+    final_by_application = {r[4]: r[5] for r in override_rows if r[4] in latest and latest[r[4]][4] == r[2]}
+    _check_applications(summary, latest, final_by_application, transitions)
     if replay:
         replayer.flush_all()
     return summary
@@ -696,6 +729,7 @@ def _walk_cases(summary: VerificationSummary, decision_hashes: dict[int, str]) -
                 row.proposed_decision,
                 row.actor_id,
                 row.version,
+                row.decision_record_id,
             )
         )
 
@@ -773,7 +807,8 @@ class _Replayer:
     def add(
         self, version: str, record_id: int, probability: float, sha256: str, features: dict, decided: tuple
     ) -> None:
-        """``decided``: (policy version named or None, decision, approve_below, decline_from) as recorded."""
+        """``decided``: (policy version named or None, decision, approve_below, decline_from, experience SHA-256 or None)
+        as recorded."""
         ids, probabilities, vectors, shas, decisions = self.buffers[version]
         decisions.append(decided)
         ids.append(record_id)
@@ -827,11 +862,40 @@ class _Replayer:
         summary.mismatches += int(differ.size)
         for index in differ[: max(0, MAX_LISTED - len(summary.mismatch_ids))]:
             summary.mismatch_ids.append(ids[int(index)])
-        self._check_policies(model, ids, replayed, decisions)
+        return self._replay_decisions(model, ids, replayed, vectors, decisions)
+
+    def _replay_decisions(
+        self, model: Any, ids: list, replayed: np.ndarray, vectors: list, decisions: list
+    ) -> str | None:
+        """Each decision again from the replayed probability: the training-range guard first, then the policy.
+
+        Records made before the guard (no ``experience_sha256``) were decided
+        by the cut-offs alone and are replayed that way; guarded ones must
+        name this model's very training ranges.
+        """
+        guarded_shas = {decided[4] for decided in decisions if decided[4] is not None}
+        foreign = guarded_shas - {model.experience.sha256}
+        if foreign:
+            return (
+                f"its training ranges (SHA-256 {model.experience.sha256[:16]}…) are not the ones the decisions "
+                f"recorded ({', '.join(sorted(s[:16] + '…' for s in foreign))})"
+            )
+        outside = replay_outside_experience(
+            model_version=model.version,
+            feature_rows=vectors,
+            guarded=np.array([decided[4] is not None for decided in decisions], dtype=bool),
+        )
+        self._check_policies(model, ids, replayed, decisions, outside)
         return None
 
-    def _check_policies(self, model: Any, ids: list, replayed: np.ndarray, decisions: list) -> None:
-        """Each replayed decision must be what its recorded policy's cut-offs give for the replayed probability.
+    def _check_policies(
+        self, model: Any, ids: list, replayed: np.ndarray, decisions: list, outside: np.ndarray
+    ) -> None:
+        """Each replayed decision must be what its recorded policy gives for the replayed probability.
+
+        REVIEW where ``outside`` (a guarded record outside its training
+        ranges: ``score_application`` never decides those automatically),
+        else the policy's cut-offs.
 
         A record names its policy (``policy_version``); one without a name
         predates versioned policies and was made under its model manifest's
@@ -841,8 +905,8 @@ class _Replayer:
         """
         summary = self.summary
         manifest_version = f"{MANIFEST_POLICY_PREFIX}{model.version}"
-        for record_id, probability, (named, decision, approve_below, decline_from) in zip(
-            ids, replayed.tolist(), decisions, strict=True
+        for record_id, probability, is_outside, (named, decision, approve_below, decline_from, _) in zip(
+            ids, replayed.tolist(), outside.tolist(), decisions, strict=True
         ):
             policy_version = named or manifest_version
             if policy_version == manifest_version:
@@ -856,7 +920,9 @@ class _Replayer:
                 )
             elif (float(approve_below).hex(), float(decline_from).hex()) != tuple(float(c).hex() for c in cutoffs):
                 problem = f"its cut-offs are not those of policy {policy_version!r}"
-            elif decide(probability, approve_below=cutoffs[0], decline_from=cutoffs[1]) != decision:
+            elif is_outside and decision != REVIEW:
+                problem = f"its decision {decision} is not REVIEW, though its inputs are outside the model's experience"
+            elif not is_outside and decide(probability, approve_below=cutoffs[0], decline_from=cutoffs[1]) != decision:
                 problem = f"its decision {decision} is not what policy {policy_version!r} gives"
             else:
                 continue
@@ -910,7 +976,13 @@ def application_integrity(*, applications: Iterable[Any]) -> dict[int, Applicati
     ):
         if not _record_intact(row, _check_decision_columns):
             edited.setdefault(row.application_id, f"its decision record #{row.sequence} was changed")
-        latest[row.application_id] = (row.probability_of_default, row.decision, row.model_version, row.model_sha256)
+        latest[row.application_id] = (
+            row.probability_of_default,
+            row.decision,
+            row.model_version,
+            row.model_sha256,
+            row.id,
+        )
         cutoffs[row.application_id] = (row.approve_below, row.decline_from)
     legacy: dict[int, str] = {}
     for row in (
@@ -920,7 +992,8 @@ def application_integrity(*, applications: Iterable[Any]) -> dict[int, Applicati
     ):
         if not _record_intact(row, _check_override_columns):
             edited.setdefault(row.application_id, f"its override record #{row.sequence} was changed")
-        legacy[row.application_id] = row.to_decision
+        if row.decision_record_id == latest.get(row.application_id, (None,) * 5)[4]:
+            legacy[row.application_id] = row.to_decision
     transitions: dict[int, list[CaseTransition]] = defaultdict(list)
     for row in (
         CaseRecord.objects.filter(application_id__in=ids)
@@ -941,6 +1014,7 @@ def application_integrity(*, applications: Iterable[Any]) -> dict[int, Applicati
                 row.proposed_decision,
                 row.actor_id,
                 row.version,
+                row.decision_record_id,
             )
         )
     results = {}
@@ -948,8 +1022,12 @@ def application_integrity(*, applications: Iterable[Any]) -> dict[int, Applicati
         record = latest.get(app_id)
         recorded = None
         if record is not None:
+            current, first_version = of_latest_scoring(transitions.get(app_id, []), record[4])
             expected, _ = expected_outcome(
-                model_decision=record[1], legacy_final=legacy.get(app_id), transitions=transitions.get(app_id, [])
+                model_decision=record[1],
+                legacy_final=legacy.get(app_id),
+                transitions=current,
+                first_version=first_version,
             )
             recorded = expected.get("final_decision", record[1])
         problem, mismatches = compare_application(app, record, legacy.get(app_id), transitions.get(app_id, []))

@@ -55,6 +55,17 @@ FORM = {
     "cb_person_default_on_file": "N",
     "cb_person_cred_hist_length": "7",
 }
+
+
+def unique_amount(number: int) -> str:
+    """A loan amount for request ``number``: distinct cents, so no two bench requests are duplicates.
+
+    The product warns (and stores nothing) on the same inputs from the same
+    officer within 10 minutes (applications.services.DUPLICATE_WINDOW).
+    """
+    return f"{12000 + (number % 1_000_000) / 100:.2f}"
+
+
 LOCATION_RE = re.compile(r"/applications/(\d+)/$")
 CSRF_INPUT_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 IDEMPOTENCY_INPUT_RE = re.compile(r'name="idempotency_key" value="([^"]*)"')

@@ -71,6 +71,7 @@ from load_common import (  # noqa: E402
     prepare_database,
     run_wrk_submit,
     start_gunicorn,
+    unique_amount,
     verify_chain,
     write_sessions_file,
 )
@@ -398,7 +399,8 @@ class Driver:
             reference = f"{self.prefix}-{index}-{number}"
             token = f"{self.prefix}t{index}n{number}"
             try:
-                response = officer.submit(reference, token)
+                # One officer per loop: distinct amounts keep its requests from being duplicates of each other.
+                response = officer.submit(reference, token, loan_amnt=unique_amount(number))
                 if self.phase != phase:
                     phase = "transition"  # the phase changed while this request was in flight
             except Exception as error:  # noqa: BLE001 - a refused/reset connection is a sample too

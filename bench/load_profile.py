@@ -80,6 +80,7 @@ def main() -> int:
         data = {
             **load_common.FORM,
             "applicant_reference": f"prof-{n}",
+            "loan_amnt": load_common.unique_amount(n),
             "csrfmiddlewaretoken": csrf,
             "idempotency_key": f"proftoken{n:08d}",
         }

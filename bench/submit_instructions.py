@@ -104,6 +104,7 @@ def main() -> int:
             {
                 **load_common.FORM,
                 "applicant_reference": f"ins-{number}",
+                "loan_amnt": load_common.unique_amount(number),
                 "csrfmiddlewaretoken": csrf,
                 "idempotency_key": f"instoken{number:08d}",
             }

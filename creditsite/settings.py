@@ -194,6 +194,22 @@ BANK_CURRENCY = env.str("BANK_CURRENCY", default="USD").strip().upper()
 if not re.fullmatch(r"[A-Z]{3}", BANK_CURRENCY):
     raise ImproperlyConfigured(f"BANK_CURRENCY must be a three-letter ISO 4217 code, not {BANK_CURRENCY!r}")
 
+# The creditor named on adverse-action notices, and the consumer reporting
+# agency whose file supplied the credit-history inputs (FCRA paragraph).
+# Each notice records the values it was made with; see docs/deploy-checks.md.
+BANK_CREDITOR_NAME = env.str("BANK_CREDITOR_NAME", default="Smart Credit Bank")
+BANK_CREDITOR_ADDRESS = env.str("BANK_CREDITOR_ADDRESS", default="1 Example Plaza, Springfield, IL 62701")
+CREDIT_BUREAU_NAME = env.str("CREDIT_BUREAU_NAME", default="Example Consumer Reporting Agency")
+CREDIT_BUREAU_ADDRESS = env.str("CREDIT_BUREAU_ADDRESS", default="P.O. Box 1000, Springfield, IL 62702")
+CREDIT_BUREAU_PHONE = env.str("CREDIT_BUREAU_PHONE", default="1-800-555-0100")
+# The federal agency named in the notice's ECOA paragraph (Regulation B, Appendix A).
+BANK_ECOA_AGENCY = env.str(
+    "BANK_ECOA_AGENCY", default="the Consumer Financial Protection Bureau, 1700 G Street NW, Washington, DC 20552"
+)
+# What-if answers per user per minute (applications.throttling), counted in the
+# default cache: per process unless CACHES names a shared one.
+WHATIF_REQUESTS_PER_MINUTE = env.int("WHATIF_REQUESTS_PER_MINUTE", default=60)
+
 # --- Static files -------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -37,7 +37,8 @@ class DailyDecisions(models.Model):
 
     ``overridden`` counts the day's applications whose decision in force
     differs from the model's now (an override back to the model's decision
-    takes it out again).
+    takes it out again); ``outside_experience`` the day's decision records
+    marked outside the model's experience (``DecisionRecord.outside_experience``).
     """
 
     day = models.DateField()
@@ -47,6 +48,8 @@ class DailyDecisions(models.Model):
     review = models.BigIntegerField(default=0)
     decline = models.BigIntegerField(default=0)
     overridden = models.BigIntegerField(default=0)
+    # Decisions sent to REVIEW because an input was outside the model's training ranges (scoring.experience).
+    outside_experience = models.BigIntegerField(default=0)
     probability_sum = models.FloatField(default=0.0)
 
     class Meta:

@@ -30,7 +30,7 @@ def daily(*, days: int | None = selectors.DAYS_SHOWN) -> dict[str, Any]:
         labels=labels,
         series=[charts.Series("Decisions", [row["decisions"] for row in rows], "chart-s1")],
     )
-    header = ["day", "decisions", "approve", "review", "decline", "overridden", "override_rate"]
+    header = ["day", "decisions", "approve", "review", "decline", "overridden", "override_rate", "outside_experience"]
     csv = [header] + [
         [
             row["day"],
@@ -40,6 +40,7 @@ def daily(*, days: int | None = selectors.DAYS_SHOWN) -> dict[str, Any]:
             row["decline"],
             row["overridden"],
             _rate(row["overridden_share"]),
+            row["outside_experience"],
         ]
         for row in rows
     ]

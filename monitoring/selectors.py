@@ -47,6 +47,11 @@ def pending_count() -> int:
     return LoanApplication.objects.filter(status=LoanApplication.Status.PENDING).count()
 
 
+def outside_experience_count() -> int:
+    """Decisions counted so far that were REVIEW because an input was outside the model's training ranges."""
+    return DailyDecisions.objects.aggregate(n=Sum("outside_experience"))["n"] or 0
+
+
 def versions_in_use() -> list[str]:
     return list(DailyDecisions.objects.order_by("model_version").values_list("model_version", flat=True).distinct())
 
@@ -68,7 +73,7 @@ def chosen_version(requested: str | None) -> str | None:
     return busiest
 
 
-_SUMMED = ("decisions", "approve", "review", "decline", "overridden")
+_SUMMED = ("decisions", "approve", "review", "decline", "overridden", "outside_experience")
 
 
 def _with_rates(row: dict[str, Any]) -> dict[str, Any]:

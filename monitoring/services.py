@@ -140,13 +140,14 @@ def _decision_batch(start: int, batch_size: int) -> list[tuple]:
             "model_version",
             "application__created_at",
             *(f"application__{name}" for name in schema.INPUT_NAMES),
+            "outside_experience",
         )[:batch_size]
     )
 
 
 def _decision_sums(rows: list[tuple]) -> tuple[dict, dict, dict]:
     """The daily, bin and group sums of a batch of decision records."""
-    columns = ["sequence", "decision", "probability", "version", "created", *schema.INPUT_NAMES]
+    columns = ["sequence", "decision", "probability", "version", "created", *schema.INPUT_NAMES, "outside_experience"]
     frame = pd.DataFrame(rows, columns=columns)
     frame["day"], frame["month"] = _local_days(frame["created"])
     frame["approve"] = (frame["decision"] == APPROVE).astype(np.int64)
@@ -160,6 +161,7 @@ def _decision_sums(rows: list[tuple]) -> tuple[dict, dict, dict]:
             "approve": int(group["approve"].sum()),
             "review": int(group["review"].sum()),
             "decline": int(group["decline"].sum()),
+            "outside_experience": int(group["outside_experience"].astype(bool).sum()),
             "probability_sum": float(group["probability"].sum()),
         }
 

@@ -56,6 +56,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         weekly=pages.weekly(),
         probability=pages.probability(context["version"]),
         pending=selectors.pending_count(),
+        outside_experience=selectors.outside_experience_count(),
     )
     return render(request, "monitoring/dashboard.html", context)
 

@@ -20,6 +20,7 @@ from django.conf import settings
 
 from scoring.engine import CompiledModel
 from scoring.exceptions import ModelUnavailable
+from scoring.experience import Experience, ExperienceMissing, load_experience
 from scoring.reason_codes import REASON_CODE_TABLE_VERSION
 from scoring.store import ACTIVE_POINTER, StoredModel, active_version, file_stamp, load_verified
 
@@ -42,6 +43,8 @@ class LoadedModel:
     approve_below: float
     decline_from: float
     risky_above: float
+    # The ranges seen in training (scoring.experience): outside them, REVIEW.
+    experience: Experience
     # None for models before issue 12 (path contributions, uncoded reasons).
     reference: ReasonReference | None = None
 
@@ -107,6 +110,10 @@ def get_model(version: str | None = None) -> LoadedModel:
             compiled = CompiledModel(stored.pipeline)
         except (TypeError, AttributeError, KeyError) as error:
             raise ModelUnavailable(f"Model {version} is not a model this product can serve ({error}).") from None
+        try:
+            experience = load_experience(version_dir=stored.artifact_path.parent, manifest=stored.manifest)
+        except ExperienceMissing as error:
+            raise ModelUnavailable(f"Model {version}: {error}.") from None
         thresholds = stored.manifest.get("thresholds") or {}
         try:
             model = LoadedModel(
@@ -115,6 +122,7 @@ def get_model(version: str | None = None) -> LoadedModel:
                 approve_below=float(thresholds["approve_below"]),
                 decline_from=float(thresholds["decline_from"]),
                 risky_above=float(thresholds.get("risky_above", 0.5)),
+                experience=experience,
                 reference=_reason_reference(version, stored.manifest, compiled),
             )
         except (KeyError, TypeError, ValueError):

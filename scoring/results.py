@@ -68,3 +68,8 @@ class ScoreResult:
     raw_score: float = field(default=0.0)
     base_value: float = field(default=0.0)
     contributions: Mapping[str, float] = field(default_factory=dict)
+    # Values outside the model's ordinary training range (scoring.experience):
+    # when any, the decision is REVIEW whatever the probability.
+    outside_experience: tuple = ()
+    # SHA-256 of the ranges that were checked (part of the model version).
+    experience_sha256: str = ""

@@ -16,7 +16,7 @@ import pandas as pd
 
 from scoring import schema
 from scoring.explain import coded_reasons, principal_reasons
-from scoring.features import derived_values
+from scoring.features import add_derived_features, derived_values
 from scoring.model_cache import LoadedModel, get_model
 from scoring.results import APPROVE, DECLINE, REVIEW, RISKY, SAFE, ScoreResult
 
@@ -128,10 +128,14 @@ def score_application(
         base_value = model.reference.raw_score
         reasons = coded_reasons(contributions, features)
     probability = float(row.probability_of_default)
+    # Outside what the model was trained on, its number is an extrapolation:
+    # never decided automatically (scoring.experience), whatever the policy's cut-offs.
+    outside = model.experience.outside(every_feature)
     policy = policy or manifest_policy(model)
+    decision = decide(probability, approve_below=policy.approve_below, decline_from=policy.decline_from)
     return ScoreResult(
         probability_of_default=probability,
-        decision=decide(probability, approve_below=policy.approve_below, decline_from=policy.decline_from),
+        decision=REVIEW if outside else decision,
         risk_label=RISKY if probability > model.risky_above else SAFE,
         interest_burden=every_feature["interest_burden"],
         loan_percent_income=every_feature["loan_percent_income"],
@@ -145,12 +149,17 @@ def score_application(
         raw_score=row.raw_score,
         base_value=base_value,
         contributions=contributions,
+        outside_experience=outside,
+        experience_sha256=model.experience.sha256,
     )
 
 
 @dataclass(frozen=True)
 class BatchScores:
-    """Scores for a table: ``probability_of_default`` is NaN where rejected."""
+    """Scores for a table: ``probability_of_default`` is NaN where rejected.
+
+    ``decisions`` apply the training-range guard like ``score_application``.
+    """
 
     probability_of_default: np.ndarray
     rejected: pd.Series  # reason per row, None where scored
@@ -181,6 +190,10 @@ def score_batch(frame: pd.DataFrame, *, model_version: str | None = None) -> Bat
         APPROVE,
         np.where(probability[accepted] >= model.decline_from, DECLINE, REVIEW),
     )
+    if accepted.any():
+        # The same guard as score_application: outside the training ranges, REVIEW.
+        outside = model.experience.outside_mask(add_derived_features(frame.loc[accepted, list(schema.INPUT_NAMES)]))
+        decisions[np.flatnonzero(accepted)[outside]] = REVIEW
     return BatchScores(
         probability_of_default=probability, rejected=rejected, model_version=model.version, decisions=decisions
     )
@@ -198,3 +211,18 @@ def replay_probabilities(*, model_version: str, feature_rows: Iterable[Mapping])
     if not rows:
         return np.empty(0)
     return np.asarray(compiled.calibrate(compiled.raw_scores(np.vstack(rows))), dtype=np.float64)
+
+
+def replay_outside_experience(*, model_version: str, feature_rows: list[Mapping], guarded: np.ndarray) -> np.ndarray:
+    """Which stored feature vectors ``score_application``'s training-range guard sent to REVIEW.
+
+    ``guarded`` marks the rows decided with the guard (records since it
+    exists); for them a value outside the model version's ranges means the
+    decision was REVIEW whatever the cut-offs. The other rows are ``False``.
+    """
+    model: LoadedModel = get_model(model_version)
+    outside = np.zeros(len(feature_rows), dtype=bool)
+    if guarded.any():
+        frame = pd.DataFrame.from_records([feature_rows[i] for i in np.flatnonzero(guarded)])
+        outside[np.flatnonzero(guarded)] = model.experience.outside_mask(frame)
+    return outside

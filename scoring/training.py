@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from scoring import schema
 from scoring.drift import build_reference
+from scoring.experience import experience_document
 from scoring.features import derived_values, model_frame, model_frame_names
 from scoring.metrics import quality_metrics
 from scoring.reason_codes import reason_code_table
@@ -273,6 +274,7 @@ def train_and_store(
         artifact = staging / ARTIFACT_NAME
         joblib.dump(pipeline, artifact)
         artifact_sha = sha256_of_file(artifact)
+        data_sha = sha256_of_file(Path(data_path))
         version = f"hgb-{artifact_sha[:12]}"
         booster = pipeline.named_steps["classify"].calibrated_classifiers_[0].estimator
         manifest = {
@@ -283,7 +285,7 @@ def train_and_store(
             "artifact_bytes": artifact.stat().st_size,
             "training_data": {
                 "file": Path(data_path).name,
-                "sha256": sha256_of_file(Path(data_path)),
+                "sha256": data_sha,
                 "rows": cleaning.rows_read,
                 "rows_used": cleaning.rows_kept,
                 "default_rate": float(target.mean()),
@@ -323,6 +325,10 @@ def train_and_store(
             # The training bins drift is measured against (scoring.drift).
             "monitoring_reference": drift_reference,
             "thresholds": {"approve_below": approve_below, "decline_from": decline_from, "risky_above": 0.5},
+            # The ranges seen in training: outside them an application goes to REVIEW (scoring.experience).
+            "experience": experience_document(
+                inputs=inputs, training_data_sha256=data_sha, rows_used=cleaning.rows_kept
+            ),
         }
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n")
         final = store_dir / version

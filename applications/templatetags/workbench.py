@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.conf import settings
 
 from accounts import roles
 from applications import formatting
@@ -30,9 +31,7 @@ def user_role(user: Any) -> str:
 @register.filter
 def percent(value: float | None, places: int = 2) -> str:
     """``0.12345`` -> ``"12.35%"``; a dash when there is no value."""
-    if value is None:
-        return "—"
-    return f"{value * 100:.{int(places)}f}%"
+    return formatting.percent(value, places)
 
 
 @register.filter
@@ -120,6 +119,12 @@ def can_view_any(user: Any) -> bool:
 @register.simple_tag
 def can_view_audit(user: Any) -> bool:
     return roles.can_view_audit(user)
+
+
+@register.simple_tag
+def bank_currency() -> str:
+    """The bank's ISO 4217 currency code (settings.BANK_CURRENCY)."""
+    return settings.BANK_CURRENCY
 
 
 @register.simple_tag

@@ -54,7 +54,9 @@ local function form_for(n, session)
     "person_emp_length=3.5",
     "loan_intent=EDUCATION",
     "loan_grade=" .. string.char(65 + n % 5),
-    "loan_amnt=" .. amounts[n % #amounts + 1],
+    -- Cents from (thread, request): no two requests within the duplicate window
+    -- (applications.services.DUPLICATE_WINDOW) have the same inputs.
+    "loan_amnt=" .. string.format("%.2f", tonumber(amounts[n % #amounts + 1]) + ((tid * 100000 + n) % 1000000) / 100),
     "loan_int_rate=" .. rates[n % #rates + 1],
     "cb_person_default_on_file=N",
     "cb_person_cred_hist_length=4",

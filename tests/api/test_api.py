@@ -87,6 +87,33 @@ def test_idempotency_key_same_data_same_result_different_data_409(api_for):
     assert LoanApplication.objects.count() == 2
 
 
+def test_a_possible_duplicate_is_a_409_naming_the_earlier_and_can_be_confirmed(api_for):
+    """The form's duplicate warning (#15) through the API: nothing stored until the client confirms."""
+    client = api_for(roles.OFFICER)
+    first = client.post(URL, _json_body(applicant_reference="DUP-1"), format="json")
+    assert first.status_code == 201
+    earlier = first.json()["id"]
+    # The same reference again, different inputs.
+    problem = _problem(client.post(URL, _json_body(applicant_reference="DUP-1", loan_amnt=9000), format="json"), 409)
+    assert problem["duplicate_of"] == earlier and problem["duplicate_of_url"] == f"/api/v1/applications/{earlier}/"
+    assert f"The reference DUP-1 is already used by application #{earlier}." in problem["detail"]
+    assert f'"confirmed_duplicate_of": {earlier}' in problem["detail"]
+    # The same inputs from the same user within 10 minutes, no reference.
+    problem = _problem(client.post(URL, _json_body(), format="json"), 409)
+    assert problem["duplicate_of"] == earlier and "exactly the same details" in problem["detail"]
+    assert LoanApplication.objects.count() == 1
+    # Confirming another application's id does not count; a malformed id is a 400 beside the field.
+    other = scored_application(applicant_reference="OTHER")
+    _problem(client.post(URL, _json_body(confirmed_duplicate_of=other.pk), format="json"), 409)
+    bad = _problem(client.post(URL, _json_body(confirmed_duplicate_of="first"), format="json"), 400)
+    assert [error["field"] for error in bad["errors"]] == ["confirmed_duplicate_of"]
+    confirmed = client.post(URL, _json_body(applicant_reference="DUP-1", confirmed_duplicate_of=earlier), format="json")
+    assert confirmed.status_code == 201, confirmed.content
+    stored = LoanApplication.objects.get(pk=confirmed.json()["id"])
+    assert stored.duplicate_of_id == earlier
+    assert DecisionRecord.objects.get(application=stored).document["duplicate_confirmed_of"] == earlier
+
+
 def test_tokens_missing_malformed_expired_revoked_are_401_problems(api_for, admin_user):
     anonymous = _problem(APIClient().get(URL), 401)
     assert "credentials were not provided" in anonymous["detail"]

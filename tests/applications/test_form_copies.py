@@ -23,7 +23,7 @@ def test_every_field_of_the_form_uses_the_cheap_copy():
     # A field added later without the mixin would silently fall back to Django's
     # slow copy; this catches it.
     kinds = {name: type(field) for name, field in LoanApplicationForm.base_fields.items()}
-    assert set(kinds) == {*schema.INPUT_NAMES, "applicant_reference"}
+    assert set(kinds) == {*schema.INPUT_NAMES, "applicant_reference", "confirm_duplicate_of"}
     assert all(
         hasattr(kind, "__deepcopy__") and kind.__deepcopy__ is not forms.Field.__deepcopy__ for kind in kinds.values()
     ), kinds

@@ -229,8 +229,6 @@ def test_csv_is_made_for_spreadsheets(reviewer_client, officer):
     assert (row["cb_person_default_on_file"], row["cb_person_default_on_file_label"]) == ("N", "No")
     assert (row["status"], row["status_label"]) == ("SCORED", "Scored")
     assert row["final_decision_label"] == target.title() and row["decision_label"] == stored.decision.title()
-    assert (row["case_state"], row["case_state_label"]) == ("DECIDED", "Final (decided in review)")
-    assert (other["case_state"], other["case_state_label"]) == ("MODEL_FINAL", "Final (model decision)")
     # The probability as a percentage with two decimals; no full-precision column here.
     assert row["probability_of_default_percent"] == f"{stored.probability_of_default * 100:.2f}"
     assert "probability_of_default" not in row

@@ -16,7 +16,7 @@ from audit import canonical
 from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
 from tests.support.audit import scored_application
-from tests.support.factories import PASSWORD, UserFactory
+from tests.support.factories import DECLINED_FORM, PASSWORD, UserFactory
 from tests.support.reviews import decide_by_review
 
 pytestmark = pytest.mark.django_db
@@ -374,6 +374,26 @@ NOT_WALKED = {
     "api:schema",
     "api:docs",
 }
+# The walk's application is declined, so it has a notice (#15).
+for _notice_route in ("applications:notice", "applications:notice_pdf"):
+    EXPECTED[_notice_route] = {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: A,
+        "other_officer": H,
+        roles.REVIEWER: A,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    }
+# The what-if and the counter-offer are POST-only too; tests/applications covers their roles.
+NOT_WALKED |= {"applications:what_if", "applications:counter_offer"}
+ROUTES_WITH_AN_APPLICATION = (
+    "applications:detail",
+    "applications:override",
+    "applications:notice",
+    "applications:notice_pdf",
+    "reviews:case",
+)
 
 
 def _named_routes(patterns, prefix: str = "") -> set[str]:
@@ -408,7 +428,7 @@ def test_walk_every_url_for_every_role(role):
     from django.urls import reverse
 
     owner = UserFactory(role=roles.OFFICER)
-    application = scored_application(owner)
+    application = scored_application(owner, **DECLINED_FORM)
     job = _batch_job(owner)
     users = {
         "anonymous": None,
@@ -424,7 +444,7 @@ def test_walk_every_url_for_every_role(role):
         client.force_login(users[role])
     failures = []
     for name, expectations in EXPECTED.items():
-        args = [application.pk] if name in ("applications:detail", "applications:override", "reviews:case") else []
+        args = [application.pk] if name in ROUTES_WITH_AN_APPLICATION else []
         if name == "monitoring:csv":
             args = ["daily"]
         if name.startswith("batches:") and name != "batches:upload":

@@ -16,13 +16,14 @@ from accounts import roles
 from applications.forms import clean_application_data
 from applications.models import LoanApplication
 from applications.services import prepare_applications, store_prepared_applications
+from audit import canonical
 from audit.models import DecisionRecord
 from batches import services
 from batches.models import BatchChunk, BatchJob, BatchRow
 from scoring.services import score_application
 from tests.support.audit import run_verify
 from tests.support.batches import COLUMNS, batch_csv, batch_row, varied_rows
-from tests.support.factories import UserFactory, scoring_inputs
+from tests.support.factories import UserFactory, scored_application, scoring_inputs
 
 pytestmark = pytest.mark.django_db
 
@@ -40,27 +41,41 @@ def _results(client, job: BatchJob) -> list[dict[str, str]]:
 
 
 def test_a_file_is_scored_row_for_row_exactly_as_the_form_would(officer_client, django_capture_on_commit_callbacks):
-    rows = varied_rows(12)
+    earlier = scored_application(officer_client.user, applicant_reference="ALREADY-STORED")
+    good = varied_rows(12)
+    # Outside the model's experience (loan 90,000% of income): REVIEW by the guard, as score_application says.
+    good.insert(5, batch_row(loan_amnt="900000", person_income="1000", applicant_reference="GUARDED"))
+    rows = list(good)
     rows.insert(3, batch_row(loan_amnt="-5", applicant_reference="BAD-AMOUNT"))
     rows.insert(6, batch_row(applicant_reference="=HYPERLINK(1)"))
     rows.insert(8, batch_row(person_age="30", person_emp_length="25", applicant_reference="TOO-LONG-JOB"))
     rows.insert(9, batch_row(loan_grade="Z", applicant_reference="x" * 150))
+    # Possible duplicates, with nobody to confirm them: refused, naming the earlier application.
+    rows.append(batch_row(loan_amnt="4321", applicant_reference="ALREADY-STORED"))
+    rows.append(batch_row(loan_amnt="4322", applicant_reference="R2"))
     response = _upload(officer_client, batch_csv(rows), capture=django_capture_on_commit_callbacks)
     job = BatchJob.objects.get()
     assert response.status_code == 303 and response["Location"] == reverse("batches:detail", args=[job.pk])
     assert job.status == BatchJob.Status.DONE
-    assert (job.total_rows, job.rows_done, job.rows_stored, job.rows_rejected) == (16, 16, 12, 4)
+    assert (job.total_rows, job.rows_done, job.rows_stored, job.rows_rejected) == (19, 19, 13, 6)
 
     results = _results(officer_client, job)
-    assert [int(r["row_number"]) for r in results] == list(range(1, 17))
+    assert [int(r["row_number"]) for r in results] == list(range(1, 20))
     by_number = {int(r["row_number"]): r for r in results}
     assert by_number[4]["outcome"] == "rejected" and by_number[4]["rejection_reason"].startswith("loan_amnt:")
     assert by_number[7]["rejection_reason"].startswith("applicant_reference: Starts like a spreadsheet formula")
     assert by_number[9]["rejection_reason"].startswith("person_emp_length: Employment of 25 years")
     assert by_number[10]["rejection_reason"].startswith("applicant_reference: Longer than 100 characters")
+    assert by_number[18]["rejection_reason"] == (
+        f"applicant_reference: The reference ALREADY-STORED is already used by application #{earlier.pk}; "
+        "not stored (enter it on the form to confirm it is not a second entry)."
+    )
+    assert by_number[19]["rejection_reason"].startswith(
+        "applicant_reference: The reference R2 is already used by an earlier row of this file; not stored"
+    )
     stored = [r for r in results if r["outcome"] == "stored"]
-    assert len(stored) == 12 == LoanApplication.objects.count() == DecisionRecord.objects.count()
-    for result, row in zip(stored, varied_rows(12)):
+    assert len(stored) == 13 == LoanApplication.objects.count() - 1 == DecisionRecord.objects.count() - 1
+    for result, row in zip(stored, good, strict=True):
         application = LoanApplication.objects.get(pk=result["application_id"])
         expected = score_application(scoring_inputs(row))
         assert application.applicant_reference == result["applicant_reference"] == row["applicant_reference"]
@@ -68,8 +83,18 @@ def test_a_file_is_scored_row_for_row_exactly_as_the_form_would(officer_client, 
         assert float(result["probability_of_default"]) == expected.probability_of_default
         assert application.decision == result["decision"] == expected.decision
         assert application.reasons == [reason.as_dict() for reason in expected.reasons]
-        assert int(result["decision_record_id"]) == DecisionRecord.objects.get(application=application).pk
+        record = DecisionRecord.objects.get(application=application)
+        assert int(result["decision_record_id"]) == record.pk
+        # The guard's mark, column and document, exactly as the single path records it.
+        assert record.outside_experience is bool(expected.outside_experience)
+        assert record.document["outside_experience"] == canonical.canonical_value(
+            [e.as_dict() for e in expected.outside_experience]
+        )
+        assert record.document["experience_sha256"] == expected.experience_sha256
+        assert record.document["policy_version"] == expected.policy_version
         assert application.officer == officer_client.user
+    guarded = LoanApplication.objects.get(applicant_reference="GUARDED")
+    assert guarded.decision == "REVIEW" and DecisionRecord.objects.get(application=guarded).outside_experience
     code, _, summary = run_verify("--replay")
     assert code == 0, summary
 
@@ -86,7 +111,13 @@ def test_a_chunk_run_twice_stores_nothing_twice(officer, django_capture_on_commi
     with pytest.raises(IntegrityError), transaction.atomic():
         BatchRow.objects.create(job=job, row_number=row.row_number, rejection="again")
     cleaned, errors = clean_application_data(varied_rows(1)[0])
-    again = prepare_applications(officer=officer, rows=[(row.application.idempotency_key, cleaned)])
+    # Prepared again, its reference is refused first (a possible duplicate, #15) ...
+    (refused,) = prepare_applications(officer=officer, rows=[(row.application.idempotency_key, cleaned)])
+    assert "The reference R1 is already used by application" in refused.message_dict["applicant_reference"][0]
+    # ... and without a reference, the unique idempotency key refuses the second copy.
+    again = prepare_applications(
+        officer=officer, rows=[(row.application.idempotency_key, {**cleaned, "applicant_reference": ""})]
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         store_prepared_applications(prepared=again)
     assert LoanApplication.objects.count() == 5 and BatchRow.objects.count() == 5

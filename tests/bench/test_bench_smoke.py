@@ -45,7 +45,11 @@ def test_wrk_text_report_is_read():
 def test_submit_form_fields_are_the_forms_fields():
     from applications.forms import LoanApplicationForm
 
-    assert set(load_common.FORM) | {"applicant_reference"} == set(LoanApplicationForm.base_fields)
+    # The duplicate confirmation is posted only after a warning, which the benches never get (unique amounts).
+    assert set(load_common.FORM) | {"applicant_reference", "confirm_duplicate_of"} == set(
+        LoanApplicationForm.base_fields
+    )
+    assert len({load_common.unique_amount(n) for n in range(100_000)}) == 100_000
 
 
 @pytest.mark.django_db

@@ -76,7 +76,9 @@ def workbench_data(db):
     approved (its case page shows the override form), one in the queue (its case page offers a claim)."""
     officer = UserFactory(role=roles.OFFICER, username="a11y-officer")
     application = scored_application(officer, applicant_reference="A11Y-REFERENCE-0001", loan_amnt="91800")
-    model_final = scored_application(officer, applicant_reference="A11Y-REFERENCE-0002", person_income="900000")
+    # An income within the model's training range: 900,000 would be referred by the guard (#15.4).
+    model_final = scored_application(officer, applicant_reference="A11Y-REFERENCE-0002", person_income="150000")
+    assert model_final.case_state == "MODEL_FINAL"
     queued = review_case(officer, applicant_reference="A11Y-REFERENCE-0003")
     reviewer = UserFactory(role=roles.REVIEWER, username="a11y-reviewer")
     decide_by_review(

@@ -59,6 +59,9 @@ def test_the_decision_page_prints_legibly_in_black_and_white(page, live_server, 
     assert decision.is_visible()
     assert decision.text_content().strip() == overridden_application.final_decision
     assert page.locator("[data-testid=override-note]").is_visible()
+    # Who printed it and when (#15.6); on screen the line is not shown.
+    printed_by = page.locator("[data-testid=printed-by]")
+    assert printed_by.is_visible() and printed_by.text_content().startswith("Printed by print-officer at ")
     assert page.evaluate(_VISIBLE_TEXT_COLOURS) == ["rgb(0, 0, 0)"]
     assert set(page.evaluate(_BACKGROUNDS)) <= {"rgba(0, 0, 0, 0)", "rgb(255, 255, 255)"}
     assert axe_violations(page) == []
@@ -67,3 +70,5 @@ def test_the_decision_page_prints_legibly_in_black_and_white(page, live_server, 
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PRINTABLE_WIDTH
     pdf = page.pdf(format="A4", margin={"top": "15mm", "bottom": "15mm", "left": "15mm", "right": "15mm"})
     assert pdf.startswith(b"%PDF")
+    page.emulate_media(media="screen")
+    assert not page.locator("[data-testid=printed-by]").is_visible()

@@ -24,8 +24,9 @@ from applications.services import submit_application
 from tests.support.factories import UserFactory, application_form_data
 officer = UserFactory(role="officer")
 print("ready", flush=True)
-for line in sys.stdin:
-    form = LoanApplicationForm(data=application_form_data())
+for n, line in enumerate(sys.stdin):
+    # A different amount each time: the same inputs again within 10 minutes would be a possible duplicate (#15).
+    form = LoanApplicationForm(data=application_form_data(loan_amnt=str(5000 + n)))
     assert form.is_valid(), form.errors
     application = submit_application(officer=officer, cleaned_data=form.cleaned_data)
     record = application.decision_records.get()

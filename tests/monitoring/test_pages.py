@@ -50,7 +50,7 @@ def test_reviewers_auditors_and_admins_see_every_page_with_a_chart(client_for, c
     page = client.get("/monitoring/").content.decode()
     assert 'data-testid="pending-count">0<' in page
     assert "Figures as of" in page
-    assert "out-of-range guard (issue 15) is not merged" in page
+    assert 'data-testid="outside-experience-count">0<' in page
 
 
 @pytest.mark.parametrize("role", [roles.OFFICER, None])
@@ -69,9 +69,18 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
 def test_the_daily_csv_has_every_day_and_is_logged(client_for, counted):
     client = client_for(roles.AUDITOR)
     rows = _csv(client.get("/monitoring/daily.csv"))
-    assert rows[0] == ["day", "decisions", "approve", "review", "decline", "overridden", "override_rate"]
-    assert rows[1] == ["2026-09-07", "3", "3", "0", "0", "0", "0.0"]
-    assert rows[2] == ["2026-09-08", "1", "0", "0", "1", "0", "0.0"]
+    assert rows[0] == [
+        "day",
+        "decisions",
+        "approve",
+        "review",
+        "decline",
+        "overridden",
+        "override_rate",
+        "outside_experience",
+    ]
+    assert rows[1] == ["2026-09-07", "3", "3", "0", "0", "0", "0.0", "0"]
+    assert rows[2] == ["2026-09-08", "1", "0", "0", "1", "0", "0.0", "0"]
     assert AccessEvent.objects.filter(action=AccessEvent.EXPORT, target="monitoring:daily.csv").count() == 1
 
 
@@ -175,3 +184,29 @@ def test_charts_need_no_inline_style_or_script_and_the_csp_stays_strict(client_f
         assert re.findall(r"<script(?![^>]*\bsrc=)", page) == [], url
         policy = response["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "style-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+def test_the_dashboard_counts_decisions_outside_the_models_experience(client_for, counted):
+    """Issue 18 point 1's out-of-range count: decision records the guard (issue 15) sent to REVIEW."""
+    from applications.models import LoanApplication
+    from audit.models import DecisionRecord
+    from tests.support.factories import scored_application
+
+    officer = UserFactory(role=roles.OFFICER)
+    guarded = []
+    for n in range(2):
+        application = scored_application(
+            officer, applicant_reference=f"OUT-{n}", loan_amnt="900000", person_income=str(1000 + n)
+        )
+        assert application.decision == "REVIEW"
+        guarded.append(application.pk)
+    moment = timezone.make_aware(dt.datetime(2026, 9, 8, 12), dt.UTC)
+    LoanApplication.objects.filter(pk__in=guarded).update(created_at=moment)
+    refresh_aggregates()
+    assert DecisionRecord.objects.filter(outside_experience=True).count() == 2
+    client = client_for(roles.REVIEWER)
+    page = client.get("/monitoring/").content.decode()
+    assert 'data-testid="outside-experience-count">2<' in page
+    rows = _csv(client.get("/monitoring/daily.csv"))
+    by_day = {row[0]: row for row in rows[1:]}
+    assert by_day["2026-09-08"][-1] == "2" and by_day["2026-09-07"][-1] == "0"

@@ -114,9 +114,15 @@ def test_result_fields_and_policy(candidate_model_serving):
     assert list(result.features) == list(model.compiled.feature_names)
     assert "person_age" not in result.features
     p = result.probability_of_default
-    expected = "APPROVE" if p < result.approve_below else "DECLINE" if p >= result.decline_from else "REVIEW"
-    assert result.decision == expected
     assert result.risk_label == ("RISKY" if p > 0.5 else "SAFE")
+    # A loan of 59% of income is beyond the ordinary 53% of training: REVIEW, whatever p says.
+    assert [e.feature for e in result.outside_experience] == ["loan_percent_income", "interest_burden"]
+    assert result.decision == "REVIEW"
+    inside = score_application(good_application(loan_amnt=25000))
+    assert inside.outside_experience == ()
+    p = inside.probability_of_default
+    expected = "APPROVE" if p < inside.approve_below else "DECLINE" if p >= inside.decline_from else "REVIEW"
+    assert inside.decision == expected
 
 
 def test_missing_rate_and_employment_are_scored_as_missing():

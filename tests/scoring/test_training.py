@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from scoring import schema
+from scoring.experience import EXPERIENCE_FILE
 from scoring.store import load_verified
 from scoring.training import clean_training_frame, read_dataset, train_and_store
 from tests.support.scoring import CANDIDATE_VERSION, COMMITTED_STORE, require_shared_data
@@ -124,6 +125,9 @@ def test_retraining_on_shared_data_reproduces_the_committed_model(tmp_path):
         cross_validate=False,
         seed=committed.manifest["hyper_parameters"]["random_state"],
     )
+    # The training ranges a new manifest carries are the ones the committed model's sidecar holds (#15.4).
+    sidecar = json.loads((COMMITTED_STORE / committed_version / EXPERIENCE_FILE).read_text())
+    assert manifest["experience"] == sidecar
     retrained = load_verified(tmp_path, manifest["version"])
     frame = read_dataset(data)
     frame = frame[schema.frame_rejections(frame).isna()].loc[:, list(schema.INPUT_NAMES)]

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from accounts import roles
 from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
-from applications.services import submit_application
+from applications.services import PossibleDuplicate, submit_application
 
 PASSWORD = "correct-horse-battery-staple-42"
 
@@ -85,6 +85,37 @@ def application_form_data(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+# Training row 1988 as form data: DECLINE at 15,000 by the serving model, which approves up to 13,575
+# (tests/scoring/test_counter_offer.py): a decline with a counter-offer and a notice.
+DECLINED_FORM = dict(
+    person_age="26",
+    person_income="45000",
+    person_home_ownership="RENT",
+    person_emp_length="10",
+    loan_intent="DEBTCONSOLIDATION",
+    loan_grade="A",
+    loan_amnt="15000",
+    loan_int_rate="7.29",
+    cb_person_default_on_file="N",
+    cb_person_cred_hist_length="4",
+)
+
+
+# Training row 13164 as form data: REVIEW at 7,000 by the serving model, which approves 5,409 to 5,685 only.
+REVIEW_FORM = dict(
+    person_age="23",
+    person_income="27000",
+    person_home_ownership="RENT",
+    person_emp_length="4",
+    loan_intent="PERSONAL",
+    loan_grade="C",
+    loan_amnt="7000",
+    loan_int_rate="13.79",
+    cb_person_default_on_file="N",
+    cb_person_cred_hist_length="2",
+)
+
+
 def scoring_inputs(data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ten model inputs from form data, as the scoring engine takes them."""
     from scoring.schema import INPUT_NAMES, NUMERIC_INPUTS
@@ -102,7 +133,21 @@ def submit_form(*, officer: Any, data: dict[str, Any], idempotency_key: str | No
     form = LoanApplicationForm(data=data)
     if not form.is_valid():
         raise ValidationError(form.errors.as_data())
-    return submit_application(officer=officer, cleaned_data=form.cleaned_data, idempotency_key=idempotency_key)
+    confirmed = None
+    # Tests make many alike applications on purpose: confirm each warning, as an officer would (racing
+    # processes may name a newer earlier application each time). tests/applications/test_duplicates.py
+    # tests the warning itself.
+    for _ in range(10):
+        try:
+            return submit_application(
+                officer=officer,
+                cleaned_data=form.cleaned_data,
+                idempotency_key=idempotency_key,
+                confirmed_duplicate_of=confirmed,
+            )
+        except PossibleDuplicate as duplicate:
+            confirmed = duplicate.earlier.pk
+    raise AssertionError("the duplicate warning kept naming another application")
 
 
 class LoanApplicationFactory(factory.Factory):
