@@ -184,12 +184,14 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_production_settings():
     result = _manage("check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues (1 silenced)" in result.stdout  # security.W021, see docs/deploy-checks.md
 
 
+@pytest.mark.slow
 def test_check_deploy_flags_a_weakened_setting():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", DJANGO_SECURE_COOKIES="0")
     assert result.returncode != 0

@@ -69,6 +69,7 @@ def test_an_officers_history_uses_the_officer_and_time_index():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_migrating_down_and_up_restores_and_drops_the_indexes_and_keeps_the_triggers():
     decisions = DecisionRecord._meta.db_table
     try:

@@ -84,6 +84,7 @@ def test_backup_refuses_inside_a_transaction(tmp_path):
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite backup")
+@pytest.mark.slow
 def test_sqlite_restore_drill(tmp_path):
     stored = _scored_applications()
     path, _ = _backup(tmp_path / "backups")
@@ -103,6 +104,7 @@ def test_sqlite_restore_drill(tmp_path):
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite backup")
+@pytest.mark.slow
 def test_a_tampered_restore_fails_verification(tmp_path):
     """The drill would notice a bad copy: the check is not vacuous."""
     _scored_applications(2)

@@ -101,6 +101,7 @@ def test_more_income_for_the_same_loan_never_raises_the_risk(rows, model):
         assert (after <= before).all(), f"income +{rise:.0%}"
 
 
+@pytest.mark.slow
 def test_manifest_income_response_is_what_the_model_does(model):
     """The figures recorded in the manifest are reproduced from the artifact."""
     rows = cleaned_training_inputs()

@@ -35,6 +35,7 @@ def _as_inputs(record: dict) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_fast_path_equals_artifact_bit_for_bit_over_the_training_file(training_rows):
     model = get_model()
     artifact = joblib.load(model.stored.artifact_path)
@@ -48,6 +49,7 @@ def test_fast_path_equals_artifact_bit_for_bit_over_the_training_file(training_r
     assert mismatched.size == 0, f"{mismatched.size} rows differ, first at {mismatched[:5]}"
 
 
+@pytest.mark.slow
 def test_batch_scores_equal_artifact_bit_for_bit(training_rows):
     model = get_model()
     expected = joblib.load(model.stored.artifact_path).predict_proba(training_rows.loc[:, list(schema.INPUT_NAMES)])[

@@ -71,6 +71,7 @@ def test_shared_file_cleaning_counts():
     assert report.rows_kept == 26064 - sum(report.dropped.values())
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_for_a_seed(sample_csv, tmp_path):
     first = train_and_store(data_path=sample_csv, store_dir=tmp_path / "a", params=SMALL, cross_validate=False)
     second = train_and_store(data_path=sample_csv, store_dir=tmp_path / "b", params=SMALL, cross_validate=False)
@@ -78,6 +79,7 @@ def test_training_is_deterministic_for_a_seed(sample_csv, tmp_path):
     assert first["version"] == second["version"] == f"hgb-{first['artifact_sha256'][:12]}"
 
 
+@pytest.mark.slow
 def test_manifest_records_what_an_auditor_needs(sample_csv, tmp_path):
     manifest = train_and_store(
         data_path=sample_csv, store_dir=tmp_path, params=SMALL, cross_validate=True, activate=True
@@ -96,6 +98,7 @@ def test_manifest_records_what_an_auditor_needs(sample_csv, tmp_path):
     assert loaded.sha256 == manifest["artifact_sha256"]
 
 
+@pytest.mark.slow
 def test_train_model_command_reports_cv_metrics(sample_csv, tmp_path, capsys):
     call_command("train_model", "--data", str(sample_csv), "--store", str(tmp_path), "--no-cv")
     out = capsys.readouterr().out

@@ -53,6 +53,7 @@ def test_refuses_when_debug_is_off(settings):
     assert not get_user_model().objects.filter(username="demo-officer").exists()
 
 
+@pytest.mark.slow
 def test_refusal_exits_non_zero_from_the_command_line(tmp_path):
     import os
     import subprocess
