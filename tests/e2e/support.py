@@ -53,6 +53,16 @@ def sign_in(page: Any, base_url: str, username: str) -> None:
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
+def fill_application_form(page: Any, data: dict[str, str]) -> None:
+    """Type ``data`` into the new-application form as an officer would (selects chosen, inputs filled)."""
+    for name, value in data.items():
+        selector = f"[name={name}]"
+        if page.eval_on_selector(selector, "el => el.tagName") == "SELECT":
+            page.select_option(selector, value)
+        else:
+            page.fill(selector, value)
+
+
 def axe_violations(page: Any) -> list[dict[str, Any]]:
     """Serious and critical axe-core findings on the page as it is now.
 

@@ -15,7 +15,7 @@ import pytest
 
 from accounts import roles
 from monitoring.services import refresh_aggregates
-from tests.e2e.support import BROWSER_MARKS, axe_violations, horizontal_overflow, sign_in
+from tests.e2e.support import BROWSER_MARKS, axe_violations, fill_application_form, horizontal_overflow, sign_in
 from tests.support.factories import UserFactory, application_form_data, review_case, scored_application
 from tests.support.reviews import decide_by_review
 
@@ -167,12 +167,7 @@ def test_forms_with_errors_pass_axe_and_fit_a_phone(page, live_server, workbench
 def test_after_a_failed_submit_focus_is_on_the_error_summary_which_links_each_field(page, live_server):
     UserFactory(role=roles.OFFICER, username="a11y-focus")
     sign_in(page, live_server.url, "a11y-focus")
-    for name, value in application_form_data(person_income="0", loan_amnt="50.000").items():
-        selector = f"[name={name}]"
-        if page.eval_on_selector(selector, "el => el.tagName") == "SELECT":
-            page.select_option(selector, value)
-        else:
-            page.fill(selector, value)
+    fill_application_form(page, application_form_data(person_income="0", loan_amnt="50.000"))
     page.click("#submit-application")
     page.wait_for_selector(".error-summary")
     assert page.evaluate("() => document.activeElement.classList.contains('error-summary')")

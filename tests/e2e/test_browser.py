@@ -8,7 +8,7 @@ import pytest
 from accounts import roles
 from applications.models import LoanApplication
 from scoring.services import score_application
-from tests.e2e.support import BROWSER_MARKS
+from tests.e2e.support import BROWSER_MARKS, fill_application_form
 from tests.support.factories import PASSWORD, UserFactory, application_form_data, scoring_inputs
 
 pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
@@ -27,12 +27,7 @@ def test_officer_journey_from_login_to_admin(page, live_server):
     assert page.text_content("[data-testid=nav-role]").strip() == "admin"
     page.goto(f"{live_server.url}/applications/new/")
 
-    for name, value in data.items():
-        selector = f"[name={name}]"
-        if page.eval_on_selector(selector, "el => el.tagName") == "SELECT":
-            page.select_option(selector, value)
-        else:
-            page.fill(selector, value)
+    fill_application_form(page, data)
     # Derived features computed live in the page, never typed.
     assert page.text_content("#loan_percent_income").strip() == "23.08%"
     assert page.text_content("#interest_burden").strip() == "2.60%"
@@ -66,12 +61,7 @@ def test_bad_input_is_shown_beside_the_field_in_the_browser(page, live_server):
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/applications/new/")
-    for name, value in application_form_data(person_income="0").items():
-        selector = f"[name={name}]"
-        if page.eval_on_selector(selector, "el => el.tagName") == "SELECT":
-            page.select_option(selector, value)
-        else:
-            page.fill(selector, value)
+    fill_application_form(page, application_form_data(person_income="0"))
     page.click("#submit-application")
     page.wait_for_selector("#id_person_income_error")
     assert page.text_content("#id_person_income_error").strip() == "Must be above 0."

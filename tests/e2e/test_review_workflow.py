@@ -24,7 +24,7 @@ from audit import lifecycle
 from audit.models import CaseRecord
 from reviews.models import DelegatedLimit
 from reviews.reason_codes import seed_reason_codes
-from tests.e2e.support import BROWSER_MARKS, axe_violations, horizontal_overflow, sign_in
+from tests.e2e.support import BROWSER_MARKS, axe_violations, fill_application_form, horizontal_overflow, sign_in
 from tests.support.factories import DECLINE_FIELDS, REVIEW_FIELDS, UserFactory, application_form_data
 
 pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
@@ -59,12 +59,7 @@ def person(browser: Any, base_url: str, username: str) -> Any:
 
 def enter(page: Any, base_url: str, data: dict[str, str]) -> None:
     page.goto(f"{base_url}/applications/new/")
-    for name, value in data.items():
-        selector = f"[name={name}]"
-        if page.eval_on_selector(selector, "el => el.tagName") == "SELECT":
-            page.select_option(selector, value)
-        else:
-            page.fill(selector, value)
+    fill_application_form(page, data)
     page.click("#submit-application")
     page.wait_for_url("**/applications/*/")
 
