@@ -616,6 +616,8 @@ def _verify(*, replay: bool) -> VerificationSummary:
     policies: dict[str, tuple[str, float, float]] = {}
 
     def remember_policy(row: Any, document: dict) -> None:
+        if row.action not in GovernanceRecord.SERVING_ACTIONS:
+            return  # a challenger's records: it never decides, so its policy is none a decision may name
         policies[row.policy_version] = (row.model_version, row.approve_below, row.decline_from)
 
     _walk(

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count
 
 from audit.models import DecisionRecord, GovernanceRecord
-from governance.models import ChangeProposal, ServingState
+from governance.models import ChallengerState, ChangeProposal, ServingState
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import DecisionPolicy, manifest_policy_version
@@ -77,6 +77,27 @@ def governed_serving() -> Serving | None:
     )
     _cached = (row, serving)
     return serving
+
+
+_CHALLENGER_SQL: str | None = None
+
+
+def challenger_version() -> str | None:
+    """The challenger version scoring in shadow, or ``None``: one primary-key read, before every scoring.
+
+    Read on every call, like the serving state, so setting or removing a
+    challenger applies to the next application in every process.
+    """
+    global _CHALLENGER_SQL
+    if _CHALLENGER_SQL is None:
+        quote = connection.ops.quote_name
+        _CHALLENGER_SQL = (
+            f"SELECT {quote('model_version')} FROM {quote(ChallengerState._meta.db_table)} WHERE {quote('id')} = %s"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_CHALLENGER_SQL, [ChallengerState.SINGLETON_ID])
+        row = cursor.fetchone()
+    return row[0] if row and row[0] else None
 
 
 def scoring_arguments() -> dict[str, Any]:
