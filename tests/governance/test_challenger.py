@@ -273,3 +273,25 @@ def test_the_api_and_form_paths_are_shadow_scored(admins, client_for):
     assert response.status_code in (302, 303), response.content[:500]
     stored = LoanApplication.objects.filter(officer=page.user).get()
     assert ChallengerScore.objects.get(application_id=stored.pk).champion_decision == stored.decision
+
+
+def test_the_registry_proposes_approves_and_shows_the_challenger(client_for):
+    proposer, approver = client_for(roles.ADMIN), client_for(roles.ADMIN)
+    page = proposer.get("/governance/models/").content.decode()
+    assert f'data-testid="propose-challenger-{CANDIDATE_VERSION}"' in page
+    assert f'data-testid="propose-challenger-{SERVING}"' not in page  # the active version cannot be its own challenger
+    response = proposer.post(
+        "/governance/models/challenger/", {"model_version": CANDIDATE_VERSION, "note": "shadow it"}, follow=True
+    )
+    assert "Another admin must approve it before it scores." in response.content.decode()
+    proposal = ChangeProposal.objects.get(kind=ChangeProposal.Kind.SET_CHALLENGER)
+    response = approver.post(f"/governance/proposals/{proposal.pk}/approve/", follow=True)
+    page = response.content.decode()
+    assert f"Approved: {CANDIDATE_VERSION} is the challenger" in page
+    assert 'data-testid="challenger-badge"' in page and 'data-testid="propose-remove-challenger"' in page
+    assert "challenger set" in page  # the change history
+    assert client_for(roles.REVIEWER).post("/governance/models/challenger/remove/").status_code == 403
+    proposer.post("/governance/models/challenger/remove/", {"note": "enough"})
+    removal = ChangeProposal.objects.get(kind=ChangeProposal.Kind.REMOVE_CHALLENGER)
+    approver.post(f"/governance/proposals/{removal.pk}/approve/")
+    assert selectors.challenger_version() is None
