@@ -433,8 +433,8 @@ class AnonymousAccessTally(models.Model):
 
 
 class GovernanceRecord(ChainedRecord):
-    """An approved change of what serves: a model version activated (or rolled back to), new cut-offs adopted,
-    or a challenger set or removed (it scores in shadow, never deciding).
+    """A governed change: a model version activated (or rolled back to), new cut-offs adopted, a challenger
+    set or removed (it scores in shadow, never deciding), or a proposal rejected or withdrawn (no effect).
 
     Its own chain (``governance``), like role changes: which model and
     which cut-offs decided a loan is as much the auditor's business as the
@@ -451,11 +451,18 @@ class GovernanceRecord(ChainedRecord):
     # A challenger scores in shadow only: its records name no policy any decision is made under.
     SET_CHALLENGER = "set_challenger"
     REMOVE_CHALLENGER = "end_challenger"  # fits the 16-character column
+    # A proposal closed without effect: rejected by another admin, or withdrawn by its proposer. Chained too, so
+    # the trail shows every proposal's end, not only the ones that changed something. For these two,
+    # ``approved_by`` is whoever closed the proposal (the proposer, for a withdrawal).
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
     ACTIONS = (
         (ACTIVATE_MODEL, "model activated"),
         (ADOPT_POLICY, "cut-offs adopted"),
         (SET_CHALLENGER, "challenger set"),
         (REMOVE_CHALLENGER, "challenger removed"),
+        (REJECT, "proposal rejected"),
+        (WITHDRAW, "proposal withdrawn"),
     )
     # The actions that change what decides; only their policies are ones decision records may name.
     SERVING_ACTIONS = (ACTIVATE_MODEL, ADOPT_POLICY)

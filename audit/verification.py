@@ -432,8 +432,12 @@ def _check_governance_columns(document: dict, row: Any) -> str | None:
         return "thresholds"
     if document.get("proposed_by_id") != row.proposed_by_id or document.get("approved_by_id") != row.approved_by_id:
         return "people"
-    if document.get("proposed_by_id") == document.get("approved_by_id"):
-        return "approved_by (the proposer approved their own change)"
+    same_person = document.get("proposed_by_id") == document.get("approved_by_id")
+    if document.get("action") == GovernanceRecord.WITHDRAW:
+        if not same_person:
+            return "approved_by (a proposal withdrawn by someone other than its proposer)"
+    elif same_person:
+        return "approved_by (the proposer approved or rejected their own proposal)"
     if document.get("created_at") != canonical.utc_iso(row.created_at):
         return "created_at"
     return None

@@ -15,7 +15,8 @@ the champion decided.
 
 ``ChangeProposal`` is a working table: a proposal waits here for a second
 admin. Its status changes (pending -> approved / rejected / withdrawn);
-what was approved is in the hash-chained ``audit.GovernanceRecord``.
+how each one ended (approved, rejected, withdrawn) is in the hash-chained
+``audit.GovernanceRecord``.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class ChangeProposal(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    # The chained record of an approved proposal.
+    # The chained record of how the proposal ended (approved, rejected or withdrawn).
     record = models.OneToOneField(
         "audit.GovernanceRecord", on_delete=models.PROTECT, null=True, blank=True, related_name="proposal"
     )

@@ -12,8 +12,10 @@ everywhere, with no restart.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -26,6 +28,7 @@ from governance.selectors import challenger_version, current_serving, serving_po
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import manifest_policy_version
+from scoring.store import read_manifest
 
 NOTE_MAX_CHARS = 2000
 
@@ -320,26 +323,66 @@ def _approve_challenger_removal(proposal: ChangeProposal, approver: Any) -> Gove
 
 
 def reject_proposal(*, proposal_id: int, decider: Any) -> ChangeProposal:
-    """Another admin turns a pending proposal down; nothing serves differently."""
+    """Another admin turns a pending proposal down; nothing serves differently. Chained like an approval."""
+    sha256 = _proposed_sha256(proposal_id)
     with transaction.atomic():
         proposal = _pending(proposal_id)
         if not roles.can_decide_model_change(decider, proposal):
             raise PermissionDenied("A proposal is rejected by another admin; withdraw your own instead.")
-        return _close(proposal, decider, ChangeProposal.Status.REJECTED)
+        return _close(proposal, decider, ChangeProposal.Status.REJECTED, sha256)
 
 
 def withdraw_proposal(*, proposal_id: int, proposer: Any) -> ChangeProposal:
-    """The proposer takes their pending proposal back."""
+    """The proposer takes their pending proposal back. Chained like an approval."""
+    sha256 = _proposed_sha256(proposal_id)
     with transaction.atomic():
         proposal = _pending(proposal_id)
         if not roles.can_withdraw_model_change(proposer, proposal):
             raise PermissionDenied("Only the admin who proposed it may withdraw a proposal.")
-        return _close(proposal, proposer, ChangeProposal.Status.WITHDRAWN)
+        return _close(proposal, proposer, ChangeProposal.Status.WITHDRAWN, sha256)
 
 
-def _close(proposal: ChangeProposal, user: Any, status: str) -> ChangeProposal:
+def _proposed_sha256(proposal_id: int) -> str:
+    """The artifact SHA-256 the manifest of the proposal's version names ("" if it cannot be read any more).
+
+    Read from the manifest, not by loading the model: a proposal for a
+    version that broke since must still be closable. Outside the transaction,
+    like every file read here.
+    """
+    version = ChangeProposal.objects.filter(pk=proposal_id).values_list("model_version", flat=True).first()
+    if not version:
+        return ""
+    try:
+        return str(read_manifest(Path(settings.MODELS_STORE_DIR), version).get("artifact_sha256") or "")
+    except ModelUnavailable:
+        return ""
+
+
+def _close(proposal: ChangeProposal, user: Any, status: str, sha256: str) -> ChangeProposal:
+    """Close a proposal without effect and chain the record of who closed it (``REJECT`` / ``WITHDRAW``)."""
+    rejected = status == ChangeProposal.Status.REJECTED
+    policy_version = (
+        proposal.policy_version
+        if proposal.kind == ChangeProposal.Kind.ADOPT_POLICY
+        else manifest_policy_version(proposal.model_version)
+    )
+    record = append_governance_record(
+        action=GovernanceRecord.REJECT if rejected else GovernanceRecord.WITHDRAW,
+        model_version=proposal.model_version,
+        model_sha256=sha256,
+        policy_version=policy_version,
+        approve_below=proposal.approve_below,
+        decline_from=proposal.decline_from,
+        proposal_id=proposal.pk,
+        proposed_by=proposal.proposed_by,
+        proposed_at=proposal.proposed_at,
+        approved_by=user,
+        note=proposal.note,
+        previous={"proposal_kind": proposal.kind},
+    )
     proposal.status = status
     proposal.decided_by = user
-    proposal.decided_at = timezone.now()
-    proposal.save(update_fields=["status", "decided_by", "decided_at"])
+    proposal.decided_at = record.created_at
+    proposal.record = record
+    proposal.save(update_fields=["status", "decided_by", "decided_at", "record"])
     return proposal
