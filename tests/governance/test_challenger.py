@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
@@ -295,3 +296,26 @@ def test_the_registry_proposes_approves_and_shows_the_challenger(client_for):
     removal = ChangeProposal.objects.get(kind=ChangeProposal.Kind.REMOVE_CHALLENGER)
     approver.post(f"/governance/proposals/{removal.pk}/approve/")
     assert selectors.challenger_version() is None
+
+
+def test_propose_model_command_creates_proposals_another_admin_approves(admins):
+    from django.core.management import CommandError, call_command
+
+    proposer, approver = admins
+    out = io.StringIO()
+    call_command(
+        "propose_model", "--model", CANDIDATE_VERSION, "--user", proposer.username, "--challenger", stdout=out
+    )
+    proposal = ChangeProposal.objects.get()
+    assert (proposal.kind, proposal.proposed_by_id) == (ChangeProposal.Kind.SET_CHALLENGER, proposer.pk)
+    assert f"proposal #{proposal.pk}" in out.getvalue() and "/governance/models/" in out.getvalue()
+    assert selectors.challenger_version() is None  # until approved
+    services.approve_proposal(proposal_id=proposal.pk, approver=approver)
+    call_command("propose_model", "--model", CANDIDATE_VERSION, "--user", approver.username, stdout=out)
+    assert ChangeProposal.objects.filter(kind=ChangeProposal.Kind.ACTIVATE_MODEL, proposed_by=approver).exists()
+    with pytest.raises(CommandError, match="Only admins"):
+        call_command(
+            "propose_model", "--model", CANDIDATE_VERSION, "--user", UserFactory(role=roles.OFFICER).username
+        )
+    with pytest.raises(CommandError, match="cannot serve"):
+        call_command("propose_model", "--model", "hgb-000000000000", "--user", proposer.username)
