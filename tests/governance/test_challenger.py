@@ -303,9 +303,7 @@ def test_propose_model_command_creates_proposals_another_admin_approves(admins):
 
     proposer, approver = admins
     out = io.StringIO()
-    call_command(
-        "propose_model", "--model", CANDIDATE_VERSION, "--user", proposer.username, "--challenger", stdout=out
-    )
+    call_command("propose_model", "--model", CANDIDATE_VERSION, "--user", proposer.username, "--challenger", stdout=out)
     proposal = ChangeProposal.objects.get()
     assert (proposal.kind, proposal.proposed_by_id) == (ChangeProposal.Kind.SET_CHALLENGER, proposer.pk)
     assert f"proposal #{proposal.pk}" in out.getvalue() and "/governance/models/" in out.getvalue()
@@ -314,8 +312,6 @@ def test_propose_model_command_creates_proposals_another_admin_approves(admins):
     call_command("propose_model", "--model", CANDIDATE_VERSION, "--user", approver.username, stdout=out)
     assert ChangeProposal.objects.filter(kind=ChangeProposal.Kind.ACTIVATE_MODEL, proposed_by=approver).exists()
     with pytest.raises(CommandError, match="Only admins"):
-        call_command(
-            "propose_model", "--model", CANDIDATE_VERSION, "--user", UserFactory(role=roles.OFFICER).username
-        )
+        call_command("propose_model", "--model", CANDIDATE_VERSION, "--user", UserFactory(role=roles.OFFICER).username)
     with pytest.raises(CommandError, match="cannot serve"):
         call_command("propose_model", "--model", "hgb-000000000000", "--user", proposer.username)
