@@ -141,7 +141,13 @@ class ChallengerScore(models.Model):
 
     class Meta:
         ordering = ("-id",)
-        indexes = [models.Index(fields=("model_version", "champion_decision", "decision"), name="challenger_swap_idx")]
+        # Covers the comparison's grouped count and its swap sets: one index range per challenger version.
+        indexes = [
+            models.Index(
+                fields=("model_version", "status", "champion_decision", "decision", "application"),
+                name="challenger_compare_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.model_version} on application {self.application_id}: {self.decision or self.status}"

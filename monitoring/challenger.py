@@ -5,11 +5,14 @@ The challenger is set and its shadow scores are written by ``governance``
 outcomes with ``monitoring.services.backtest``, is monitoring's, which is
 why the page is built here although it lives under ``/governance/``.
 
-Every figure is read live from ``governance.ChallengerScore`` (one
-grouped count for the agreement table, two aggregates, two bounded lists
-for the swap sets) and, for the back-test, from the outcomes of the
-applications the challenger scored; a challenger only has rows from the
-day it was set, so these stay small beside the portfolio aggregates.
+The agreement table and the mean probabilities come from
+``monitoring.ChallengerTally``, counted by the periodic refresh (every 5
+minutes, ``refresh_monitoring``) like the other monitoring figures and as
+stale as its last run (the page says how many shadow scores came since).
+The swap sets are read from ``governance.ChallengerScore`` up to the same
+watermark (an index range each: ``challenger_compare_idx``), and the
+back-test from the outcomes recorded, looked up by application: both
+follow small sets, not the challenger's whole history.
 """
 
 from __future__ import annotations
@@ -17,23 +20,26 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from django.db.models import Avg, Count, Q
+from django.db.models import Sum
 
 from audit.models import OutcomeRecord
 from governance.models import ChallengerScore
 from governance.selectors import challenger_version
 from monitoring import charts
-from monitoring.services import backtest
+from monitoring.models import ChallengerTally, RefreshState
+from monitoring.services import STATE, backtest
 from scoring.results import APPROVE, DECISIONS, DECLINE
 
 SWAP_LIST_LIMIT = 100
+# Application ids per IN (...) lookup: below SQLite's 999-parameter floor.
+OUTCOME_LOOKUP_CHUNK = 900
 BACKTEST_METRICS = (("roc_auc", "ROC AUC"), ("brier", "Brier score"), ("ks", "KS"), ("ece", "ECE"))
 
 
 def compared_versions() -> list[str]:
-    """Every version that has shadow scores, the current challenger first."""
+    """Every version with counted shadow scores, the current challenger first."""
     current = challenger_version()
-    found = sorted(set(ChallengerScore.objects.values_list("model_version", flat=True).distinct()))
+    found = sorted(ChallengerTally.objects.order_by().values_list("model_version", flat=True).distinct())
     if current:
         found = [current] + [version for version in found if version != current]
     return found
@@ -46,52 +52,75 @@ def chosen_challenger(requested: str | None) -> str | None:
     return versions[0] if versions else None
 
 
+def freshness() -> dict[str, Any]:
+    """Up to which shadow score the tallies count, when they were refreshed, and how many were stored since."""
+    state = RefreshState.objects.filter(name=STATE).first()
+    counted = state.challenger_score_id if state else 0
+    return {
+        "refreshed_at": state.refreshed_at if state else None,
+        "counted_to": counted,
+        "behind": ChallengerScore.objects.filter(pk__gt=counted).count(),
+    }
+
+
 def agreement(version: str) -> dict[str, Any]:
-    """The champion's decision against the challenger's, over every application the challenger scored.
+    """The champion's decision against the challenger's, over every counted application the challenger scored.
 
     ``matrix[champion][challenger]`` counts applications; ``rate`` is the
     share on the diagonal (both gave the same decision), ``None`` before any
-    shadow score.
+    shadow score. From the refreshed tallies (``ChallengerTally``).
     """
-    rows = ChallengerScore.objects.filter(model_version=version)
     matrix = {champion: dict.fromkeys(DECISIONS, 0) for champion in DECISIONS}
     failed = 0
-    for champion, challenger, status, n in rows.values_list("champion_decision", "decision", "status").annotate(
-        n=Count("id")
-    ):
-        if status == ChallengerScore.Status.FAILED:
-            failed += n
-        elif champion in matrix and challenger in matrix[champion]:
-            matrix[champion][challenger] += n
+    sums = [0.0, 0.0]
+    champions = set()
+    for tally in ChallengerTally.objects.filter(model_version=version):
+        champions.add(tally.champion_version)
+        if tally.status == ChallengerScore.Status.FAILED:
+            failed += tally.scores
+        elif tally.champion_decision in matrix and tally.decision in matrix[tally.champion_decision]:
+            matrix[tally.champion_decision][tally.decision] += tally.scores
+            sums[0] += tally.champion_probability_sum
+            sums[1] += tally.challenger_probability_sum
     scored = sum(sum(row.values()) for row in matrix.values())
     same = sum(matrix[decision][decision] for decision in DECISIONS)
-    means = rows.filter(status=ChallengerScore.Status.SCORED).aggregate(
-        champion=Avg("champion_probability"), challenger=Avg("probability_of_default")
-    )
-    champions = sorted(set(rows.values_list("champion_version", flat=True).distinct()))
     return {
         "matrix": matrix,
         "scored": scored,
         "failed": failed,
         "agreed": same,
         "rate": same / scored if scored else None,
-        "mean_champion": means["champion"],
-        "mean_challenger": means["challenger"],
-        "champion_versions": champions,
+        "mean_champion": sums[0] / scored if scored else None,
+        "mean_challenger": sums[1] / scored if scored else None,
+        "champion_versions": sorted(champions),
     }
 
 
-def swap_sets(version: str, *, limit: int = SWAP_LIST_LIMIT) -> dict[str, Any]:
+def swap_sets(version: str, *, limit: int = SWAP_LIST_LIMIT, counted_to: int | None = None) -> dict[str, Any]:
     """Applications the challenger would approve that the champion declined ("in"), and the reverse ("out").
 
-    Each set's full count and its latest ``limit`` applications.
+    Each set's count and its latest ``limit`` applications, among the shadow
+    scores the tallies count (up to ``counted_to``), so the lists and the
+    agreement table describe the same applications.
     """
-    base = ChallengerScore.objects.filter(model_version=version, status=ChallengerScore.Status.SCORED)
+    if counted_to is None:
+        counted_to = freshness()["counted_to"]
+    base = ChallengerScore.objects.filter(
+        model_version=version, status=ChallengerScore.Status.SCORED, pk__lte=counted_to
+    )
     sets = {}
     for name, champion, challenger in (("in", DECLINE, APPROVE), ("out", APPROVE, DECLINE)):
         chosen = base.filter(champion_decision=champion, decision=challenger)
+        # The count from the tallies (the same scores, up to the same watermark): counting the
+        # index range would visit every row of a large set.
+        count = ChallengerTally.objects.filter(
+            model_version=version,
+            status=ChallengerScore.Status.SCORED,
+            champion_decision=champion,
+            decision=challenger,
+        ).aggregate(n=Sum("scores"))["n"]
         sets[name] = {
-            "count": chosen.count(),
+            "count": count or 0,
             "rows": list(
                 chosen.order_by("-application_id").values(
                     "application_id", "champion_probability", "probability_of_default", "scored_at"
@@ -103,28 +132,33 @@ def swap_sets(version: str, *, limit: int = SWAP_LIST_LIMIT) -> dict[str, Any]:
 
 def _outcomes_for(version: str) -> list[tuple[int, float, str, float, str]]:
     """(defaulted, champion probability, champion decision, challenger probability, challenger decision) per
-    application the challenger scored that has an outcome (its latest one counts)."""
-    scored = {
-        application_id: (champion_p, champion_d, challenger_p, challenger_d)
-        for application_id, champion_p, champion_d, challenger_p, challenger_d in ChallengerScore.objects.filter(
-            Q(model_version=version, status=ChallengerScore.Status.SCORED)
-            & Q(application__outcome_records__isnull=False)
-        )
-        .order_by("id")
-        .values_list(
-            "application_id", "champion_probability", "champion_decision", "probability_of_default", "decision"
-        )
-    }
-    if not scored:
-        return []
+    application the challenger scored that has an outcome (its latest one counts).
+
+    Starts from the outcomes (recorded by hand or import: far fewer than
+    applications) and looks their shadow scores up by application, so the
+    cost follows the outcomes, not the challenger's whole history.
+    """
     latest: dict[int, str] = {}
-    for application_id, outcome in (
-        OutcomeRecord.objects.filter(application_id__in=list(scored))
-        .order_by("sequence")
-        .values_list("application_id", "outcome")
-    ):
+    for application_id, outcome in OutcomeRecord.objects.order_by("sequence").values_list("application_id", "outcome"):
         latest[application_id] = outcome
-    return [(int(latest[pk] == OutcomeRecord.DEFAULTED), *scored[pk]) for pk in sorted(latest) if pk in scored]
+    if not latest:
+        return []
+    scored: dict[int, tuple] = {}
+    ids = sorted(latest)
+    for start in range(0, len(ids), OUTCOME_LOOKUP_CHUNK):
+        for application_id, *answers in (
+            ChallengerScore.objects.filter(
+                model_version=version,
+                status=ChallengerScore.Status.SCORED,
+                application_id__in=ids[start : start + OUTCOME_LOOKUP_CHUNK],
+            )
+            .order_by("id")
+            .values_list(
+                "application_id", "champion_probability", "champion_decision", "probability_of_default", "decision"
+            )
+        ):
+            scored[application_id] = tuple(answers)
+    return [(int(latest[pk] == OutcomeRecord.DEFAULTED), *scored[pk]) for pk in ids if pk in scored]
 
 
 def backtests(version: str) -> dict[str, Any]:
@@ -147,6 +181,7 @@ def comparison(version: str | None) -> dict[str, Any] | None:
     """Everything the comparison page shows for challenger ``version`` (``None``: no shadow score yet)."""
     if version is None:
         return None
+    fresh = freshness()
     figures = agreement(version)
     tests = backtests(version)
     champion_mix = [sum(figures["matrix"][d].values()) for d in DECISIONS]
@@ -175,7 +210,8 @@ def comparison(version: str | None) -> dict[str, Any] | None:
         "version": version,
         "agreement": figures,
         "mix": list(zip(DECISIONS, champion_mix, challenger_mix, strict=True)),
-        "swaps": swap_sets(version),
+        "swaps": swap_sets(version, counted_to=fresh["counted_to"]),
+        "freshness": fresh,
         "backtest": tests,
         "metrics": metrics,
         "deciles": deciles,

@@ -8,6 +8,7 @@ import pytest
 
 from accounts import roles
 from governance.models import ChallengerScore, ChangeProposal
+from monitoring.services import refresh_aggregates
 from tests.e2e.support import BROWSER_MARKS, axe_violations, horizontal_overflow, sign_in
 from tests.support.factories import UserFactory, scored_application
 from tests.support.scoring import CANDIDATE_VERSION
@@ -35,6 +36,7 @@ def test_an_admin_sets_a_challenger_and_reads_the_comparison(page, live_server, 
     for fields in ({}, {"loan_grade": "D", "loan_amnt": "18000"}, {"loan_grade": "G", "loan_amnt": "30000"}):
         scored_application(officer, **fields)
     assert ChallengerScore.objects.filter(status=ChallengerScore.Status.SCORED).count() == 3
+    refresh_aggregates()
 
     page.goto(f"{live_server.url}/governance/challenger/")
     assert page.get_by_test_id("scored-count").inner_text() == "3"

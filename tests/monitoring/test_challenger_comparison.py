@@ -12,6 +12,7 @@ from accounts import roles
 from audit.services import record_outcome
 from governance.models import ChallengerScore
 from monitoring import challenger
+from monitoring.services import refresh_aggregates
 from tests.support.factories import UserFactory, scored_application
 
 pytestmark = pytest.mark.django_db
@@ -81,6 +82,7 @@ def known(monkeypatch):
                 recorded_by=admin,
                 source="admin",
             )
+    assert refresh_aggregates().challenger_scores == len(CHAMPION) + 2
     return applications
 
 
@@ -135,3 +137,25 @@ def test_the_page_shows_the_figures_to_admins_and_auditors_only(known, client_fo
         assert f"{roc_auc_score(DEFAULTED, CHALLENGER_P[:10]):.4f}" in page
     for role in (roles.REVIEWER, roles.OFFICER):
         assert client_for(role).get("/governance/challenger/").status_code == 403
+
+
+def test_scores_stored_after_the_refresh_wait_for_the_next_one(known):
+    ChallengerScore.objects.create(
+        application=known[1],
+        model_version=CHALLENGER,
+        status=ChallengerScore.Status.SCORED,
+        probability_of_default=0.01,
+        decision=A,
+        champion_version=known[1].model_version,
+        champion_probability=0.9,
+        champion_decision=D,
+        scored_at=timezone.now(),
+    )
+    assert challenger.freshness()["behind"] == 1
+    assert challenger.agreement(CHALLENGER)["scored"] == 12 and challenger.swap_sets(CHALLENGER)["in"]["count"] == 2
+    refresh_aggregates()
+    assert challenger.freshness()["behind"] == 0
+    figures = challenger.agreement(CHALLENGER)
+    assert figures["scored"] == 13 and figures["matrix"][D][A] == 3
+    assert figures["mean_champion"] == pytest.approx((sum(CHAMPION_P) + 0.9) / 13, abs=1e-12)
+    assert challenger.swap_sets(CHALLENGER)["in"]["count"] == 3
