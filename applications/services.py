@@ -36,7 +36,7 @@ from audit.services import (
     prepare_decision_record,
 )
 from governance.models import ChallengerScore
-from governance.selectors import challenger_version, scoring_arguments
+from governance.selectors import scoring_arguments, scoring_plan
 from governance.shadow import shadow_score, store_shadow_score, store_shadow_scores
 from infrastructure.rows import PreparedInsert, insert_row, insert_rows, prepare_insert
 from scoring.counter_offer import CounterOffer, largest_approvable_amount
@@ -125,8 +125,9 @@ def submit_application(
                 return retried
             raise PossibleDuplicate(earlier=earlier, why=why)
         application.duplicate_of = earlier
-    result = _score_or_mark_pending(application)
-    shadow = _shadow(application, result, challenger=challenger_version())
+    arguments, challenger = scoring_plan()
+    result = _score_or_mark_pending(application, arguments=arguments)
+    shadow = _shadow(application, result, challenger=challenger)
     try:
         _store(application, result, officer=officer, shadow=shadow)
     except IntegrityError:
@@ -333,8 +334,7 @@ def prepare_applications(
     model and policy are read once for all ``rows`` (one database read per
     chunk, not per row): a chunk is scored by one model and one policy.
     """
-    arguments = scoring_arguments()
-    challenger = challenger_version()
+    arguments, challenger = scoring_plan()
     prepared: list[PreparedApplication | ValidationError] = []
     references = [cleaned_data.get("applicant_reference") or "" for _, cleaned_data in rows]
     # The duplicate rule a batch can apply: a reference already in use (stored, or an earlier row of these)
@@ -523,8 +523,9 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
     Another process may have scored it in the meantime: then the stored
     outcome is returned unchanged and no second audit record is written.
     """
-    result = score_application(application.model_inputs(), **scoring_arguments())
-    shadow = _shadow(application, result, challenger=challenger_version())
+    arguments, challenger = scoring_plan()
+    result = score_application(application.model_inputs(), **arguments)
+    shadow = _shadow(application, result, challenger=challenger)
     with transaction.atomic():
         current = LoanApplication.objects.select_for_update().select_related("officer").get(pk=application.pk)
         if current.status != LoanApplication.Status.PENDING:

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/governance_bench.py [--calls 20000] [--submissions 2000] [--database-url URL]
 
-Every scoring asks ``governance.selectors.scoring_arguments()`` (one
-primary-key SELECT of the serving state) so an approved switch applies in
+Every scoring asks ``governance.selectors.scoring_plan()`` (one SELECT of
+the serving state and the challenger, both one-row tables by primary key) so an approved switch applies in
 every process at once. This times, in one run on a throwaway migrated
 database (SQLite by default, durable settings as served; or the PostgreSQL
 database given, which must be empty): the check with no approved change,
@@ -55,7 +55,7 @@ from accounts import roles  # noqa: E402
 from applications.forms import clean_application_data  # noqa: E402
 from applications.services import submit_application  # noqa: E402
 from governance.models import ChallengerScore, ChallengerState, ServingState  # noqa: E402
-from governance.selectors import challenger_version, scoring_arguments  # noqa: E402
+from governance.selectors import scoring_arguments, scoring_plan  # noqa: E402
 from governance.shadow import forget_failures, shadow_score  # noqa: E402
 from scoring.services import score_application  # noqa: E402
 from staff.services import create_user  # noqa: E402
@@ -178,13 +178,13 @@ def main() -> None:
         print(f"  score_application (compiled path)   : {scoring[0]:8.1f} / {scoring[1]:8.1f}")
         print(f"  check / scoring (medians)           : {governed[0] / scoring[0]:8.3f}")
         set_challenger(CHALLENGER)
-        read = per_call(challenger_version, options.calls)
+        read = per_call(scoring_plan, options.calls)
         champion = score_application(APPLICATION, **arguments)
         shadow = per_call(
             lambda: shadow_score(inputs=APPLICATION, champion=champion, challenger=CHALLENGER),
             max(2000, options.calls // 10),
         )
-        print(f"  challenger read (one PK SELECT)     : {read[0]:8.1f} / {read[1]:8.1f}")
+        print(f"  scoring_plan, challenger set        : {read[0]:8.1f} / {read[1]:8.1f}")
         print(f"  shadow_score (challenger scoring)   : {shadow[0]:8.1f} / {shadow[1]:8.1f}")
         submission_latency()
     finally:
