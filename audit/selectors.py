@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db.models import Count, F, Max, Min, QuerySet
 
-from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord
+from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord, VerificationRun
 from scoring.results import DECISIONS
 
 
@@ -306,3 +306,88 @@ def access_events(*, action: str = "", username: str = "") -> QuerySet[AccessEve
 
 def access_actions() -> list[str]:
     return list(AccessEvent.objects.order_by().values_list("action", flat=True).distinct())
+
+
+# --- Verification runs (issue 16): what /audit/ shows instead of verifying inline ------------------
+
+CHAIN_LABELS = {
+    "decisions": "Decision records",
+    "cases": "Case records",
+    "overrides": "Override records (before issue 14)",
+    "outcomes": "Outcome records",
+    "role_changes": "Role changes",
+    "governance": "Governance records",
+}
+
+
+def latest_verification() -> VerificationRun | None:
+    """The latest run that finished with a verdict (passed or failed); one indexed read."""
+    return (
+        VerificationRun.objects.filter(status__in=(VerificationRun.PASSED, VerificationRun.FAILED))
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def latest_full_verification() -> VerificationRun | None:
+    """The latest full run with a verdict: what an incremental run's checkpoint rests on."""
+    return (
+        VerificationRun.objects.filter(
+            kind=VerificationRun.FULL, status__in=(VerificationRun.PASSED, VerificationRun.FAILED)
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def verification_in_progress(*, within_hours: int = 2) -> VerificationRun | None:
+    """A run queued or running (younger than ``within_hours``: older ones were lost with their worker)."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=within_hours)
+    return (
+        VerificationRun.objects.filter(
+            status__in=(VerificationRun.QUEUED, VerificationRun.RUNNING), created_at__gte=since
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def latest_broken_verification(*, after: VerificationRun | None) -> VerificationRun | None:
+    """A run that broke (error) after the latest verdict, if any: the auditor should know it did not finish."""
+    runs = VerificationRun.objects.filter(status=VerificationRun.ERROR)
+    if after is not None and after.finished_at is not None:
+        runs = runs.filter(finished_at__gt=after.finished_at)
+    return runs.order_by("-finished_at", "-id").first()
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    """One row of the verification table: a chain, what the run checked of it, and its checkpoint."""
+
+    name: str
+    label: str
+    checked: int
+    from_sequence: int
+    last_sequence: int
+    last_hash: str
+    problems: int
+
+
+def verification_chain_rows(run: VerificationRun) -> list[ChainRow]:
+    rows = []
+    for name, label in CHAIN_LABELS.items():
+        chain = run.chains.get(name)
+        if chain is None:
+            continue
+        rows.append(
+            ChainRow(
+                name=name,
+                label=label,
+                checked=chain.get("checked", 0),
+                from_sequence=chain.get("from_sequence", 0),
+                last_sequence=chain.get("last_sequence", 0),
+                last_hash=chain.get("last_hash", ""),
+                problems=chain.get("problems", 0),
+            )
+        )
+    return rows

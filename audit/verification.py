@@ -70,6 +70,8 @@ class ChainReport:
     problem_count: int = 0
     head_sequence: int = 0
     head_hash: str = canonical.GENESIS_HASH
+    # The record each listed problem is about (None: the chain as a whole, e.g. its head).
+    problem_record_ids: list[int | None] = field(default_factory=list)
     # The last record walked (with head_sequence and head_hash: the checkpoint a passed run stores).
     last_id: int | None = None
 
@@ -80,6 +82,7 @@ class ChainReport:
         self.problem_count += 1
         if len(self.problems) < MAX_LISTED:
             self.problems.append(message)
+            self.problem_record_ids.append(record_id)
 
 
 @dataclass
@@ -100,6 +103,7 @@ class VerificationSummary:
     # that differ from the recorded ones.
     policy_mismatches: int = 0
     policy_problems: list[str] = field(default_factory=list)
+    policy_problem_ids: list[int] = field(default_factory=list)
     model_errors: dict[str, str] = field(default_factory=dict)
     # Scored applications whose shown outcome disagrees with their audit records.
     applications_checked: int = 0
@@ -190,6 +194,42 @@ class VerificationSummary:
                 f"{', …' if self.mismatches > len(self.mismatch_ids) else ''})"
             )
         return lines
+
+    @property
+    def problem_total(self) -> int:
+        """Every problem found, listed or not."""
+        return (
+            sum(report.problem_count for report in self.chain_reports().values())
+            + self.policy_mismatches
+            + self.mismatches
+            + len(self.model_errors)
+            + self.application_mismatches
+        )
+
+    def problem_entries(self) -> list[tuple[str, str, int | None, int | None]]:
+        """The listed problems as (chain head name or "replay"/"application", text, decision-chain-kind record id,
+        application id): the record is in ``chain``'s table; the application is named directly when known."""
+        entries: list[tuple[str, str, int | None, int | None]] = []
+        labels = {spec.head: spec.label for spec in CHAINS}
+        for name, report in self.chain_reports().items():
+            for text, record_id in zip(report.problems, report.problem_record_ids, strict=True):
+                entries.append((name, f"{labels[name]}: {text}", record_id, None))
+        for text, record_id in zip(self.policy_problems, self.policy_problem_ids, strict=True):
+            entries.append((ChainHead.DECISIONS, f"decision policy: {text}", record_id, None))
+        for version, message in sorted(self.model_errors.items()):
+            entries.append(("replay", f"model {version}: {message}", None, None))
+        for record_id in self.mismatch_ids:
+            entries.append(
+                (
+                    ChainHead.DECISIONS,
+                    f"replay: decision record id={record_id}: the probability differs from the recorded one",
+                    record_id,
+                    None,
+                )
+            )
+        for app_id, text in zip(self.application_mismatch_ids, self.application_problems, strict=True):
+            entries.append(("application", text.split(": ", 1)[-1], None, app_id))
+        return entries
 
 
 def _float_hex(value: Any) -> str | None:
@@ -885,9 +925,9 @@ def _verify(
     checked(ROLE_CHANGES, summary.role_changes)
 
     if touched is None:
-        _check_all_applications(summary)
+        _check_applications(summary)
     else:
-        _check_some_applications(summary, sorted(touched))
+        _check_applications(summary, sorted(touched))
     if replay:
         replayer.flush_all()
     return summary
@@ -901,9 +941,7 @@ def _application_model() -> Any:
     return DecisionRecord._meta.get_field("application").related_model
 
 
-def _check_some_applications(
-    summary: VerificationSummary, application_ids: Iterable[int], *, count: bool = True
-) -> None:
+def _compare_applications(summary: VerificationSummary, application_ids: Iterable[int]) -> None:
     """Each of these scored applications must show what its latest audit records say (``application_integrity``)."""
     applications = _application_model()
     ids = list(application_ids)
@@ -911,8 +949,6 @@ def _check_some_applications(
         chunk = applications.objects.filter(id__in=ids[start : start + 1000], status=SCORED).order_by("id")
         results = application_integrity(applications=chunk)
         for app_id in sorted(results):
-            if count:
-                summary.applications_checked += 1
             problem = results[app_id].problem
             if problem is None:
                 continue
@@ -922,29 +958,33 @@ def _check_some_applications(
                 summary.application_mismatch_ids.append(app_id)
 
 
-def _check_all_applications(summary: VerificationSummary) -> None:
-    """Every scored application must show what its latest audit records say.
+def _check_applications(summary: VerificationSummary, application_ids: list[int] | None = None) -> None:
+    """Every scored application (or those of ``application_ids``) must show what its latest audit records say.
 
     The application table is the workbench's working copy and is not append-only; this catches an
     outcome edited there (the page and the history would otherwise show a decision the model never
-    made). Those never reviewed (no case or override record: nearly all) are compared in one SQL
-    statement that returns only the rows that differ from their latest decision record and the
-    state its decision puts a case in (``audit.lifecycle.initial_step``); the reviewed ones, whose
-    records must be replayed through the lifecycle, by ``application_integrity``, a thousand at a
-    time. A difference found in SQL is confirmed the same way, which also words it.
+    made). Those never reviewed (no case or override record: nearly all) are compared in SQL, which
+    returns only the rows that differ from their latest decision record and the state its decision
+    puts a case in (``audit.lifecycle.initial_step``); the reviewed ones, whose records must be
+    replayed through the lifecycle, by ``application_integrity``, a thousand at a time. A difference
+    found in SQL is confirmed the same way, which also words it.
     """
     applications = _application_model()
     connection = connections[DEFAULT_DB_ALIAS]
-    summary.applications_checked += applications.objects.filter(status=SCORED).count()
-    suspects = [app_id for (app_id,) in _plain_application_mismatches(connection)]
-    reviewed = _reviewed_application_ids(connection)
-    _check_some_applications(summary, suspects, count=False)
-    for start in range(0, len(reviewed), 1000):
-        _check_some_applications(summary, reviewed[start : start + 1000], count=False)
+    if application_ids is None:
+        summary.applications_checked += applications.objects.filter(status=SCORED).count()
+        _compare_applications(summary, [app_id for (app_id,) in _plain_application_mismatches(connection)])
+        _compare_applications(summary, _reviewed_application_ids())
+        return
+    for start in range(0, len(application_ids), 1000):
+        chunk = application_ids[start : start + 1000]
+        summary.applications_checked += applications.objects.filter(id__in=chunk, status=SCORED).count()
+        suspects = [app_id for (app_id,) in _plain_application_mismatches(connection, chunk)]
+        _compare_applications(summary, sorted({*suspects, *_reviewed_application_ids(chunk)}))
 
 
-def _plain_application_mismatches(connection: Any) -> list[tuple[int]]:
-    """Ids of scored, never reviewed applications whose row differs from their latest decision record."""
+def _plain_application_mismatches(connection: Any, among: list[int] | None = None) -> list[tuple[int]]:
+    """Ids of scored, never reviewed applications (of ``among``, else all) whose row differs from their latest decision record."""
     quote = connection.ops.quote_name
     applications = _application_model()
     app, record = applications._meta, DecisionRecord._meta
@@ -969,11 +1009,12 @@ def _plain_application_mismatches(connection: Any) -> list[tuple[int]]:
         f"(SELECT MAX(l.{quote(record.pk.column)}) FROM {quote(record.db_table)} l "
         f"WHERE l.{quote(record.get_field('application').column)} = a.{quote(app.pk.column)})"
     )
+    among_sql = f"a.{quote(app.pk.column)} IN ({', '.join(['%s'] * len(among))})" if among else "1 = 1"
     in_queue = f"{d('decision')} IN ({', '.join(['%s'] * len(open_decisions))})" if open_decisions else "1 = 0"
     sql = (
         f"SELECT a.{quote(app.pk.column)} FROM {quote(app.db_table)} a "
         f"LEFT JOIN {quote(record.db_table)} d ON d.{quote(record.pk.column)} = {latest} "
-        f"WHERE {a('status')} = %s AND {unreviewed} AND ("
+        f"WHERE {a('status')} = %s AND {unreviewed} AND {among_sql} AND ("
         f"d.{quote(record.pk.column)} IS NULL "
         f"OR {a('probability_of_default')} {differs} {d('probability_of_default')} "
         f"OR {a('decision')} {differs} {d('decision')} "
@@ -989,14 +1030,18 @@ def _plain_application_mismatches(connection: Any) -> list[tuple[int]]:
     # The latest record is the one with the highest id: records are inserted under the chain
     # lock, so ids grow with sequence numbers (an id out of order is the chain walk's finding).
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SCORED, *params, *open_decisions])
+        cursor.execute(sql, [SCORED, *(among or ()), *params, *open_decisions])
         return cursor.fetchall()
 
 
-def _reviewed_application_ids(connection: Any) -> list[int]:
-    """Applications with a case or legacy override record, in id order."""
-    ids = set(CaseRecord.objects.order_by().values_list("application_id", flat=True).distinct())
-    ids.update(OverrideRecord.objects.order_by().values_list("application_id", flat=True).distinct())
+def _reviewed_application_ids(among: list[int] | None = None) -> list[int]:
+    """Applications (of ``among``, else all) with a case or legacy override record, in id order."""
+    ids: set[int] = set()
+    for model in (CaseRecord, OverrideRecord):
+        records = model.objects.order_by()
+        if among is not None:
+            records = records.filter(application_id__in=among)
+        ids.update(records.values_list("application_id", flat=True).distinct())
     return sorted(ids)
 
 
@@ -1143,6 +1188,7 @@ class _Replayer:
             summary.policy_mismatches += 1
             if len(summary.policy_problems) < MAX_LISTED:
                 summary.policy_problems.append(f"decision record id={record_id}: {problem}")
+                summary.policy_problem_ids.append(record_id)
 
 
 def summary_json(summary: VerificationSummary) -> str:

@@ -15,7 +15,7 @@ from accounts import roles
 from audit import canonical
 from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
-from tests.support.audit import scored_application
+from tests.support.audit import run_verify, scored_application
 from tests.support.factories import DECLINED_FORM, PASSWORD, UserFactory
 from tests.support.reviews import decide_by_review
 
@@ -39,6 +39,7 @@ def trail():
 
 
 def test_audit_page_shows_status_head_versions_mix_and_rates(trail):
+    run_verify()
     page = login(UserFactory(role=roles.AUDITOR)).get("/audit/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -46,7 +47,7 @@ def test_audit_page_shows_status_head_versions_mix_and_rates(trail):
     assert "Intact." in html and head.record_hash in html
     assert trail[0].model_version in html and 'data-testid="version-row"' in html
     assert "rita-reviewer" in html and 'data-testid="reviewer-rate"' in html
-    assert page.context["summary"].decisions.checked == 4
+    assert page.context["run"].chains["decisions"]["checked"] == 4
     rates = page.context["rates"]
     assert rates["per_reviewer"][0]["overrides"] == 1
     assert rates["per_version"][0] == {**rates["per_version"][0], "decisions": 4, "overridden": 1, "rate": 0.25}
@@ -54,9 +55,11 @@ def test_audit_page_shows_status_head_versions_mix_and_rates(trail):
     assert mix["total"] == 4 and sum(n for _, n, _ in mix["decisions"]) == 4
 
 
-def test_audit_page_with_replay(trail):
-    page = login(UserFactory(role=roles.AUDITOR)).get("/audit/?replay=1")
-    assert page.status_code == 200 and page.context["summary"].replayed == 4 and page.context["summary"].ok
+def test_audit_page_shows_a_stored_full_run_with_replay(trail):
+    run_verify("--replay")
+    page = login(UserFactory(role=roles.AUDITOR)).get("/audit/")
+    assert page.status_code == 200 and page.context["run"].replayed == 4 and page.context["run"].status == "passed"
+    assert "4 decisions re-scored bit for bit" in page.content.decode()
 
 
 def test_audit_page_reports_tampering(trail):
@@ -65,8 +68,11 @@ def test_audit_page_reports_tampering(trail):
     drop_triggers()
     victim = DecisionRecord.objects.get(sequence=2)
     raw("UPDATE audit_decisionrecord SET decision = 'BOGUS' WHERE id = %s", (victim.pk,))
+    run_verify()
     html = login(UserFactory(role=roles.AUDITOR)).get("/audit/").content.decode()
-    assert "PROBLEM FOUND" in html and f"id={victim.pk}" in html
+    assert "problems found" in html and f"id={victim.pk}" in html
+    # The problem links to the application of the edited record.
+    assert f'<a href="/applications/{victim.application_id}/" data-testid="application-problem-link">' in html
 
 
 def test_decision_export_has_every_audit_field_and_is_logged(trail):
@@ -354,6 +360,8 @@ EXPECTED: dict[str, dict[str, str]] = {
 # (tests/api/test_schema.py, test_api.py).
 NOT_WALKED = {
     "logout",
+    # POST-only: queues a verification (tests/audit/test_verification_runs.py).
+    "audit:start_verification",
     "reviews:claim",
     "reviews:release",
     "governance:propose_activation",
