@@ -158,6 +158,7 @@ class _Seeder:
         self.random = random.Random(seed)
         self.using = using
         self.scorings: dict[tuple[int, str], _Scoring | None] = {}
+        self.cleaned: dict[int, tuple[dict[str, Any], dict[str, list[str]]]] = {}
         self.versions = _model_versions()
         self.officers = _users("seed-officer-", OFFICERS, roles.OFFICER)
         self.reviewers = _users("seed-reviewer-", REVIEWERS, roles.REVIEWER)
@@ -174,7 +175,9 @@ class _Seeder:
         version, arguments = version_arguments
         key = (index, version)
         if key not in self.scorings:
-            cleaned, errors = clean_application_data(self.rows[index])
+            if index not in self.cleaned:
+                self.cleaned[index] = clean_application_data(self.rows[index])
+            cleaned, errors = self.cleaned[index]
             scoring = None
             if not errors:
                 template, result = scored_template(cleaned_data=cleaned, **arguments)
