@@ -491,6 +491,49 @@ def append_governance_record(
     )
 
 
+def case_record_document(
+    *,
+    application_id: int,
+    decision_record_sequence: int,
+    decision_record_hash: str,
+    actor_id: int,
+    actor_username: str,
+    created_at: dt.datetime,
+    action: str,
+    from_state: str,
+    to_state: str,
+    from_decision: str,
+    to_decision: str,
+    proposed_decision: str,
+    reason_code: str,
+    reason_label: str,
+    explanation: str,
+    version: int,
+    claim_expires_at: dt.datetime | None,
+) -> dict[str, Any]:
+    """A case record's hashed content before it is linked (``append_case_record``, ``audit.bulk``)."""
+    return {
+        "kind": "case",
+        "application_id": application_id,
+        "decision_record_sequence": decision_record_sequence,
+        "decision_record_hash": decision_record_hash,
+        "actor_id": actor_id,
+        "actor_username": actor_username,
+        "created_at": canonical.utc_iso(created_at),
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "from_decision": from_decision,
+        "to_decision": to_decision,
+        "proposed_decision": proposed_decision,
+        "reason_code": reason_code,
+        "reason_label": reason_label,
+        "explanation": explanation,
+        "version": version,
+        "claim_expires_at": canonical.utc_iso(claim_expires_at) if claim_expires_at else None,
+    }
+
+
 def append_case_record(
     *,
     application_id: int,
@@ -517,26 +560,25 @@ def append_case_record(
     in the payload only.
     """
     created_at = timezone.now()
-    document = {
-        "kind": "case",
-        "application_id": application_id,
-        "decision_record_sequence": decision_record.sequence,
-        "decision_record_hash": decision_record.record_hash,
-        "actor_id": actor.pk,
-        "actor_username": actor.get_username(),
-        "created_at": canonical.utc_iso(created_at),
-        "action": action,
-        "from_state": from_state,
-        "to_state": to_state,
-        "from_decision": from_decision,
-        "to_decision": to_decision,
-        "proposed_decision": proposed_decision,
-        "reason_code": reason_code,
-        "reason_label": reason_label,
-        "explanation": explanation,
-        "version": version,
-        "claim_expires_at": canonical.utc_iso(claim_expires_at) if claim_expires_at else None,
-    }
+    document = case_record_document(
+        application_id=application_id,
+        decision_record_sequence=decision_record.sequence,
+        decision_record_hash=decision_record.record_hash,
+        actor_id=actor.pk,
+        actor_username=actor.get_username(),
+        created_at=created_at,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        from_decision=from_decision,
+        to_decision=to_decision,
+        proposed_decision=proposed_decision,
+        reason_code=reason_code,
+        reason_label=reason_label,
+        explanation=explanation,
+        version=version,
+        claim_expires_at=claim_expires_at,
+    )
     return _append(
         CaseRecord,
         ChainHead.CASES,
