@@ -26,6 +26,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -821,6 +822,10 @@ def verify_audit_trail(
     enabled = gc.isenabled()
     gc.disable()
     connection = connections[DEFAULT_DB_ALIAS]
+    # A full verification outside a caller's transaction compares the never-reviewed applications
+    # (one SQL statement the database works on alone) on a second connection while this one walks
+    # the chains. Inside a caller's transaction (the tests') a second connection could not see its rows.
+    parallel = since is None and not connection.in_atomic_block
     try:
         if connection.vendor == "postgresql":
             # One snapshot for every query (the chains, their heads and the application rows agree
@@ -829,11 +834,15 @@ def verify_audit_trail(
             # copy the whole result before the first row.
             outermost = not connection.in_atomic_block
             with transaction.atomic():
+                snapshot = None
                 if outermost:
                     with connection.cursor() as cursor:
                         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                return _verify(replay=replay, since=since, progress=progress)
-        return _verify(replay=replay, since=since, progress=progress)
+                        if parallel:  # the second connection reads the very same snapshot
+                            cursor.execute("SELECT pg_export_snapshot()")
+                            snapshot = cursor.fetchone()[0]
+                return _verify(replay=replay, since=since, progress=progress, parallel=parallel, snapshot=snapshot)
+        return _verify(replay=replay, since=since, progress=progress, parallel=parallel)
     finally:
         if enabled:
             gc.enable()
@@ -856,9 +865,19 @@ class _Bindings:
 
 
 def _verify(
-    *, replay: bool, since: Mapping[str, Checkpoint] | None, progress: Callable[[int], None] | None
+    *,
+    replay: bool,
+    since: Mapping[str, Checkpoint] | None,
+    progress: Callable[[int], None] | None,
+    parallel: bool = False,
+    snapshot: str | None = None,
 ) -> VerificationSummary:
     summary = VerificationSummary(decisions=ChainReport(), overrides=ChainReport(), replay_requested=replay)
+    plain = None
+    if parallel:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-applications")
+        plain = executor.submit(_plain_applications_elsewhere, snapshot)
+        executor.shutdown(wait=False)
     summary.incremental = since is not None
     since = since or {}
     walk = {"progress": progress}
@@ -925,7 +944,7 @@ def _verify(
     checked(ROLE_CHANGES, summary.role_changes)
 
     if touched is None:
-        _check_applications(summary)
+        _check_applications(summary, plain=plain)
     else:
         _check_applications(summary, sorted(touched))
     if replay:
@@ -958,7 +977,30 @@ def _compare_applications(summary: VerificationSummary, application_ids: Iterabl
                 summary.application_mismatch_ids.append(app_id)
 
 
-def _check_applications(summary: VerificationSummary, application_ids: list[int] | None = None) -> None:
+def _plain_applications_elsewhere(snapshot: str | None) -> tuple[int, list[int]]:
+    """(scored applications, never-reviewed ones that differ), on this thread's own connection."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    try:
+        if snapshot is None:
+            return _plain_applications(connection)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+            return _plain_applications(connection)
+    finally:
+        connection.close()
+
+
+def _plain_applications(connection: Any) -> tuple[int, list[int]]:
+    applications = _application_model()
+    count = applications.objects.using(connection.alias).filter(status=SCORED).count()
+    return count, [app_id for (app_id,) in _plain_application_mismatches(connection)]
+
+
+def _check_applications(
+    summary: VerificationSummary, application_ids: list[int] | None = None, *, plain: Future | None = None
+) -> None:
     """Every scored application (or those of ``application_ids``) must show what its latest audit records say.
 
     The application table is the workbench's working copy and is not append-only; this catches an
@@ -972,8 +1014,9 @@ def _check_applications(summary: VerificationSummary, application_ids: list[int]
     applications = _application_model()
     connection = connections[DEFAULT_DB_ALIAS]
     if application_ids is None:
-        summary.applications_checked += applications.objects.filter(status=SCORED).count()
-        _compare_applications(summary, [app_id for (app_id,) in _plain_application_mismatches(connection)])
+        count, suspects = plain.result() if plain is not None else _plain_applications(connection)
+        summary.applications_checked += count
+        _compare_applications(summary, suspects)
         _compare_applications(summary, _reviewed_application_ids())
         return
     for start in range(0, len(application_ids), 1000):

@@ -284,3 +284,19 @@ def test_the_audit_page_never_verifies_inline(monkeypatch):
         in html
     )
     assert "#1,000,000" in html and "abababababababab…" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_run_outside_a_transaction_compares_applications_on_a_second_connection():
+    """The command's path: the never-reviewed applications are compared in SQL on another connection
+    (PostgreSQL: in the walk's exported snapshot) while the chains are walked."""
+    officer = UserFactory(role=roles.OFFICER)
+    applications = _applications(officer, 3)
+    victim = applications[1]
+    other = "DECLINE" if victim.final_decision != "DECLINE" else "APPROVE"
+    raw("UPDATE applications_loanapplication SET final_decision = %s WHERE id = %s", (other, victim.pk))
+    assert not connection.in_atomic_block
+    code, out, summary = run_verify("--full")
+    assert code == 1 and summary["applications_checked"] == 3 and summary["application_mismatches"] == 1
+    assert f"application id={victim.pk}: final decision differs" in out
+    assert VerificationRun.objects.get().problems[0]["application_id"] == victim.pk
