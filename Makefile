@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch
+.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch bench-verify
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -101,6 +101,14 @@ bench-faults: setup
 bench-batch: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/batch_bench.py $(ARGS)
+
+# verify_decisions --full over N decision records (default 1,000,000) and --incremental over 10,000 more, on
+# SQLite then PostgreSQL (VERIFY_BENCH_PG, default database i16v_bench on 127.0.0.1, dropped and recreated);
+# targets <= 20 s and <= 1 s. e.g. N=100000, or ARGS="--existing --sqlite-path db.sqlite3 --database sqlite".
+N ?= 1000000
+bench-verify: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/verify_bench.py --records $(N) $(ARGS)
 
 # Where a submit request spends its time (in-process, cProfile, SQL per request).
 bench-profile: setup
