@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import Exists, OuterRef
 
 from audit import canonical, lifecycle
 from audit.models import (
@@ -498,7 +499,16 @@ def _select(spec: ChainSpec, connection: Any, where: str) -> str:
     quote = connection.ops.quote_name
     meta = spec.model._meta
     names = ("id", "sequence", "previous_hash", "record_hash", "payload", *spec.columns)
-    columns = ", ".join(quote(meta.get_field(name).column) for name in names)
+
+    def column(name: str) -> str:
+        field = meta.get_field(name)
+        # SQLite: a time as its stored text, not through the driver's converter (parsed in Python, per
+        # value); _time_text turns Django's "YYYY-MM-DD HH:MM:SS.ffffff" into the payload's form.
+        if connection.vendor == "sqlite" and field.get_internal_type() == "DateTimeField":
+            return f"CAST({quote(field.column)} AS TEXT)"
+        return quote(field.column)
+
+    columns = ", ".join(column(name) for name in names)
     return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where} ORDER BY {quote('sequence')}"
 
 
@@ -1017,13 +1027,108 @@ def _check_applications(
         count, suspects = plain.result() if plain is not None else _plain_applications(connection)
         summary.applications_checked += count
         _compare_applications(summary, suspects)
-        _compare_applications(summary, _reviewed_application_ids())
+        _compare_reviewed_applications(summary)
         return
     for start in range(0, len(application_ids), 1000):
         chunk = application_ids[start : start + 1000]
         summary.applications_checked += applications.objects.filter(id__in=chunk, status=SCORED).count()
         suspects = [app_id for (app_id,) in _plain_application_mismatches(connection, chunk)]
         _compare_applications(summary, sorted({*suspects, *_reviewed_application_ids(chunk)}))
+
+
+def _grouped(rows: Iterable[tuple]) -> Iterator[tuple[int, list[tuple]]]:
+    """(application id, its rows) from rows sorted by their first value, the application id."""
+    key, group = None, []
+    for row in rows:
+        if row[0] != key:
+            if group:
+                yield key, group
+            key, group = row[0], []
+        group.append(row)
+    if group:
+        yield key, group
+
+
+class _Cursor:
+    """The next (application id, rows) of a grouped stream, advanced up to an application id."""
+
+    def __init__(self, rows: Iterable[tuple]) -> None:
+        self.groups = _grouped(rows)
+        self.current = next(self.groups, None)
+
+    def take(self, app_id: int) -> list[tuple]:
+        while self.current is not None and self.current[0] < app_id:
+            self.current = next(self.groups, None)
+        if self.current is not None and self.current[0] == app_id:
+            return self.current[1]
+        return []
+
+
+def _compare_reviewed_applications(summary: VerificationSummary) -> None:
+    """Every scored application with a case or legacy override record against its records, in flat memory.
+
+    Four streams ordered by application id (the applications, their decision, override and case
+    records) are merged; each application's records are replayed through the lifecycle
+    (``compare_application``). The records themselves were checked by the chain walk.
+    """
+    applications = _application_model()
+    reviewed = Exists(CaseRecord.objects.filter(application_id=OuterRef("pk"))) | Exists(
+        OverrideRecord.objects.filter(application_id=OuterRef("pk"))
+    )
+    rows = (
+        applications.objects.filter(reviewed, status=SCORED)
+        .order_by("id")
+        .values_list(*APPLICATION_COLUMNS, named=True)
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+    of_reviewed = Exists(CaseRecord.objects.filter(application_id=OuterRef("application_id"))) | Exists(
+        OverrideRecord.objects.filter(application_id=OuterRef("application_id"))
+    )
+    decisions = _Cursor(
+        DecisionRecord.objects.filter(of_reviewed)
+        .order_by("application_id", "sequence")
+        .values_list("application_id", "probability_of_default", "decision", "model_version", "model_sha256", "id")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+    overrides = _Cursor(
+        OverrideRecord.objects.order_by("application_id", "sequence")
+        .values_list("application_id", "decision_record_id", "to_decision")
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+    cases = _Cursor(
+        CaseRecord.objects.order_by("application_id", "sequence")
+        .values_list(
+            "application_id",
+            "id",
+            "sequence",
+            "action",
+            "from_state",
+            "to_state",
+            "from_decision",
+            "to_decision",
+            "proposed_decision",
+            "actor_id",
+            "version",
+            "decision_record_id",
+        )
+        .iterator(chunk_size=CHUNK_SIZE)
+    )
+    for row in rows:
+        app_id = row.id
+        records = decisions.take(app_id)
+        record = records[-1][1:] if records else None
+        legacy = None
+        for _, decision_record_id, to_decision in overrides.take(app_id):
+            if record is not None and decision_record_id == record[4]:
+                legacy = to_decision
+        transitions = [CaseTransition(*case[1:]) for case in cases.take(app_id)]
+        problem, _ = compare_application(row, record, legacy, transitions)
+        if problem is None:
+            continue
+        summary.application_mismatches += 1
+        if len(summary.application_problems) < MAX_LISTED:
+            summary.application_problems.append(f"application id={app_id}: {problem}")
+            summary.application_mismatch_ids.append(app_id)
 
 
 def _plain_application_mismatches(connection: Any, among: list[int] | None = None) -> list[tuple[int]]:
