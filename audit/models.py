@@ -510,6 +510,9 @@ class VerificationRun(models.Model):
     problems = models.JSONField(default=list)
     # verify_decisions' JSON summary.
     summary = models.JSONField(default=dict)
+    # The audit page's aggregates as of this run (audit.selectors.trail_figures): decision counts per
+    # model version and decision, override counts per reviewer and version.
+    figures = models.JSONField(default=dict)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -775,14 +776,17 @@ def verify_now(*, kind: str, replay: bool, channel: str = "command") -> tuple[Ve
 
 def latest_checkpoints() -> dict[str, Checkpoint] | None:
     """Per chain, the last record the latest passed verification covered; None when none passed yet."""
-    passed = (
-        VerificationRun.objects.filter(status=VerificationRun.PASSED)
-        .order_by("-finished_at", "-id")
-        .only("chains")
-        .first()
-    )
+    passed = _latest_passed()
     if passed is None:
         return None
+    return _checkpoints(passed)
+
+
+def _latest_passed() -> VerificationRun | None:
+    return VerificationRun.objects.filter(status=VerificationRun.PASSED).order_by("-finished_at", "-id").first()
+
+
+def _checkpoints(passed: VerificationRun) -> dict[str, Checkpoint]:
     return {
         name: Checkpoint(chain["last_id"], chain["last_sequence"], chain["last_hash"])
         for name, chain in passed.chains.items()
@@ -797,7 +801,8 @@ def run_verification(*, run: VerificationRun) -> VerificationSummary:
     is found again, never walked past); with no passed run yet, a full verification (and recorded
     as one). Raises what broke the run itself (database gone) after recording it as an error.
     """
-    since = latest_checkpoints() if run.kind == VerificationRun.INCREMENTAL else None
+    passed = _latest_passed() if run.kind == VerificationRun.INCREMENTAL else None
+    since = _checkpoints(passed) if passed is not None else None
     if run.kind == VerificationRun.INCREMENTAL and since is None:
         run.kind = VerificationRun.FULL
     heads = dict(ChainHead.objects.values_list("name", "sequence"))
@@ -807,8 +812,13 @@ def run_verification(*, run: VerificationRun) -> VerificationSummary:
     run.status, run.started_at, run.records_total, run.records_done = VerificationRun.RUNNING, timezone.now(), total, 0
     run.save(update_fields=["kind", "status", "started_at", "records_total", "records_done"])
     progress = _ProgressWriter(run)
+    figures = _Figures(
+        previous=passed.figures if passed is not None and passed.figures else None,
+        after={name: checkpoint.sequence for name, checkpoint in since.items()} if since is not None else None,
+    )
     try:
         summary = verify_audit_trail(replay=run.replay, since=since, progress=progress)
+        run.figures = figures.result()
     except Exception as error:
         logger.exception("Verification run %s broke", run.pk)
         run.status, run.finished_at, run.error = (
@@ -822,6 +832,31 @@ def run_verification(*, run: VerificationRun) -> VerificationSummary:
         progress.close()
     _record_result(run, summary, since or {})
     return summary
+
+
+class _Figures:
+    """The audit page's aggregates (``selectors.trail_figures``) for a run, counted beside the verification.
+
+    Outside a caller's transaction they are counted on a second connection while the chains are walked
+    (the database does the counting); inside one (tests) here, when asked for.
+    """
+
+    def __init__(self, *, previous: dict | None, after: dict[str, int] | None) -> None:
+        self.arguments = {"previous": previous, "after": after}
+        self.future = None
+        if not connections[DEFAULT_DB_ALIAS].in_atomic_block:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-figures")
+            self.future = executor.submit(self._elsewhere)
+            executor.shutdown(wait=False)
+
+    def _elsewhere(self) -> dict:
+        try:
+            return selectors.trail_figures(**self.arguments)
+        finally:
+            connections[DEFAULT_DB_ALIAS].close()
+
+    def result(self) -> dict:
+        return self.future.result() if self.future is not None else selectors.trail_figures(**self.arguments)
 
 
 class _ProgressWriter:

@@ -42,6 +42,8 @@ def audit_home(request: HttpRequest) -> HttpResponse:
     _require_auditor(request, "audit:home")
     run = selectors.latest_verification()
     full = run if run is not None and run.kind == VerificationRun.FULL else selectors.latest_full_verification()
+    figures_run = run if run is not None and run.figures else None
+    figures = figures_run.figures if figures_run is not None else {}
     return render(
         request,
         "audit/home.html",
@@ -53,9 +55,11 @@ def audit_home(request: HttpRequest) -> HttpResponse:
             "in_progress": selectors.verification_in_progress(),
             "broken": selectors.latest_broken_verification(after=run),
             "heads": selectors.chain_heads(),
-            "versions": selectors.model_versions_in_use(),
-            "mix": selectors.decision_mix_by_version(),
-            "rates": selectors.override_rates(),
+            # As of the latest run: counted with it, never on a page view (a million records).
+            "figures_run": figures_run,
+            "versions": selectors.model_versions_in_use(figures),
+            "mix": selectors.decision_mix_by_version(figures),
+            "rates": selectors.override_rates(figures),
         },
     )
 

@@ -51,6 +51,7 @@ class Migration(migrations.Migration):
                 ("chains", models.JSONField(default=dict)),
                 ("problems", models.JSONField(default=list)),
                 ("summary", models.JSONField(default=dict)),
+                ("figures", models.JSONField(default=dict)),
                 ("error", models.TextField(blank=True)),
                 (
                     "requested_by",

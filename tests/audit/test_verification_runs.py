@@ -300,3 +300,20 @@ def test_a_full_run_outside_a_transaction_compares_applications_on_a_second_conn
     assert code == 1 and summary["applications_checked"] == 3 and summary["application_mismatches"] == 1
     assert f"application id={victim.pk}: final decision differs" in out
     assert VerificationRun.objects.get().problems[0]["application_id"] == victim.pk
+
+
+def test_the_page_figures_are_counted_with_each_run_and_an_incremental_one_adds_the_new_records(checkpointed):
+    from audit import selectors
+
+    first = VerificationRun.objects.get()
+    assert first.figures["decision_total"] == 4
+    code, _, _ = run_verify("--incremental")
+    run = VerificationRun.objects.order_by("-id").first()
+    assert code == 0 and run.kind == "incremental"
+    # The four counted before plus the three after the checkpoint: what counting every record gives.
+    assert run.figures == selectors.trail_figures() and run.figures["decision_total"] == 7
+    client = Client()
+    client.force_login(UserFactory(role=roles.AUDITOR))
+    page = client.get("/audit/")
+    assert sum(m["total"] for m in page.context["mix"]) == 7
+    assert sum(v["decisions"] for v in page.context["versions"]) == 7
