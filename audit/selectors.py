@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -143,18 +144,18 @@ def trail_figures(*, previous: dict[str, Any] | None = None, after: dict[str, in
         heads = dict(ChainHead.objects.values_list("name", "sequence"))
         grew = any(heads.get(name, 0) > after.get(name, 0) for name in (ChainHead.CASES, ChainHead.OVERRIDES))
     if grew:
-        reviewers, overridden = _override_figures()
+        reviewers, overridden = override_figures()
     else:
         reviewers, overridden = previous.get("reviewers", []), previous.get("overridden", {})
     return {
         "decisions": [[*key, *value] for key, value in sorted(tally.items())],
         "decision_total": sum(value[0] for value in tally.values()),
-        "reviewers": reviewers,
+        "reviewers": sorted(reviewers),
         "overridden": overridden,
     }
 
 
-def _override_figures() -> tuple[list[list], dict[str, int]]:
+def override_figures() -> tuple[list[list], dict[str, int]]:
     """Overrides per reviewer (count, applications) and applications overridden per model version.
 
     An override is a change of the decision in force by a reviewer: a legacy ``OverrideRecord``, or a
@@ -173,9 +174,11 @@ def _override_figures() -> tuple[list[list], dict[str, int]]:
         counts[username][1].add(application_id)
     reviewers = [[username, n, len(applications)] for username, (n, applications) in counts.items()]
     overridden: dict[str, set[int]] = defaultdict(set)
-    for version, application_id in (
-        *OverrideRecord.objects.values_list("decision_record__model_version", "application_id").order_by(),
-        *changes.values_list("decision_record__model_version", "application_id").order_by().iterator(chunk_size=5000),
+    for version, application_id in itertools.chain(
+        OverrideRecord.objects.values_list("decision_record__model_version", "application_id")
+        .order_by()
+        .iterator(chunk_size=5000),
+        changes.values_list("decision_record__model_version", "application_id").order_by().iterator(chunk_size=5000),
     ):
         overridden[version].add(application_id)
     return reviewers, {version: len(ids) for version, ids in overridden.items()}
@@ -222,7 +225,7 @@ def decision_mix_by_version(figures: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def override_rates(figures: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Override counts and rates per reviewer and per model version (``_override_figures`` says what counts).
+    """Override counts and rates per reviewer and per model version (``override_figures`` says what counts).
 
     The rate is overrides per decision recorded: for a model version, of its decisions; for a reviewer,
     of all decisions (a reviewer may act on any application but their own).

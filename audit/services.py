@@ -10,10 +10,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
@@ -812,13 +812,9 @@ def run_verification(*, run: VerificationRun) -> VerificationSummary:
     run.status, run.started_at, run.records_total, run.records_done = VerificationRun.RUNNING, timezone.now(), total, 0
     run.save(update_fields=["kind", "status", "started_at", "records_total", "records_done"])
     progress = _ProgressWriter(run)
-    figures = _Figures(
-        previous=passed.figures if passed is not None and passed.figures else None,
-        after={name: checkpoint.sequence for name, checkpoint in since.items()} if since is not None else None,
-    )
     try:
         summary = verify_audit_trail(replay=run.replay, since=since, progress=progress)
-        run.figures = figures.result()
+        run.figures = _figures(summary, passed.figures if passed is not None else None)
     except Exception as error:
         logger.exception("Verification run %s broke", run.pk)
         run.status, run.finished_at, run.error = (
@@ -834,29 +830,38 @@ def run_verification(*, run: VerificationRun) -> VerificationSummary:
     return summary
 
 
-class _Figures:
-    """The audit page's aggregates (``selectors.trail_figures``) for a run, counted beside the verification.
+def _figures(summary: VerificationSummary, previous: dict | None) -> dict[str, Any]:
+    """The audit page's aggregates after this run (``selectors.trail_figures`` counts the same from scratch).
 
-    Outside a caller's transaction they are counted on a second connection while the chains are walked
-    (the database does the counting); inside one (tests) here, when asked for.
+    Decisions: the run's tally of the records it walked, added to ``previous`` (the figures of the run an
+    incremental one started from). Overrides: a full run tallied them while comparing the reviewed
+    applications; an incremental one keeps the previous figures unless case or override records were
+    added, and then counts them again (a small table beside the decisions).
     """
-
-    def __init__(self, *, previous: dict | None, after: dict[str, int] | None) -> None:
-        self.arguments = {"previous": previous, "after": after}
-        self.future = None
-        if not connections[DEFAULT_DB_ALIAS].in_atomic_block:
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-figures")
-            self.future = executor.submit(self._elsewhere)
-            executor.shutdown(wait=False)
-
-    def _elsewhere(self) -> dict:
-        try:
-            return selectors.trail_figures(**self.arguments)
-        finally:
-            connections[DEFAULT_DB_ALIAS].close()
-
-    def result(self) -> dict:
-        return self.future.result() if self.future is not None else selectors.trail_figures(**self.arguments)
+    tally: dict[tuple, list] = {}
+    for row in (previous or {}).get("decisions", []) if summary.incremental else []:
+        tally[tuple(row[:4])] = list(row[4:])
+    for row in summary.decision_figures():
+        key, (count, first, last) = tuple(row[:4]), row[4:]
+        if key in tally:
+            old = tally[key]
+            tally[key] = [old[0] + count, min(old[1], first), max(old[2], last)]
+        else:
+            tally[key] = [count, first, last]
+    if summary.reviewer_tally is not None:
+        names = dict(get_user_model().objects.filter(pk__in=list(summary.reviewer_tally)).values_list("pk", "username"))
+        reviewers = [[names.get(pk, str(pk)), n, apps] for pk, (n, apps) in summary.reviewer_tally.items()]
+        overridden = summary.overridden_tally or {}
+    elif previous is not None and not summary.cases.checked and not summary.overrides.checked:
+        reviewers, overridden = previous.get("reviewers", []), previous.get("overridden", {})
+    else:
+        reviewers, overridden = selectors.override_figures()
+    return {
+        "decisions": [[*key, *value] for key, value in sorted(tally.items())],
+        "decision_total": sum(value[0] for value in tally.values()),
+        "reviewers": sorted(reviewers),
+        "overridden": overridden,
+    }
 
 
 class _ProgressWriter:

@@ -98,6 +98,13 @@ class VerificationSummary:
     replay_requested: bool = False
     # Only the records after stored checkpoints (and the applications they touch) were verified.
     incremental: bool = False
+    # The audit page's aggregates, tallied while walking (``figures()``): decisions per (model version,
+    # SHA-256, decision, outside experience) -> [count, first time, last time] of the records walked; and,
+    # for a full run, per reviewer (user id) [changes of a decision in force, applications], and per model
+    # version the applications whose decision a reviewer changed.
+    decision_tally: dict[tuple, list] = field(default_factory=dict)
+    reviewer_tally: dict[int, list[int]] | None = None
+    overridden_tally: dict[str, int] | None = None
     replayed: int = 0
     mismatches: int = 0
     mismatch_ids: list[int] = field(default_factory=list)
@@ -196,6 +203,13 @@ class VerificationSummary:
                 f"{', …' if self.mismatches > len(self.mismatch_ids) else ''})"
             )
         return lines
+
+    def decision_figures(self) -> list[list]:
+        """The decision tally as ``audit.selectors.trail_figures`` writes it (times as the payloads do)."""
+        return [
+            [version, sha256, decision, bool(outside), count, _time_text(first), _time_text(last)]
+            for (version, sha256, decision, outside), (count, first, last) in self.decision_tally.items()
+        ]
 
     @property
     def problem_total(self) -> int:
@@ -911,7 +925,22 @@ def _verify(
     at = DECISIONS.position
     application_at = at["application_id"]
 
+    tally = summary.decision_tally
+    tally_at = (at["model_version"], at["model_sha256"], at["decision"], at["outside_experience"])
+    created_at = at["created_at"]
+
     def collect(row: tuple, document: Any) -> None:
+        key = (row[tally_at[0]], row[tally_at[1]], row[tally_at[2]], row[tally_at[3]])
+        entry = tally.get(key)
+        created = row[created_at]
+        if entry is None:
+            tally[key] = [1, created, created]
+        else:
+            entry[0] += 1
+            if created < entry[1]:
+                entry[1] = created
+            elif created > entry[2]:
+                entry[2] = created
         if touched is not None:
             touched.add(row[application_at])
         if replay:
@@ -931,9 +960,7 @@ def _verify(
             )
 
     decoder = DECISIONS.decoder("features", "policy_version", "experience_sha256") if replay else None
-    checked(
-        DECISIONS, summary.decisions, on_record=collect if (replay or touched is not None) else None, decoder=decoder
-    )
+    checked(DECISIONS, summary.decisions, on_record=collect, decoder=decoder)
 
     for spec, report, what in (
         (OVERRIDES, summary.overrides, "overrides"),
@@ -1092,9 +1119,13 @@ def _compare_reviewed_applications(summary: VerificationSummary) -> None:
     )
     overrides = _Cursor(
         OverrideRecord.objects.order_by("application_id", "sequence")
-        .values_list("application_id", "decision_record_id", "to_decision")
+        .values_list("application_id", "decision_record_id", "to_decision", "reviewer_id")
         .iterator(chunk_size=CHUNK_SIZE)
     )
+    # Who changed a decision in force (a legacy override; a case record whose decision in force differs
+    # after it), counted per application here, where each application's records are together.
+    reviewers: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    overridden: dict[str, int] = defaultdict(int)
     cases = _Cursor(
         CaseRecord.objects.order_by("application_id", "sequence")
         .values_list(
@@ -1118,10 +1149,25 @@ def _compare_reviewed_applications(summary: VerificationSummary) -> None:
         records = decisions.take(app_id)
         record = records[-1][1:] if records else None
         legacy = None
-        for _, decision_record_id, to_decision in overrides.take(app_id):
+        changed_by: set[int] = set()
+        versions: set[str] = set()
+        version_of = {r[5]: r[3] for r in records}
+        for _, decision_record_id, to_decision, reviewer_id in overrides.take(app_id):
             if record is not None and decision_record_id == record[4]:
                 legacy = to_decision
+            reviewers[reviewer_id][0] += 1
+            changed_by.add(reviewer_id)
+            versions.add(version_of.get(decision_record_id))
         transitions = [CaseTransition(*case[1:]) for case in cases.take(app_id)]
+        for t in transitions:
+            if t.to_decision != t.from_decision:
+                reviewers[t.actor_id][0] += 1
+                changed_by.add(t.actor_id)
+                versions.add(version_of.get(t.decision_record_id))
+        for reviewer_id in changed_by:
+            reviewers[reviewer_id][1] += 1
+        for version in versions:
+            overridden[version] += 1
         problem, _ = compare_application(row, record, legacy, transitions)
         if problem is None:
             continue
@@ -1129,6 +1175,7 @@ def _compare_reviewed_applications(summary: VerificationSummary) -> None:
         if len(summary.application_problems) < MAX_LISTED:
             summary.application_problems.append(f"application id={app_id}: {problem}")
             summary.application_mismatch_ids.append(app_id)
+    summary.reviewer_tally, summary.overridden_tally = dict(reviewers), dict(overridden)
 
 
 def _plain_application_mismatches(connection: Any, among: list[int] | None = None) -> list[tuple[int]]:
