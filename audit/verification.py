@@ -1204,11 +1204,21 @@ def _plain_application_mismatches(connection: Any, among: list[int] | None = Non
         f"(SELECT MAX(l.{quote(record.pk.column)}) FROM {quote(record.db_table)} l "
         f"WHERE l.{quote(record.get_field('application').column)} = a.{quote(app.pk.column)})"
     )
+    if connection.vendor == "postgresql":
+        # A lateral join: one index probe per application. PostgreSQL cannot use an index for a join
+        # condition that is a correlated subquery (measured: not finished in 10 minutes at 1,000,000).
+        latest_join = (
+            f"LEFT JOIN LATERAL (SELECT * FROM {quote(record.db_table)} l "
+            f"WHERE l.{quote(record.get_field('application').column)} = a.{quote(app.pk.column)} "
+            f"ORDER BY l.{quote(record.pk.column)} DESC LIMIT 1) d ON TRUE"
+        )
+    else:
+        latest_join = f"LEFT JOIN {quote(record.db_table)} d ON d.{quote(record.pk.column)} = {latest}"
     among_sql = f"a.{quote(app.pk.column)} IN ({', '.join(['%s'] * len(among))})" if among else "1 = 1"
     in_queue = f"{d('decision')} IN ({', '.join(['%s'] * len(open_decisions))})" if open_decisions else "1 = 0"
     sql = (
         f"SELECT a.{quote(app.pk.column)} FROM {quote(app.db_table)} a "
-        f"LEFT JOIN {quote(record.db_table)} d ON d.{quote(record.pk.column)} = {latest} "
+        f"{latest_join} "
         f"WHERE {a('status')} = %s AND {unreviewed} AND {among_sql} AND ("
         f"d.{quote(record.pk.column)} IS NULL "
         f"OR {a('probability_of_default')} {differs} {d('probability_of_default')} "
