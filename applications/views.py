@@ -346,7 +346,7 @@ def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
 def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
     log_access(user=request.user, action="export", target=request.GET.urlencode()[:500], request=request)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv")
+    return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv", end_marker=True)
 
 
 def _list_page(request: HttpRequest, form, filters, *, status: int = 200) -> HttpResponse:
