@@ -31,8 +31,10 @@ COUNT_LIMIT = 10_000
 _FROM_END = re.compile(r"last(?:-(\d{1,6}))?")
 
 
-def bounded_count(queryset: QuerySet, *, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+def bounded_count(queryset: QuerySet, *, limit: int | None = None) -> tuple[int, bool]:
     """(rows, whether there are more than ``limit``): ``min(count, limit)`` read from at most ``limit + 1`` rows."""
+    if limit is None:
+        limit = COUNT_LIMIT
     counted = queryset.order_by()[: limit + 1].count()
     return min(counted, limit), counted > limit
 
