@@ -95,3 +95,14 @@ def test_a_long_stream_beats_the_workers_heartbeat(monkeypatch):
         csv_export.keep_worker_alive_with(None)
     assert len(lines) == 5001
     assert len(beats) == 5000 // 1024  # every 1,024 rows, when the interval has passed
+
+
+def test_gunicorn_workers_still_have_a_heartbeat():
+    """``gunicorn.conf.py`` hands ``worker.notify`` to the exports: the sync worker must still have it and use the tmp file."""
+    import inspect
+
+    from gunicorn.workers.base import Worker
+    from gunicorn.workers.sync import SyncWorker
+
+    assert issubclass(SyncWorker, Worker)
+    assert "self.tmp.notify()" in inspect.getsource(Worker.notify)
