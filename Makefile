@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch bench-verify
+.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch bench-verify bench-scale
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -105,7 +105,6 @@ bench-batch: setup
 # verify_decisions --full over N decision records (default 1,000,000) and --incremental over 10,000 more, on
 # SQLite then PostgreSQL (VERIFY_BENCH_PG, default database i16v_bench on 127.0.0.1, dropped and recreated);
 # targets <= 20 s and <= 1 s. e.g. N=100000, or ARGS="--existing --sqlite-path db.sqlite3 --database sqlite".
-N ?= 1000000
 bench-verify: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/verify_bench.py --records $(N) $(ARGS)
@@ -127,3 +126,11 @@ bench-monitoring: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/monitoring_bench.py --db sqlite $(ARGS)
 	$(PY) bench/monitoring_bench.py --db postgres $(ARGS)
+
+# Every page and job of issue 16 at N applications (default 1,000,000), SQLite then PostgreSQL (127.0.0.1:5432; the
+# database scale_bench is dropped and recreated), one table against the targets. e.g. `make bench-scale N=100000`;
+# ARGS e.g. "--db sqlite" or "--reuse-sqlite FILE" (an already seeded SQLite file).
+N ?= 1000000
+bench-scale: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/scale_bench.py --applications $(N) $(ARGS)

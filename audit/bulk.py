@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -131,8 +132,13 @@ class DecisionTemplate:
         )
 
 
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.:/-]*")
+
+
 def json_text(value: str) -> str:
-    """A text as canonical JSON writes it (ASCII, quoted)."""
+    """A text as canonical JSON writes it (ASCII, quoted); plain references and usernames need no escaping."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return f'"{value}"'
     return json.dumps(value, ensure_ascii=True)
 
 
@@ -207,7 +213,7 @@ def append_decision_records_in_bulk(*, items: Sequence[BulkDecision], using: str
     return linked
 
 
-@dataclass(frozen=True)
+@dataclass
 class BulkCaseRecord:
     """One case transition to append (the arguments of ``append_case_record``, with its time)."""
 

@@ -146,13 +146,15 @@ class DecisionRecord(ChainedRecord):
     decision = models.CharField(max_length=8, editable=False)
     approve_below = models.FloatField(editable=False)
     decline_from = models.FloatField(editable=False)
-    model_version = models.CharField(max_length=64, editable=False, db_index=True)
+    # Indexed with sequence (``decision_version_sequence``): the admin's list filtered by version.
+    model_version = models.CharField(max_length=64, editable=False)
     model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
     # The application was outside the model's training ranges, so REVIEW (scoring.experience).
     outside_experience = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta(ChainedRecord.Meta):
         permissions = [("view_audit", "Can open the audit pages, verify the chain and export")]
+        indexes = [models.Index(fields=["model_version", "sequence"], name="decision_version_sequence")]
 
     def __str__(self) -> str:
         return f"Decision #{self.sequence} ({self.decision}, application {self.application_id})"

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Count, F, Max, Min, QuerySet
 
 from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord, VerificationRun
+from infrastructure.pagination import distinct_values
 from scoring.results import DECISIONS
 
 
@@ -105,6 +106,11 @@ def decision_records_for_application(*, application_id: int) -> QuerySet[Decisio
             "payload",
         )
     )
+
+
+def decision_model_versions() -> list[str]:
+    """Every model version with a decision record, in order (index seeks on ``decision_version_sequence``)."""
+    return distinct_values(DecisionRecord.objects.all(), "model_version")
 
 
 def chain_heads() -> dict[str, ChainHead]:

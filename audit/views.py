@@ -91,7 +91,7 @@ def decisions_csv(request: HttpRequest) -> StreamingHttpResponse:
     """``/audit/decisions.csv``: every decision record with every audit field."""
     _require_auditor(request, "audit:decisions_csv")
     log_access(user=request.user, action=AccessEvent.EXPORT, target="audit:decisions.csv", request=request)
-    return csv_response(selectors.decision_csv_rows(), filename="decision-records.csv")
+    return csv_response(selectors.decision_csv_rows(), filename="decision-records.csv", end_marker=True)
 
 
 @login_required

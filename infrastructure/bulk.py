@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -21,6 +22,14 @@ from django.db import connections, models
 def _datetime_positions(model: type[models.Model], columns: Sequence[str]) -> list[int]:
     fields = {field.column: field for field in model._meta.concrete_fields}
     return [i for i, column in enumerate(columns) if isinstance(fields[column], models.DateTimeField)]
+
+
+@functools.lru_cache(maxsize=65536)
+def _sqlite_datetime(value: dt.datetime) -> str:
+    """How Django's SQLite backend stores an aware datetime: naive UTC text (a row's times repeat: cached)."""
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ")
 
 
 def insert_many(
@@ -57,9 +66,7 @@ def insert_many(
                 for i in positions:
                     value = row[i]
                     if value is not None:
-                        if value.tzinfo is not dt.UTC:
-                            value = value.astimezone(dt.UTC)
-                        row[i] = value.replace(tzinfo=None).isoformat(" ")
+                        row[i] = _sqlite_datetime(value)
             yield row
 
     placeholders = ", ".join(["?"] * len(columns))
@@ -117,11 +124,15 @@ def relaxed_durability(*, using: str = "default") -> Iterator[None]:
         (synchronous,) = cursor.fetchone()
         cursor.execute("PRAGMA cache_size")
         (cache_size,) = cursor.fetchone()
+        cursor.execute("PRAGMA foreign_keys")
+        (foreign_keys,) = cursor.fetchone()
         cursor.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.execute("PRAGMA cache_size=-524288")  # 512 MiB: the hash indexes stay in memory while they grow
     try:
         yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"PRAGMA synchronous={int(synchronous)}")
+            cursor.execute(f"PRAGMA foreign_keys={int(foreign_keys)}")
             cursor.execute(f"PRAGMA cache_size={int(cache_size)}")

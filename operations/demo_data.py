@@ -37,7 +37,7 @@ import random
 import time
 from bisect import bisect_right
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -344,7 +344,7 @@ class _Seeder:
                         application_id=app_id,
                         officer_id=officer.pk,
                         officer_username_json=self.officer_json[officer.pk],
-                        applicant_reference_json=json_text(reference),
+                        applicant_reference_json=f'"{reference}"',  # SCR-YYYYMM-NNNNNNN: nothing to escape
                         created_at=created_at,
                     )
                     for scoring, app_id, officer, created_at, reference in planned
@@ -358,7 +358,9 @@ class _Seeder:
             self.pending_moves.sort(key=lambda entry: (entry[0], entry[1]))
             horizon = planned[-1][3]
             cut = len(self.pending_moves) if last else bisect_right([m[0] for m in self.pending_moves], horizon)
-            due = [replace(move, decision=self.links[move.application_id]) for _, _, move in self.pending_moves[:cut]]
+            due = [move for _, _, move in self.pending_moves[:cut]]
+            for move in due:
+                move.decision = self.links[move.application_id]
             del self.pending_moves[:cut]
             self.report.case_records += append_case_records_in_bulk(items=due, using=using)
             self.report.applications += len(rows)

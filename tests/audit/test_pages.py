@@ -16,6 +16,7 @@ from audit import canonical
 from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
 from tests.support.audit import run_verify, scored_application
+from tests.support.exports import complete_export
 from tests.support.factories import DECLINED_FORM, PASSWORD, UserFactory
 from tests.support.reviews import decide_by_review
 
@@ -85,7 +86,7 @@ def test_decision_export_has_every_audit_field_and_is_logged(trail):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     raw = b"".join(response.streaming_content)
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, as every CSV the product writes
-    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(complete_export(raw))))
     assert len(rows) == 4
     records = {r.pk: r for r in DecisionRecord.objects.all()}
     for row in rows:
@@ -107,7 +108,7 @@ def test_decision_export_neutralises_formulas_in_references(reference):
     officer = UserFactory(role=roles.OFFICER)
     scored_application(officer, applicant_reference=reference)
     response = login(UserFactory(role=roles.AUDITOR)).get("/audit/decisions.csv")
-    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    body = complete_export(b"".join(response.streaming_content))
     rows = list(csv.DictReader(io.StringIO(body)))
     assert rows[0]["applicant_reference"] == "'" + reference
     # The payload (which contains the reference inside JSON) starts with "{", never a formula.
@@ -117,7 +118,7 @@ def test_decision_export_neutralises_formulas_in_references(reference):
 def test_decision_export_quotes_text_so_a_semicolon_locale_sees_no_formula():
     scored_application(UserFactory(role=roles.OFFICER), applicant_reference="x;=cmd|' /C calc'!A0;")
     response = login(UserFactory(role=roles.AUDITOR)).get("/audit/decisions.csv")
-    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    body = complete_export(b"".join(response.streaming_content))
     data_line = body.splitlines()[1]
     assert "\"x;'=cmd|' /C calc'!A0;\"" in data_line
     cells = next(csv.reader(io.StringIO(data_line), delimiter=";"))

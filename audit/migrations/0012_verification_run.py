@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0010_decision_outside_experience"),
+        ("audit", "0011_decision_version_sequence"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
