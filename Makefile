@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch bench-governance
+.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch bench-verify bench-scale bench-governance
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -102,6 +102,13 @@ bench-batch: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/batch_bench.py $(ARGS)
 
+# verify_decisions --full over N decision records (default 1,000,000) and --incremental over 10,000 more, on
+# SQLite then PostgreSQL (VERIFY_BENCH_PG, default database i16v_bench on 127.0.0.1, dropped and recreated);
+# targets <= 20 s and <= 1 s. e.g. N=100000, or ARGS="--existing --sqlite-path db.sqlite3 --database sqlite".
+bench-verify: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/verify_bench.py --records $(N) $(ARGS)
+
 # Where a submit request spends its time (in-process, cProfile, SQL per request).
 bench-profile: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
@@ -126,3 +133,11 @@ bench-monitoring: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/monitoring_bench.py --db sqlite $(ARGS)
 	$(PY) bench/monitoring_bench.py --db postgres $(ARGS)
+
+# Every page and job of issue 16 at N applications (default 1,000,000), SQLite then PostgreSQL (127.0.0.1:5432; the
+# database scale_bench is dropped and recreated), one table against the targets. e.g. `make bench-scale N=100000`;
+# ARGS e.g. "--db sqlite" or "--reuse-sqlite FILE" (an already seeded SQLite file).
+N ?= 1000000
+bench-scale: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/scale_bench.py --applications $(N) $(ARGS)

@@ -145,6 +145,11 @@ def post_worker_init(worker) -> None:
     # this is one stat() confirming the artifact is still the one verified;
     # a file changed since is verified again here.
     _load_model(worker.log)
+    # A CSV export of a million rows streams for longer than the worker timeout: while its rows
+    # flow it beats this worker's heartbeat, so the arbiter does not kill it mid-file.
+    from infrastructure.csv_export import keep_worker_alive_with
+
+    keep_worker_alive_with(worker.notify)
     # Django, pandas, scikit-learn and numba leave hundreds of thousands of
     # long-lived objects that every full garbage collection would walk again,
     # with the officers behind it waiting (docs/performance.md). gc.freeze()

@@ -293,7 +293,8 @@ class HistoryFilterForm(forms.Form):
         label="Reference",
         required=False,
         max_length=64,
-        widget=forms.TextInput(attrs={"placeholder": "Search reference", "type": "search"}),
+        help_text="Finds references that start with what you type (upper or lower case alike).",
+        widget=forms.TextInput(attrs={"placeholder": "Reference starts with…", "type": "search"}),
     )
     decision = forms.ChoiceField(
         required=False,

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from applications.validators import SchemaRangeValidator
 from audit import lifecycle
+from infrastructure.prefix_search import SearchKey
 from scoring import results, schema
 
 
@@ -162,7 +163,8 @@ class LoanApplication(models.Model):
     final_decision = models.CharField(max_length=8, choices=Decision.choices, blank=True, editable=False)
     risk_label = models.CharField(max_length=8, choices=RiskLabel.choices, blank=True, editable=False)
     reasons = models.JSONField(default=list, blank=True, editable=False)
-    model_version = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    # Indexed with created_at (``loanapp_version_created``): the history filtered by version, newest first.
+    model_version = models.CharField(max_length=64, blank=True, editable=False)
     model_sha256 = models.CharField("Model SHA-256", max_length=64, blank=True, editable=False)
     scoring_error = models.TextField(blank=True, editable=False)
 
@@ -217,6 +219,13 @@ class LoanApplication(models.Model):
             # each reviewer's own applications, and the navigation's count then
             # reads the index alone.
             models.Index(fields=["queued_at", "id", "officer"], name="loanapp_queue", condition=OPEN_CASE),
+            # The history and the admin at a million applications (issue 16): each sort and the
+            # model-version filter read their first and last page straight from an index, and the
+            # reference search is a range on the upper-cased reference (infrastructure.prefix_search).
+            models.Index(fields=["probability_of_default", "id"], name="loanapp_pd"),
+            models.Index(fields=["loan_amnt", "id"], name="loanapp_amount"),
+            models.Index(fields=["model_version", "created_at", "id"], name="loanapp_version_created"),
+            models.Index(SearchKey("applicant_reference"), name="loanapp_reference_key"),
         ]
         constraints = [
             *_range_constraints(),

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -22,6 +22,8 @@ from applications.formatting import day_start
 from applications.forms import HistoryFilterForm
 from applications.models import OVERRIDDEN, LoanApplication
 from audit import selectors as audit_selectors
+from infrastructure.pagination import distinct_values
+from infrastructure.prefix_search import prefix_range, search_key
 from scoring import schema
 from scoring.explain import MAX_REASONS
 
@@ -59,7 +61,7 @@ def application_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> 
     filters = filters or {}
     queryset = visible_applications(user=user)
     if q := filters.get("q"):
-        queryset = queryset.filter(applicant_reference__icontains=q)
+        queryset = reference_starts_with(queryset, q)
     decision = filters.get("decision")
     if decision == "PENDING":
         queryset = queryset.filter(status=LoanApplication.Status.PENDING)
@@ -82,25 +84,31 @@ def application_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> 
     return queryset.order_by(*ordering)
 
 
+def reference_starts_with(queryset: QuerySet[LoanApplication], prefix: str) -> QuerySet[LoanApplication]:
+    """Applications whose reference starts with ``prefix`` (case-insensitive): a range on the reference's index."""
+    return queryset.alias(**search_key("applicant_reference")).filter(prefix_range("applicant_reference_key", prefix))
+
+
+def model_versions() -> list[str]:
+    """Every model version that scored an application, in order (index seeks, not a scan of every row).
+
+    Versions are not secret (each application page names its own), so
+    everyone's filter offers all of them.
+    """
+    return distinct_values(LoanApplication.objects.all(), "model_version")
+
+
 def history_filter_form(*, user: Any, data: Mapping[str, Any] | None) -> HistoryFilterForm:
     """The filter form with the officer and model-version choices ``user`` may use."""
     officers = None
     if roles.can_view_all(user):
+        # Users who entered an application: one index probe each (officer, created_at), not a scan of them all.
         officers = (
             get_user_model()
-            .objects.filter(
-                pk__in=LoanApplication.objects.values("officer_id"),
-            )
+            .objects.filter(Exists(LoanApplication.objects.filter(officer_id=OuterRef("pk"))))
             .order_by("username")
         )
-    versions = (
-        visible_applications(user=user)
-        .exclude(model_version="")
-        .order_by("model_version")
-        .values_list("model_version", flat=True)
-        .distinct()
-    )
-    return HistoryFilterForm(data=data or None, officers=officers, model_versions=list(versions))
+    return HistoryFilterForm(data=data or None, officers=officers, model_versions=model_versions())
 
 
 def pending_applications() -> QuerySet[LoanApplication]:

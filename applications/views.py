@@ -11,7 +11,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,6 +37,7 @@ from audit.models import AccessEvent
 from audit.services import log_access
 from audit.verification import ApplicationIntegrity, application_integrity
 from infrastructure.csv_export import csv_response
+from infrastructure.pagination import bounded_page
 from scoring import schema
 from scoring.exceptions import ModelUnavailable
 from scoring.services import decision_band
@@ -346,12 +346,13 @@ def _inputs_as_entered(application: LoanApplication) -> list[tuple[str, str]]:
 def _export_csv(request: HttpRequest, queryset) -> StreamingHttpResponse:
     log_access(user=request.user, action="export", target=request.GET.urlencode()[:500], request=request)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv")
+    return csv_response(selectors.csv_rows(queryset), filename=f"applications-{stamp}.csv", end_marker=True)
 
 
 def _list_page(request: HttpRequest, form, filters, *, status: int = 200) -> HttpResponse:
     queryset = selectors.application_list(user=request.user, filters=filters)
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Bounded count and pages from either end: the same cost at a million applications as at a hundred.
+    page = bounded_page(queryset, page=request.GET.get("page"), per_page=PAGE_SIZE)
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("format", None)

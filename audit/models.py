@@ -146,13 +146,15 @@ class DecisionRecord(ChainedRecord):
     decision = models.CharField(max_length=8, editable=False)
     approve_below = models.FloatField(editable=False)
     decline_from = models.FloatField(editable=False)
-    model_version = models.CharField(max_length=64, editable=False, db_index=True)
+    # Indexed with sequence (``decision_version_sequence``): the admin's list filtered by version.
+    model_version = models.CharField(max_length=64, editable=False)
     model_sha256 = models.CharField("Model SHA-256", max_length=64, editable=False)
     # The application was outside the model's training ranges, so REVIEW (scoring.experience).
     outside_experience = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta(ChainedRecord.Meta):
         permissions = [("view_audit", "Can open the audit pages, verify the chain and export")]
+        indexes = [models.Index(fields=["model_version", "sequence"], name="decision_version_sequence")]
 
     def __str__(self) -> str:
         return f"Decision #{self.sequence} ({self.decision}, application {self.application_id})"
@@ -482,3 +484,76 @@ class GovernanceRecord(ChainedRecord):
 
     def __str__(self) -> str:
         return f"Governance #{self.sequence}: {self.get_action_display()} {self.model_version} {self.policy_version}"
+
+
+class VerificationRun(models.Model):
+    """One verification of the audit trail: what it covered, how far it got, what it found.
+
+    Not a chained record: it is the result of checking them, updated while the run goes on
+    (progress) and once when it ends. A passed run's ``checkpoints`` (per chain: the last record
+    it verified, id, sequence and hash) are where the next incremental run starts; ``/audit/``
+    shows the latest finished run and never verifies inline.
+    """
+
+    INCREMENTAL = "incremental"
+    FULL = "full"
+    KINDS = ((INCREMENTAL, "new records since the last checkpoint"), (FULL, "every record"))
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    # The run itself broke (the database went away, a worker was killed): no verdict on the trail.
+    ERROR = "error"
+    STATUSES = ((QUEUED, "queued"), (RUNNING, "running"), (PASSED, "passed"), (FAILED, "failed"), (ERROR, "error"))
+
+    kind = models.CharField(max_length=12, choices=KINDS)
+    replay = models.BooleanField(default=False)
+    status = models.CharField(max_length=8, choices=STATUSES, default=QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # "web" (an auditor on /audit/) or "command" (manage.py verify_decisions).
+    channel = models.CharField(max_length=8, default="command")
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Progress: records walked so far, of the records the chains held when the run started.
+    records_total = models.BigIntegerField(default=0)
+    records_done = models.BigIntegerField(default=0)
+    records_checked = models.BigIntegerField(default=0)
+    applications_checked = models.BigIntegerField(default=0)
+    replayed = models.BigIntegerField(default=0)
+    problem_count = models.PositiveIntegerField(default=0)
+    # Per chain: {"checked", "problems", "from_sequence", "last_id", "last_sequence", "last_hash", "ok"}.
+    chains = models.JSONField(default=dict)
+    # The first problems in words, each {"text", "application_id"} (the latter when one is named).
+    problems = models.JSONField(default=list)
+    # verify_decisions' JSON summary.
+    summary = models.JSONField(default=dict)
+    # The audit page's aggregates as of this run (audit.selectors.trail_figures): decision counts per
+    # model version and decision, override counts per reviewer and version.
+    figures = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        indexes = [models.Index(fields=["status", "-finished_at"], name="audit_verifyrun_status_fin")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} verification #{self.pk}: {self.status}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.PASSED, self.FAILED, self.ERROR)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def percent_done(self) -> int:
+        if not self.records_total:
+            return 100 if self.finished else 0
+        return min(100, int(100 * self.records_done / self.records_total))

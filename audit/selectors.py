@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from typing import Any
 
 from django.db.models import Count, F, Max, Min, QuerySet
 
-from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord
+from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord, VerificationRun
+from infrastructure.pagination import distinct_values
 from scoring.results import DECISIONS
 
 
@@ -106,29 +108,113 @@ def decision_records_for_application(*, application_id: int) -> QuerySet[Decisio
     )
 
 
+def decision_model_versions() -> list[str]:
+    """Every model version with a decision record, in order (index seeks on ``decision_version_sequence``)."""
+    return distinct_values(DecisionRecord.objects.all(), "model_version")
+
+
 def chain_heads() -> dict[str, ChainHead]:
     return {head.name: head for head in ChainHead.objects.all()}
 
 
-def model_versions_in_use() -> list[dict[str, Any]]:
+def trail_figures(*, previous: dict[str, Any] | None = None, after: dict[str, int] | None = None) -> dict[str, Any]:
+    """The aggregates the audit page shows, computed once per verification run, never per page view.
+
+    ``decisions``: [model version, SHA-256, decision, outside the model's experience, count, first, last]
+    (times as ISO text). ``reviewers``: [username, overrides, applications]. ``overridden``: model version ->
+    applications overridden. ``decision_total``. With ``previous`` (the figures of the run whose checkpoints
+    an incremental run started from) and ``after`` (chain name -> checkpoint sequence), only the decision
+    records after the checkpoint are counted and added; the override figures (case and override records:
+    a small table) are counted again only if those chains grew.
+    """
+    decisions = DecisionRecord.objects.all()
+    if previous is not None and after is not None:
+        decisions = decisions.filter(sequence__gt=after.get(ChainHead.DECISIONS, 0))
+    tally: dict[tuple, list] = {}
+    for row in (previous or {}).get("decisions", []) if previous is not None and after is not None else []:
+        tally[tuple(row[:4])] = list(row[4:])
+    for version, sha256, decision, outside, count, first, last in (
+        decisions.order_by()
+        .values_list("model_version", "model_sha256", "decision", "outside_experience")
+        .annotate(n=Count("id"), first=Min("created_at"), last=Max("created_at"))
+    ):
+        key = (version, sha256, decision, bool(outside))
+        first, last = first.isoformat(timespec="microseconds"), last.isoformat(timespec="microseconds")
+        if key in tally:
+            old = tally[key]
+            tally[key] = [old[0] + count, min(old[1], first), max(old[2], last)]
+        else:
+            tally[key] = [count, first, last]
+    grew = previous is None or after is None
+    if not grew:
+        heads = dict(ChainHead.objects.values_list("name", "sequence"))
+        grew = any(heads.get(name, 0) > after.get(name, 0) for name in (ChainHead.CASES, ChainHead.OVERRIDES))
+    if grew:
+        reviewers, overridden = override_figures()
+    else:
+        reviewers, overridden = previous.get("reviewers", []), previous.get("overridden", {})
+    return {
+        "decisions": [[*key, *value] for key, value in sorted(tally.items())],
+        "decision_total": sum(value[0] for value in tally.values()),
+        "reviewers": sorted(reviewers),
+        "overridden": overridden,
+    }
+
+
+def override_figures() -> tuple[list[list], dict[str, int]]:
+    """Overrides per reviewer (count, applications) and applications overridden per model version.
+
+    An override is a change of the decision in force by a reviewer: a legacy ``OverrideRecord``, or a
+    ``CaseRecord`` whose decision in force differs after it (a decision, a confirmed approval, a referral
+    of a model decision; claims and proposals change nothing in force).
+    """
+    changes = CaseRecord.objects.exclude(to_decision=F("from_decision"))
+    counts: dict[str, list] = defaultdict(lambda: [0, set()])
+    for username, application_id in (
+        *OverrideRecord.objects.values_list("reviewer__username", "application_id")
+        .order_by()
+        .iterator(chunk_size=5000),
+        *changes.values_list("actor__username", "application_id").order_by().iterator(chunk_size=5000),
+    ):
+        counts[username][0] += 1
+        counts[username][1].add(application_id)
+    reviewers = [[username, n, len(applications)] for username, (n, applications) in counts.items()]
+    overridden: dict[str, set[int]] = defaultdict(set)
+    for version, application_id in itertools.chain(
+        OverrideRecord.objects.values_list("decision_record__model_version", "application_id")
+        .order_by()
+        .iterator(chunk_size=5000),
+        changes.values_list("decision_record__model_version", "application_id").order_by().iterator(chunk_size=5000),
+    ):
+        overridden[version].add(application_id)
+    return reviewers, {version: len(ids) for version, ids in overridden.items()}
+
+
+def model_versions_in_use(figures: dict[str, Any]) -> list[dict[str, Any]]:
     """Each recorded (model version, artifact SHA-256) with its decision count and time span."""
-    return list(
-        DecisionRecord.objects.values("model_version", "model_sha256")
-        .annotate(decisions=Count("id"), first=Min("created_at"), last=Max("created_at"))
-        .order_by("model_version", "model_sha256")
-    )
+    versions: dict[tuple[str, str], dict[str, Any]] = {}
+    for version, sha256, _, _, count, first, last in figures.get("decisions", []):
+        entry = versions.setdefault(
+            (version, sha256),
+            {"model_version": version, "model_sha256": sha256, "decisions": 0, "first": first, "last": last},
+        )
+        entry["decisions"] += count
+        entry["first"], entry["last"] = min(entry["first"], first), max(entry["last"], last)
+    return [
+        {**entry, "first": dt.datetime.fromisoformat(entry["first"]), "last": dt.datetime.fromisoformat(entry["last"])}
+        for _, entry in sorted(versions.items())
+    ]
 
 
-def decision_mix_by_version() -> list[dict[str, Any]]:
+def decision_mix_by_version(figures: dict[str, Any]) -> list[dict[str, Any]]:
     """Per model version: how many APPROVE / REVIEW / DECLINE, counts and shares, and how many REVIEWs the training-range guard made."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(DECISIONS, 0))
     outside: dict[str, int] = defaultdict(int)
-    rows = DecisionRecord.objects.values("model_version", "decision", "outside_experience").annotate(n=Count("id"))
-    for row in rows.order_by():
-        version_counts = counts[row["model_version"]]
-        version_counts[row["decision"]] = version_counts.get(row["decision"], 0) + row["n"]
-        if row["outside_experience"]:
-            outside[row["model_version"]] += row["n"]
+    for version, _, decision, is_outside, n, _, _ in figures.get("decisions", []):
+        version_counts = counts[version]
+        version_counts[decision] = version_counts.get(decision, 0) + n
+        if is_outside:
+            outside[version] += n
     mix = []
     for version in sorted(counts):
         total = sum(counts[version].values())
@@ -144,45 +230,29 @@ def decision_mix_by_version() -> list[dict[str, Any]]:
     return mix
 
 
-def override_rates() -> dict[str, list[dict[str, Any]]]:
-    """Override counts and rates per reviewer and per model version.
+def override_rates(figures: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Override counts and rates per reviewer and per model version (``override_figures`` says what counts).
 
-    An override is a change of the decision in force by a reviewer: a legacy
-    ``OverrideRecord``, or a ``CaseRecord`` whose decision in force differs
-    after it (a decision, a confirmed approval, a referral of a model
-    decision; claims and proposals change nothing in force). The rate is
-    overrides per decision recorded: for a model version, of its decisions;
-    for a reviewer, of all decisions (a reviewer may act on any application
-    but their own).
+    The rate is overrides per decision recorded: for a model version, of its decisions; for a reviewer,
+    of all decisions (a reviewer may act on any application but their own).
     """
-    total_decisions = DecisionRecord.objects.count()
-    by_version_decisions = dict(DecisionRecord.objects.values_list("model_version").annotate(n=Count("id")).order_by())
-    changes = CaseRecord.objects.exclude(to_decision=F("from_decision"))
-    counts: dict[str, list] = defaultdict(lambda: [0, set()])
-    for username, application_id in (
-        *OverrideRecord.objects.values_list("reviewer__username", "application_id").order_by(),
-        *changes.values_list("actor__username", "application_id").order_by(),
-    ):
-        counts[username][0] += 1
-        counts[username][1].add(application_id)
+    total_decisions = figures.get("decision_total", 0)
+    by_version_decisions: dict[str, int] = defaultdict(int)
+    for version, _, _, _, n, _, _ in figures.get("decisions", []):
+        by_version_decisions[version] += n
     per_reviewer = [
         {
             "reviewer": username,
             "overrides": n,
-            "applications": len(applications),
+            "applications": applications,
             "rate": n / total_decisions if total_decisions else 0.0,
         }
-        for username, (n, applications) in sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+        for username, n, applications in sorted(figures.get("reviewers", []), key=lambda item: (-item[1], item[0]))
     ]
-    overridden: dict[str, set[int]] = defaultdict(set)
-    for version, application_id in (
-        *OverrideRecord.objects.values_list("decision_record__model_version", "application_id").order_by(),
-        *changes.values_list("decision_record__model_version", "application_id").order_by(),
-    ):
-        overridden[version].add(application_id)
+    overridden = figures.get("overridden", {})
     per_version = []
     for version, decisions in sorted(by_version_decisions.items()):
-        n = len(overridden.get(version, ()))
+        n = overridden.get(version, 0)
         per_version.append(
             {
                 "model_version": version,
@@ -306,3 +376,88 @@ def access_events(*, action: str = "", username: str = "") -> QuerySet[AccessEve
 
 def access_actions() -> list[str]:
     return list(AccessEvent.objects.order_by().values_list("action", flat=True).distinct())
+
+
+# --- Verification runs (issue 16): what /audit/ shows instead of verifying inline ------------------
+
+CHAIN_LABELS = {
+    "decisions": "Decision records",
+    "cases": "Case records",
+    "overrides": "Override records (before issue 14)",
+    "outcomes": "Outcome records",
+    "role_changes": "Role changes",
+    "governance": "Governance records",
+}
+
+
+def latest_verification() -> VerificationRun | None:
+    """The latest run that finished with a verdict (passed or failed); one indexed read."""
+    return (
+        VerificationRun.objects.filter(status__in=(VerificationRun.PASSED, VerificationRun.FAILED))
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def latest_full_verification() -> VerificationRun | None:
+    """The latest full run with a verdict: what an incremental run's checkpoint rests on."""
+    return (
+        VerificationRun.objects.filter(
+            kind=VerificationRun.FULL, status__in=(VerificationRun.PASSED, VerificationRun.FAILED)
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def verification_in_progress(*, within_hours: int = 2) -> VerificationRun | None:
+    """A run queued or running (younger than ``within_hours``: older ones were lost with their worker)."""
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=within_hours)
+    return (
+        VerificationRun.objects.filter(
+            status__in=(VerificationRun.QUEUED, VerificationRun.RUNNING), created_at__gte=since
+        )
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def latest_broken_verification(*, after: VerificationRun | None) -> VerificationRun | None:
+    """A run that broke (error) after the latest verdict, if any: the auditor should know it did not finish."""
+    runs = VerificationRun.objects.filter(status=VerificationRun.ERROR)
+    if after is not None and after.finished_at is not None:
+        runs = runs.filter(finished_at__gt=after.finished_at)
+    return runs.order_by("-finished_at", "-id").first()
+
+
+@dataclass(frozen=True)
+class ChainRow:
+    """One row of the verification table: a chain, what the run checked of it, and its checkpoint."""
+
+    name: str
+    label: str
+    checked: int
+    from_sequence: int
+    last_sequence: int
+    last_hash: str
+    problems: int
+
+
+def verification_chain_rows(run: VerificationRun) -> list[ChainRow]:
+    rows = []
+    for name, label in CHAIN_LABELS.items():
+        chain = run.chains.get(name)
+        if chain is None:
+            continue
+        rows.append(
+            ChainRow(
+                name=name,
+                label=label,
+                checked=chain.get("checked", 0),
+                from_sequence=chain.get("from_sequence", 0),
+                last_sequence=chain.get("last_sequence", 0),
+                last_hash=chain.get("last_hash", ""),
+                problems=chain.get("problems", 0),
+            )
+        )
+    return rows

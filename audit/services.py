@@ -13,16 +13,17 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_ipv46_address
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import roles
 from accounts.client_ip import client_ip as request_client_ip
-from audit import canonical
+from audit import canonical, selectors
 from audit.models import (
     ANONYMOUS_EVENTS_PER_WINDOW,
     AccessEvent,
@@ -35,8 +36,11 @@ from audit.models import (
     OutcomeRecord,
     OverrideRecord,
     RoleChangeRecord,
+    VerificationRun,
 )
+from audit.verification import Checkpoint, VerificationSummary, verify_audit_trail
 from infrastructure.rows import insert_row, insert_rows, prepare_insert
+from infrastructure.task_queue import enqueue_on_commit
 from scoring import schema
 
 logger = logging.getLogger(__name__)
@@ -488,6 +492,49 @@ def append_governance_record(
     )
 
 
+def case_record_document(
+    *,
+    application_id: int,
+    decision_record_sequence: int,
+    decision_record_hash: str,
+    actor_id: int,
+    actor_username: str,
+    created_at: dt.datetime,
+    action: str,
+    from_state: str,
+    to_state: str,
+    from_decision: str,
+    to_decision: str,
+    proposed_decision: str,
+    reason_code: str,
+    reason_label: str,
+    explanation: str,
+    version: int,
+    claim_expires_at: dt.datetime | None,
+) -> dict[str, Any]:
+    """A case record's hashed content before it is linked (``append_case_record``, ``audit.bulk``)."""
+    return {
+        "kind": "case",
+        "application_id": application_id,
+        "decision_record_sequence": decision_record_sequence,
+        "decision_record_hash": decision_record_hash,
+        "actor_id": actor_id,
+        "actor_username": actor_username,
+        "created_at": canonical.utc_iso(created_at),
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "from_decision": from_decision,
+        "to_decision": to_decision,
+        "proposed_decision": proposed_decision,
+        "reason_code": reason_code,
+        "reason_label": reason_label,
+        "explanation": explanation,
+        "version": version,
+        "claim_expires_at": canonical.utc_iso(claim_expires_at) if claim_expires_at else None,
+    }
+
+
 def append_case_record(
     *,
     application_id: int,
@@ -514,26 +561,25 @@ def append_case_record(
     in the payload only.
     """
     created_at = timezone.now()
-    document = {
-        "kind": "case",
-        "application_id": application_id,
-        "decision_record_sequence": decision_record.sequence,
-        "decision_record_hash": decision_record.record_hash,
-        "actor_id": actor.pk,
-        "actor_username": actor.get_username(),
-        "created_at": canonical.utc_iso(created_at),
-        "action": action,
-        "from_state": from_state,
-        "to_state": to_state,
-        "from_decision": from_decision,
-        "to_decision": to_decision,
-        "proposed_decision": proposed_decision,
-        "reason_code": reason_code,
-        "reason_label": reason_label,
-        "explanation": explanation,
-        "version": version,
-        "claim_expires_at": canonical.utc_iso(claim_expires_at) if claim_expires_at else None,
-    }
+    document = case_record_document(
+        application_id=application_id,
+        decision_record_sequence=decision_record.sequence,
+        decision_record_hash=decision_record.record_hash,
+        actor_id=actor.pk,
+        actor_username=actor.get_username(),
+        created_at=created_at,
+        action=action,
+        from_state=from_state,
+        to_state=to_state,
+        from_decision=from_decision,
+        to_decision=to_decision,
+        proposed_decision=proposed_decision,
+        reason_code=reason_code,
+        reason_label=reason_label,
+        explanation=explanation,
+        version=version,
+        claim_expires_at=claim_expires_at,
+    )
     return _append(
         CaseRecord,
         ChainHead.CASES,
@@ -692,3 +738,208 @@ def log_access(
     except Exception:  # noqa: BLE001 - see docstring
         logger.exception("could not write access event %s %s", action, target)
         return None
+
+
+# --- Verification runs (issue 16) ---------------------------------------------------------------
+
+VERIFICATION_TASK = "audit.tasks.run_verification_job"
+# A queued or running verification younger than this is the one in progress: starting another
+# returns it (a worker killed mid-run leaves its row "running"; the queue hands the task out
+# again after its lease, and a run older than this no longer blocks a new one).
+VERIFICATION_IN_PROGRESS_HOURS = 2
+# Problems kept in words on a run (the counts are exact whatever their number).
+VERIFICATION_PROBLEMS_KEPT = 50
+
+
+def start_verification(*, kind: str, replay: bool, requested_by: Any) -> tuple[VerificationRun, bool]:
+    """Queue a verification run for the task queue's workers: (the run, whether it is a new one).
+
+    One at a time: while one is queued or running, that one is returned. Never verifies here.
+    """
+    if kind not in (VerificationRun.INCREMENTAL, VerificationRun.FULL):
+        raise ValueError(f"unknown verification kind {kind!r}")
+    in_progress = selectors.verification_in_progress(within_hours=VERIFICATION_IN_PROGRESS_HOURS)
+    if in_progress is not None:
+        return in_progress, False
+    run = VerificationRun.objects.create(
+        kind=kind, replay=replay, requested_by=requested_by, channel="web", created_at=timezone.now()
+    )
+    enqueue_on_commit(VERIFICATION_TASK, run.pk, name=f"audit-verification-{run.pk}", group="audit-verification")
+    return run, True
+
+
+def verify_now(*, kind: str, replay: bool, channel: str = "command") -> tuple[VerificationRun, VerificationSummary]:
+    """Verify in this process (``manage.py verify_decisions``), stored as a run like the queued ones."""
+    run = VerificationRun.objects.create(kind=kind, replay=replay, channel=channel, created_at=timezone.now())
+    return run, run_verification(run=run)
+
+
+def latest_checkpoints() -> dict[str, Checkpoint] | None:
+    """Per chain, the last record the latest passed verification covered; None when none passed yet."""
+    passed = _latest_passed()
+    if passed is None:
+        return None
+    return _checkpoints(passed)
+
+
+def _latest_passed() -> VerificationRun | None:
+    return VerificationRun.objects.filter(status=VerificationRun.PASSED).order_by("-finished_at", "-id").first()
+
+
+def _checkpoints(passed: VerificationRun) -> dict[str, Checkpoint]:
+    return {
+        name: Checkpoint(chain["last_id"], chain["last_sequence"], chain["last_hash"])
+        for name, chain in passed.chains.items()
+        if chain.get("last_sequence") and chain.get("last_id") is not None
+    }
+
+
+def run_verification(*, run: VerificationRun) -> VerificationSummary:
+    """Run ``run`` here and now, recording its progress and its result on the row.
+
+    Incremental: from the checkpoints of the latest passed run (a problem found by a failed run
+    is found again, never walked past); with no passed run yet, a full verification (and recorded
+    as one). Raises what broke the run itself (database gone) after recording it as an error.
+    """
+    passed = _latest_passed() if run.kind == VerificationRun.INCREMENTAL else None
+    since = _checkpoints(passed) if passed is not None else None
+    if run.kind == VerificationRun.INCREMENTAL and since is None:
+        run.kind = VerificationRun.FULL
+    heads = dict(ChainHead.objects.values_list("name", "sequence"))
+    total = sum(
+        max(0, sequence - (since or {}).get(name, Checkpoint(0, 0, "")).sequence) for name, sequence in heads.items()
+    )
+    run.status, run.started_at, run.records_total, run.records_done = VerificationRun.RUNNING, timezone.now(), total, 0
+    run.save(update_fields=["kind", "status", "started_at", "records_total", "records_done"])
+    progress = _ProgressWriter(run)
+    try:
+        summary = verify_audit_trail(replay=run.replay, since=since, progress=progress)
+        run.figures = _figures(summary, passed.figures if passed is not None else None)
+    except Exception as error:
+        logger.exception("Verification run %s broke", run.pk)
+        run.status, run.finished_at, run.error = (
+            VerificationRun.ERROR,
+            timezone.now(),
+            f"{type(error).__name__}: {error}",
+        )
+        run.save(update_fields=["status", "finished_at", "error"])
+        raise
+    finally:
+        progress.close()
+    _record_result(run, summary, since or {})
+    return summary
+
+
+def _figures(summary: VerificationSummary, previous: dict | None) -> dict[str, Any]:
+    """The audit page's aggregates after this run (``selectors.trail_figures`` counts the same from scratch).
+
+    Decisions: the run's tally of the records it walked, added to ``previous`` (the figures of the run an
+    incremental one started from). Overrides: a full run tallied them while comparing the reviewed
+    applications; an incremental one keeps the previous figures unless case or override records were
+    added, and then counts them again (a small table beside the decisions).
+    """
+    tally: dict[tuple, list] = {}
+    for row in (previous or {}).get("decisions", []) if summary.incremental else []:
+        tally[tuple(row[:4])] = list(row[4:])
+    for row in summary.decision_figures():
+        key, (count, first, last) = tuple(row[:4]), row[4:]
+        if key in tally:
+            old = tally[key]
+            tally[key] = [old[0] + count, min(old[1], first), max(old[2], last)]
+        else:
+            tally[key] = [count, first, last]
+    if summary.reviewer_tally is not None:
+        names = dict(get_user_model().objects.filter(pk__in=list(summary.reviewer_tally)).values_list("pk", "username"))
+        reviewers = [[names.get(pk, str(pk)), n, apps] for pk, (n, apps) in summary.reviewer_tally.items()]
+        overridden = summary.overridden_tally or {}
+    elif previous is not None and not summary.cases.checked and not summary.overrides.checked:
+        reviewers, overridden = previous.get("reviewers", []), previous.get("overridden", {})
+    else:
+        reviewers, overridden = selectors.override_figures()
+    return {
+        "decisions": [[*key, *value] for key, value in sorted(tally.items())],
+        "decision_total": sum(value[0] for value in tally.values()),
+        "reviewers": sorted(reviewers),
+        "overridden": overridden,
+    }
+
+
+class _ProgressWriter:
+    """Writes a running verification's progress where the auditor's page can read it.
+
+    SQLite: on the verifying connection itself (it reads outside any transaction). PostgreSQL: the
+    verification reads inside one read-only snapshot, so progress goes through a connection of its
+    own (not when the caller already holds a transaction, as tests do: the run row would not be
+    visible to it).
+    """
+
+    def __init__(self, run: VerificationRun) -> None:
+        connection = connections[DEFAULT_DB_ALIAS]
+        self.run, self.done, self.side = run, 0, None
+        self.enabled = connection.vendor == "sqlite" or not connection.in_atomic_block
+        if connection.vendor != "sqlite" and self.enabled:
+            self.side = connections.create_connection(DEFAULT_DB_ALIAS)
+
+    def __call__(self, walked: int) -> None:
+        self.done += walked
+        if not self.enabled:
+            return
+        if self.side is None:
+            VerificationRun.objects.filter(pk=self.run.pk).update(records_done=self.done)
+            return
+        quote = self.side.ops.quote_name
+        with self.side.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {quote(VerificationRun._meta.db_table)} SET {quote('records_done')} = %s WHERE {quote('id')} = %s",
+                [self.done, self.run.pk],
+            )
+
+    def close(self) -> None:
+        if self.side is not None:
+            self.side.close()
+
+
+def _record_result(run: VerificationRun, summary: VerificationSummary, since: dict[str, Checkpoint]) -> None:
+    chains = {}
+    for name, report in summary.chain_reports().items():
+        checkpoint = since.get(name)
+        chains[name] = {
+            "checked": report.checked,
+            "problems": report.problem_count,
+            "ok": report.ok,
+            "from_sequence": checkpoint.sequence if checkpoint else 0,
+            "last_id": report.last_id,
+            "last_sequence": report.head_sequence,
+            "last_hash": report.head_hash,
+        }
+    run.status = VerificationRun.PASSED if summary.ok else VerificationRun.FAILED
+    run.finished_at = timezone.now()
+    run.records_checked = sum(report.checked for report in summary.chain_reports().values())
+    run.records_done = run.records_checked
+    run.applications_checked = summary.applications_checked
+    run.replayed = summary.replayed
+    run.problem_count = summary.problem_total
+    run.chains = chains
+    run.problems = _problems_with_applications(summary)
+    run.summary = summary.as_dict()
+    run.save()
+
+
+def _problems_with_applications(summary: VerificationSummary) -> list[dict[str, Any]]:
+    """The listed problems in words, each with the application it concerns where a record names one."""
+    entries = summary.problem_entries()[:VERIFICATION_PROBLEMS_KEPT]
+    record_models = {
+        ChainHead.DECISIONS: DecisionRecord,
+        ChainHead.OVERRIDES: OverrideRecord,
+        ChainHead.OUTCOMES: OutcomeRecord,
+        ChainHead.CASES: CaseRecord,
+    }
+    applications: dict[tuple[str, int], int] = {}
+    for name, model in record_models.items():
+        ids = {record_id for chain, _, record_id, _ in entries if chain == name and record_id is not None}
+        for record_id, application_id in model.objects.filter(id__in=ids).values_list("id", "application_id"):
+            applications[(name, record_id)] = application_id
+    return [
+        {"text": text, "application_id": application_id or applications.get((chain, record_id))}
+        for chain, text, record_id, application_id in entries
+    ]

@@ -11,7 +11,7 @@ import pytest
 
 from accounts import roles
 from applications.models import LoanApplication
-from tests.support.audit import drop_triggers, raw
+from tests.support.audit import drop_triggers, raw, run_verify
 from tests.support.factories import declined_case, review_case
 from tests.support.reviews import decide_by_review
 
@@ -50,9 +50,10 @@ def test_a_decision_edited_in_the_database_is_shown_in_red_with_the_recorded_one
     assert history.count('data-testid="integrity-flag"') == 1
     assert "does not match its audit record (recorded DECLINE)" in history
 
+    run_verify()
     audit = page(auditor, "/audit/")
     assert f'<a href="/applications/{application.pk}/" data-testid="application-problem-link">' in audit
-    assert "PROBLEM FOUND." in audit
+    assert "1 problem found" in audit
 
 
 def test_an_edited_case_state_is_flagged_too(client_for):

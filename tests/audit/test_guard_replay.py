@@ -93,6 +93,9 @@ def test_guarded_record_with_a_forged_decision_fails_replay(guarded_and_ordinary
 
 
 def test_audit_page_counts_guarded_decisions(guarded_and_ordinary):
+    from tests.support.audit import run_verify
+
+    run_verify()
     client = Client()
     client.force_login(UserFactory(role=roles.AUDITOR))
     page = client.get("/audit/")

@@ -15,7 +15,8 @@ from accounts import roles
 from audit import canonical
 from audit.models import AccessEvent, DecisionRecord
 from audit.services import log_access
-from tests.support.audit import scored_application
+from tests.support.audit import run_verify, scored_application
+from tests.support.exports import complete_export
 from tests.support.factories import DECLINED_FORM, PASSWORD, UserFactory
 from tests.support.reviews import decide_by_review
 
@@ -39,6 +40,7 @@ def trail():
 
 
 def test_audit_page_shows_status_head_versions_mix_and_rates(trail):
+    run_verify()
     page = login(UserFactory(role=roles.AUDITOR)).get("/audit/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -46,17 +48,23 @@ def test_audit_page_shows_status_head_versions_mix_and_rates(trail):
     assert "Intact." in html and head.record_hash in html
     assert trail[0].model_version in html and 'data-testid="version-row"' in html
     assert "rita-reviewer" in html and 'data-testid="reviewer-rate"' in html
-    assert page.context["summary"].decisions.checked == 4
+    assert page.context["run"].chains["decisions"]["checked"] == 4
     rates = page.context["rates"]
     assert rates["per_reviewer"][0]["overrides"] == 1
     assert rates["per_version"][0] == {**rates["per_version"][0], "decisions": 4, "overridden": 1, "rate": 0.25}
     mix = page.context["mix"][0]
     assert mix["total"] == 4 and sum(n for _, n, _ in mix["decisions"]) == 4
+    # Tallied while verifying: the same as counting every record from scratch.
+    from audit import selectors
+
+    assert page.context["run"].figures == selectors.trail_figures()
 
 
-def test_audit_page_with_replay(trail):
-    page = login(UserFactory(role=roles.AUDITOR)).get("/audit/?replay=1")
-    assert page.status_code == 200 and page.context["summary"].replayed == 4 and page.context["summary"].ok
+def test_audit_page_shows_a_stored_full_run_with_replay(trail):
+    run_verify("--replay")
+    page = login(UserFactory(role=roles.AUDITOR)).get("/audit/")
+    assert page.status_code == 200 and page.context["run"].replayed == 4 and page.context["run"].status == "passed"
+    assert "4 decisions re-scored bit for bit" in page.content.decode()
 
 
 def test_audit_page_reports_tampering(trail):
@@ -65,8 +73,11 @@ def test_audit_page_reports_tampering(trail):
     drop_triggers()
     victim = DecisionRecord.objects.get(sequence=2)
     raw("UPDATE audit_decisionrecord SET decision = 'BOGUS' WHERE id = %s", (victim.pk,))
+    run_verify()
     html = login(UserFactory(role=roles.AUDITOR)).get("/audit/").content.decode()
-    assert "PROBLEM FOUND" in html and f"id={victim.pk}" in html
+    assert "problems found" in html and f"id={victim.pk}" in html
+    # The problem links to the application of the edited record.
+    assert f'<a href="/applications/{victim.application_id}/" data-testid="application-problem-link">' in html
 
 
 def test_decision_export_has_every_audit_field_and_is_logged(trail):
@@ -75,7 +86,7 @@ def test_decision_export_has_every_audit_field_and_is_logged(trail):
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     raw = b"".join(response.streaming_content)
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, as every CSV the product writes
-    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(complete_export(raw))))
     assert len(rows) == 4
     records = {r.pk: r for r in DecisionRecord.objects.all()}
     for row in rows:
@@ -97,7 +108,7 @@ def test_decision_export_neutralises_formulas_in_references(reference):
     officer = UserFactory(role=roles.OFFICER)
     scored_application(officer, applicant_reference=reference)
     response = login(UserFactory(role=roles.AUDITOR)).get("/audit/decisions.csv")
-    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    body = complete_export(b"".join(response.streaming_content))
     rows = list(csv.DictReader(io.StringIO(body)))
     assert rows[0]["applicant_reference"] == "'" + reference
     # The payload (which contains the reference inside JSON) starts with "{", never a formula.
@@ -107,7 +118,7 @@ def test_decision_export_neutralises_formulas_in_references(reference):
 def test_decision_export_quotes_text_so_a_semicolon_locale_sees_no_formula():
     scored_application(UserFactory(role=roles.OFFICER), applicant_reference="x;=cmd|' /C calc'!A0;")
     response = login(UserFactory(role=roles.AUDITOR)).get("/audit/decisions.csv")
-    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    body = complete_export(b"".join(response.streaming_content))
     data_line = body.splitlines()[1]
     assert "\"x;'=cmd|' /C calc'!A0;\"" in data_line
     cells = next(csv.reader(io.StringIO(data_line), delimiter=";"))
@@ -364,6 +375,8 @@ EXPECTED: dict[str, dict[str, str]] = {
 # (tests/api/test_schema.py, test_api.py).
 NOT_WALKED = {
     "logout",
+    # POST-only: queues a verification (tests/audit/test_verification_runs.py).
+    "audit:start_verification",
     "reviews:claim",
     "reviews:release",
     "governance:propose_activation",

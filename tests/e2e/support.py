@@ -78,3 +78,8 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 def horizontal_overflow(page: Any) -> int:
     """How many CSS pixels the page is wider than the window (0: no sideways scrolling)."""
     return page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+
+
+def sideways_scroll(page: Any) -> int:
+    """How many CSS pixels the document is wider than its viewport, scrollbar excluded (0: fits)."""
+    return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")

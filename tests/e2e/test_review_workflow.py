@@ -24,7 +24,14 @@ from audit import lifecycle
 from audit.models import CaseRecord
 from reviews.models import DelegatedLimit
 from reviews.reason_codes import seed_reason_codes
-from tests.e2e.support import BROWSER_MARKS, axe_violations, fill_application_form, horizontal_overflow, sign_in
+from tests.e2e.support import (
+    BROWSER_MARKS,
+    axe_violations,
+    fill_application_form,
+    horizontal_overflow,
+    sideways_scroll,
+    sign_in,
+)
 from tests.support.factories import DECLINE_FIELDS, REVIEW_FIELDS, UserFactory, application_form_data
 
 pytestmark = [pytest.mark.browser, *BROWSER_MARKS]
@@ -38,12 +45,15 @@ class Accessibility:
     def __init__(self) -> None:
         self.problems: dict[str, Any] = {}
 
-    def check(self, page: Any, label: str) -> None:
+    def check(self, page: Any, label: str, *, every_width: bool = False) -> None:
+        """axe at each width; sideways scrolling at 390 px, or at each width with ``every_width``."""
         for width in WIDTHS:
             page.set_viewport_size({"width": width, "height": 900})
             if violations := axe_violations(page):
                 self.problems[f"{label} at {width}px"] = violations
-        if (overflow := horizontal_overflow(page)) > 0:
+            if every_width and (overflow := sideways_scroll(page)) > 0:
+                self.problems[f"{label} scrolls sideways at {width}px"] = f"{overflow}px"
+        if not every_width and (overflow := horizontal_overflow(page)) > 0:
             self.problems[f"{label} scrolls sideways at 390px"] = f"{overflow}px"
         page.set_viewport_size({"width": 1280, "height": 900})
 
@@ -149,10 +159,17 @@ def test_officer_reviewer_second_reviewer_auditor(browser, live_server):
         assert (case.case_state, case.final_decision) == (lifecycle.DECIDED, "APPROVE")
     assert CaseRecord.objects.count() == 5  # claim, proposal, proposal, two confirmations
 
-    # --- The auditor: intact, verified; then a row edited behind the product's back -------------
+    # --- The auditor: verifies from the audit page (a queued run), intact; then a row edited behind the product's back
     auditor = person(browser, base, "e2e-auditor")
     assert auditor.url.endswith("/audit/")  # an auditor's landing page
-    assert auditor.text_content("[data-testid=verification-status]").strip().startswith("Intact.")
+    assert auditor.text_content("[data-testid=verification-status]").strip().startswith("Not verified yet.")
+    auditor.click("[data-testid=verify-incremental]")  # the test queue runs it before the redirect
+    auditor.wait_for_url(f"{base}/audit/")
+    status = " ".join(auditor.text_content("[data-testid=verification-status]").split())
+    assert status.startswith("Intact. All 2 decision records") and status.endswith("no problems."), status
+    assert auditor.locator("[data-testid=verification-table] tbody tr").count() == 6
+    assert "\n" not in auditor.text_content("[data-testid=chain-row-decisions] th")
+    a11y.check(auditor, "audit page, intact", every_width=True)
     auditor.goto(f"{base}/applications/{declined.pk}/")
     assert "Verified: matches its audit record" in auditor.text_content("[data-testid=integrity]")
     assert auditor.locator("[data-testid=case-row]").count() == 2
@@ -167,8 +184,13 @@ def test_officer_reviewer_second_reviewer_auditor(browser, live_server):
     assert auditor.text_content("[data-testid=stored-decision]").strip() == "DECLINE"
     a11y.check(auditor, "application page with the integrity flag")
     auditor.goto(f"{base}/audit/")
+    # An edited application row is found by a full verification (an incremental one compares only the
+    # applications its new records touch).
+    auditor.click("[data-testid=verify-full]")
+    auditor.wait_for_url(f"{base}/audit/")
+    assert "1 problem found" in auditor.text_content("[data-testid=verification-status]")
     auditor.click("[data-testid=application-problem-link]")
     auditor.wait_for_url(f"**/applications/{review_case.pk}/")
     auditor.goto(f"{base}/audit/")
-    a11y.check(auditor, "audit page with a problem")
+    a11y.check(auditor, "audit page with a problem", every_width=True)
     assert a11y.problems == {}, pformat(a11y.problems, width=140)

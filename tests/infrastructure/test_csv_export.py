@@ -54,3 +54,55 @@ def test_response_streams_as_a_download():
     raw = b"".join(response.streaming_content)
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, for Excel
     assert list(csv.reader(io.StringIO(raw.decode("utf-8-sig")))) == [["a"], ["'=1"]]
+
+
+def test_an_export_with_an_end_marker_ends_with_its_exact_row_count():
+    rows = [["reference", "amount"], *([f"R-{i}", i] for i in range(2500))]
+    text = "".join(csv_lines(rows, end_marker=True))
+    lines = text.split("\r\n")
+    assert lines[-2:] == ["# END OF EXPORT: 2500 data rows", ""]
+    assert len(lines) == 2503  # header, 2500 rows, the end line, and the empty string after the last \r\n
+    assert "".join(csv_lines([["only", "header"]], end_marker=True)).endswith("# END OF EXPORT: 0 data rows\r\n")
+
+
+def test_a_stream_that_fails_part_way_never_writes_the_end_line(caplog):
+    def rows():
+        yield ["reference"]
+        for i in range(10):
+            yield [f"R-{i}"]
+        raise RuntimeError("database connection lost")
+
+    response = csv_response(rows(), filename="cut.csv", end_marker=True)
+    received = []
+    with pytest.raises(RuntimeError, match="database connection lost"):
+        for chunk in response.streaming_content:
+            received.append(chunk)
+    text = b"".join(received).decode("utf-8-sig")
+    assert text.splitlines() == ['"reference"', *(f'"R-{i}"' for i in range(10))]
+    assert "END OF EXPORT" not in text
+    assert "CSV export cut.csv failed part way" in caplog.text
+
+
+def test_a_long_stream_beats_the_workers_heartbeat(monkeypatch):
+    from infrastructure import csv_export
+
+    beats = []
+    monkeypatch.setattr(csv_export, "HEARTBEAT_SECONDS", 0.0)
+    csv_export.keep_worker_alive_with(lambda: beats.append(1))
+    try:
+        lines = list(csv_lines([[i] for i in range(5000)], end_marker=True))
+    finally:
+        csv_export.keep_worker_alive_with(None)
+    assert len(lines) == 5001
+    assert len(beats) == 5000 // 1024  # every 1,024 rows, when the interval has passed
+
+
+def test_gunicorn_workers_still_have_a_heartbeat():
+    """``gunicorn.conf.py`` hands ``worker.notify`` to the exports: the sync worker must still have it and use the tmp file."""
+    import inspect
+
+    from gunicorn.workers.base import Worker
+    from gunicorn.workers.sync import SyncWorker
+
+    assert issubclass(SyncWorker, Worker)
+    assert "self.tmp.notify()" in inspect.getsource(Worker.notify)

@@ -43,9 +43,15 @@ def test_the_dropped_indexes_are_gone_and_the_rest_are_there():
     assert _plain_indexes(applications, "officer_id") == []
     assert _plain_indexes(decisions, "decision") == []
     assert ("officer_id", "created_at") in _indexed_columns(applications)
-    assert {("idempotency_key",), ("created_at",), ("model_version",), ("applicant_reference",)} <= _indexed_columns(
-        applications
-    )
+    assert {("idempotency_key",), ("created_at",), ("applicant_reference",)} <= _indexed_columns(applications)
+    # Issue 16: the model version's own index gave way to (model_version, created_at, id) on applications and
+    # (model_version, sequence) on decision records, dropped without a table rebuild (infrastructure.indexes).
+    assert _plain_indexes(applications, "model_version") == [] and _plain_indexes(decisions, "model_version") == []
+    assert {
+        ("model_version", "created_at", "id"),
+        ("probability_of_default", "id"),
+        ("loan_amnt", "id"),
+    } <= _indexed_columns(applications)
     assert {
         ("sequence",),
         ("previous_hash",),
@@ -53,7 +59,7 @@ def test_the_dropped_indexes_are_gone_and_the_rest_are_there():
         ("created_at",),
         ("application_id",),
         ("officer_id",),
-        ("model_version",),
+        ("model_version", "sequence"),
     } <= _indexed_columns(decisions)
 
 

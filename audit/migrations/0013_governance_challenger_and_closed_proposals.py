@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0010_decision_outside_experience"),
+        ("audit", "0012_verification_run"),
     ]
 
     operations = [

@@ -1,0 +1,299 @@
+"""Chained records in bulk, for generated demo and benchmark data (``manage.py seed_demo``).
+
+The same records, links and hashes as ``audit.services`` appends one at a
+time: each decision record's payload is ``canonical.dumps`` of the document
+``prepare_decision_record`` builds, with the application, officer, time and
+chain links filled in; each case record's is ``case_record_document``'s.
+``verify_decisions`` (with ``--replay``) checks them like any other.
+
+Speed (a million records in minutes): many applications share one scoring
+(the same inputs under the same model), so ``DecisionTemplate`` serialises
+that shared document once, with markers where the per-record values go,
+and each record's payload is the template with those values put in: a
+string format instead of a sorted JSON dump. ``tests/audit/test_bulk.py``
+checks the result equals ``canonical.dumps`` of the full document. Rows go
+in with ``infrastructure.bulk.insert_many`` (COPY on PostgreSQL), inside
+the caller's transaction, under the chain head's lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from audit import canonical
+from audit.models import CaseRecord, ChainHead, DecisionRecord
+from audit.services import PreparedDecision, _lock_head, _move_head, case_record_document
+from infrastructure.bulk import insert_many, next_primary_key, sync_primary_key_sequence
+
+# The document fields that differ between records sharing a scoring, in the order canonical JSON puts them.
+_PER_RECORD = (
+    "applicant_reference",
+    "application_id",
+    "created_at",
+    "officer_id",
+    "officer_username",
+    "previous_hash",
+    "sequence",
+)
+DECISION_COLUMNS = (
+    "id",
+    "sequence",
+    "previous_hash",
+    "record_hash",
+    "payload",
+    "created_at",
+    "application_id",
+    "officer_id",
+    "probability_of_default",
+    "decision",
+    "approve_below",
+    "decline_from",
+    "model_version",
+    "model_sha256",
+    "outside_experience",
+)
+CASE_COLUMNS = (
+    "id",
+    "sequence",
+    "previous_hash",
+    "record_hash",
+    "payload",
+    "created_at",
+    "application_id",
+    "decision_record_id",
+    "actor_id",
+    "action",
+    "from_state",
+    "to_state",
+    "from_decision",
+    "to_decision",
+    "proposed_decision",
+    "reason_code",
+    "reason_label",
+    "explanation",
+    "version",
+)
+
+
+def _marker(name: str) -> str:
+    return f"@@{name}@@"
+
+
+class DecisionTemplate:
+    """One scoring's decision record, serialised once; ``payload`` fills in one record's own values."""
+
+    def __init__(self, prepared: PreparedDecision) -> None:
+        document = {**prepared.document, **{name: _marker(name) for name in _PER_RECORD}}
+        text = canonical.dumps(document).replace("%", "%%")
+        for name in _PER_RECORD:
+            quoted = json.dumps(_marker(name))
+            if text.count(quoted) != 1:  # a marker must stand for exactly one value
+                raise ValueError(f"cannot template the decision document: {name!r} found {text.count(quoted)} times")
+            text = text.replace(quoted, "%s")
+        self._format = text
+        columns = prepared.columns
+        self.values = (
+            columns["probability_of_default"],
+            columns["decision"],
+            columns["approve_below"],
+            columns["decline_from"],
+            columns["model_version"],
+            columns["model_sha256"],
+            columns["outside_experience"],
+        )
+
+    def payload(
+        self,
+        *,
+        applicant_reference: str,
+        application_id: int,
+        created_at: str,
+        officer_id: int,
+        officer_username: str,
+        previous_hash: str,
+        sequence: int,
+    ) -> str:
+        """The canonical payload; the texts come JSON-encoded (``json_text``), ``created_at`` from ``utc_iso``."""
+        return self._format % (
+            applicant_reference,
+            application_id,
+            f'"{created_at}"',
+            officer_id,
+            officer_username,
+            f'"{previous_hash}"',
+            sequence,
+        )
+
+
+_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.:/-]*")
+
+
+def json_text(value: str) -> str:
+    """A text as canonical JSON writes it (ASCII, quoted); plain references and usernames need no escaping."""
+    if _PLAIN_TEXT.fullmatch(value):
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=True)
+
+
+@dataclass(frozen=True)
+class BulkDecision:
+    """One decision record to append: its scoring's template and its own values."""
+
+    template: DecisionTemplate
+    application_id: int
+    officer_id: int
+    officer_username_json: str  # json_text(username)
+    applicant_reference_json: str  # json_text(reference)
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LinkedDecision:
+    """Where a decision record landed: what a case record binds to."""
+
+    id: int
+    sequence: int
+    record_hash: str
+
+
+def append_decision_records_in_bulk(*, items: Sequence[BulkDecision], using: str = "default") -> list[LinkedDecision]:
+    """Link, hash and insert ``items`` in order at the end of the decision chain; move its head once.
+
+    Runs in the caller's transaction (or its own); the chain head stays
+    locked until that transaction ends.
+    """
+    if not items:
+        return []
+    sha256 = hashlib.sha256
+    utc_iso = canonical.utc_iso
+    linked: list[LinkedDecision] = []
+    rows: list[tuple] = []
+    with transaction.atomic(using=using, savepoint=False):
+        sequence, previous = _lock_head(ChainHead.DECISIONS, DecisionRecord)
+        record_id = next_primary_key(DecisionRecord, using=using)
+        for item in items:
+            sequence += 1
+            payload = item.template.payload(
+                applicant_reference=item.applicant_reference_json,
+                application_id=item.application_id,
+                created_at=utc_iso(item.created_at),
+                officer_id=item.officer_id,
+                officer_username=item.officer_username_json,
+                previous_hash=previous,
+                sequence=sequence,
+            )
+            digest = sha256(payload.encode("ascii")).hexdigest()
+            values = item.template.values
+            rows.append(
+                (
+                    record_id,
+                    sequence,
+                    previous,
+                    digest,
+                    payload,
+                    item.created_at,
+                    item.application_id,
+                    item.officer_id,
+                    *values,
+                )
+            )
+            linked.append(LinkedDecision(record_id, sequence, digest))
+            previous = digest
+            record_id += 1
+        insert_many(DecisionRecord, DECISION_COLUMNS, rows, using=using)
+        sync_primary_key_sequence(DecisionRecord, using=using)
+        _move_head(ChainHead.DECISIONS, sequence, previous)
+    return linked
+
+
+@dataclass
+class BulkCaseRecord:
+    """One case transition to append (the arguments of ``append_case_record``, with its time)."""
+
+    application_id: int
+    decision: LinkedDecision | None  # set before appending
+    actor_id: int
+    actor_username: str
+    created_at: dt.datetime
+    action: str
+    from_state: str
+    to_state: str
+    from_decision: str
+    to_decision: str
+    version: int
+    proposed_decision: str = ""
+    reason_code: str = ""
+    reason_label: str = ""
+    explanation: str = ""
+    claim_expires_at: dt.datetime | None = None
+
+
+def append_case_records_in_bulk(*, items: Sequence[BulkCaseRecord], using: str = "default") -> int:
+    """Link, hash and insert case records in order at the end of the case chain; returns how many."""
+    if not items:
+        return 0
+    rows: list[tuple] = []
+    with transaction.atomic(using=using, savepoint=False):
+        sequence, previous = _lock_head(ChainHead.CASES, CaseRecord)
+        record_id = next_primary_key(CaseRecord, using=using)
+        for item in items:
+            sequence += 1
+            document = case_record_document(
+                application_id=item.application_id,
+                decision_record_sequence=item.decision.sequence,
+                decision_record_hash=item.decision.record_hash,
+                actor_id=item.actor_id,
+                actor_username=item.actor_username,
+                created_at=item.created_at,
+                action=item.action,
+                from_state=item.from_state,
+                to_state=item.to_state,
+                from_decision=item.from_decision,
+                to_decision=item.to_decision,
+                proposed_decision=item.proposed_decision,
+                reason_code=item.reason_code,
+                reason_label=item.reason_label,
+                explanation=item.explanation,
+                version=item.version,
+                claim_expires_at=item.claim_expires_at,
+            )
+            document["sequence"] = sequence
+            document["previous_hash"] = previous
+            payload = canonical.dumps(document)
+            digest = canonical.record_hash(payload)
+            rows.append(
+                (
+                    record_id,
+                    sequence,
+                    previous,
+                    digest,
+                    payload,
+                    item.created_at,
+                    item.application_id,
+                    item.decision.id,
+                    item.actor_id,
+                    item.action,
+                    item.from_state,
+                    item.to_state,
+                    item.from_decision,
+                    item.to_decision,
+                    item.proposed_decision,
+                    item.reason_code,
+                    item.reason_label,
+                    item.explanation,
+                    item.version,
+                )
+            )
+            previous = digest
+            record_id += 1
+        insert_many(CaseRecord, CASE_COLUMNS, rows, using=using)
+        sync_primary_key_sequence(CaseRecord, using=using)
+        _move_head(ChainHead.CASES, sequence, previous)
+    return len(rows)

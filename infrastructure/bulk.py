@@ -1,0 +1,138 @@
+"""Loading many rows at once: COPY on PostgreSQL, ``executemany`` on SQLite.
+
+For generated data only (``manage.py seed_demo``): the rows are written as
+given, with their primary keys, no ``pre_save``, no per-row ORM work. The
+owning app builds each row (it knows what its columns mean) and calls
+``insert_many``; ``relaxed_durability`` lets a loader trade SQLite's per-commit
+fsync for speed while it runs, and ``sync_primary_key_sequence`` tells
+PostgreSQL about the keys that were written explicitly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from django.db import connections, models
+
+
+def _datetime_positions(model: type[models.Model], columns: Sequence[str]) -> list[int]:
+    fields = {field.column: field for field in model._meta.concrete_fields}
+    return [i for i, column in enumerate(columns) if isinstance(fields[column], models.DateTimeField)]
+
+
+@functools.lru_cache(maxsize=65536)
+def _sqlite_datetime(value: dt.datetime) -> str:
+    """How Django's SQLite backend stores an aware datetime: naive UTC text (a row's times repeat: cached)."""
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat(" ")
+
+
+def insert_many(
+    model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]], *, using: str = "default"
+) -> int:
+    """Insert ``rows`` (values in ``columns`` order, Python values) into ``model``'s table; returns the count.
+
+    Values: ``datetime`` aware (UTC), ``Decimal``, ``int``, ``float``, ``str``,
+    ``bool``, ``None``; a JSON column takes its JSON text. Call inside a
+    transaction. PostgreSQL: one ``COPY ... FROM STDIN``. SQLite: one
+    prepared INSERT run by ``executemany``; datetimes are stored as Django
+    stores them (naive UTC text).
+    """
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    column_list = ", ".join(quote(column) for column in columns)
+    count = 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+            write = copy.write_row
+            for row in rows:
+                write(row)
+                count += 1
+        return count
+    positions = _datetime_positions(model, columns)
+
+    def adapted() -> Iterator[Sequence[Any]]:
+        nonlocal count
+        for row in rows:
+            count += 1
+            if positions:
+                row = list(row)
+                for i in positions:
+                    value = row[i]
+                    if value is not None:
+                        row[i] = _sqlite_datetime(value)
+            yield row
+
+    placeholders = ", ".join(["?"] * len(columns))
+    connection.ensure_connection()
+    # The driver's own cursor: Django's wrapper would convert "%s" placeholders row by row.
+    raw = connection.connection.cursor()
+    try:
+        raw.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})", adapted())
+    finally:
+        raw.close()
+    return count
+
+
+def next_primary_key(model: type[models.Model], *, using: str = "default") -> int:
+    """One more than the table's largest primary key (1 for an empty table)."""
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX({quote(model._meta.pk.column)}) FROM {quote(model._meta.db_table)}")
+        (largest,) = cursor.fetchone()
+    return (largest or 0) + 1
+
+
+def sync_primary_key_sequence(model: type[models.Model], *, using: str = "default") -> None:
+    """After explicit keys were inserted, make PostgreSQL's sequence hand out larger ones (SQLite needs nothing)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    table = model._meta.db_table
+    column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence(%s, %s), COALESCE(MAX({connection.ops.quote_name(column)}), 1)) "
+            f"FROM {connection.ops.quote_name(table)}",
+            [table, column],
+        )
+
+
+@contextlib.contextmanager
+def relaxed_durability(*, using: str = "default") -> Iterator[None]:
+    """SQLite only: no fsync per commit and a larger page cache while a bulk load runs; restored afterwards.
+
+    A power cut during the load may lose its last commits (the database
+    stays consistent: WAL). The product's own writes keep ``synchronous=FULL``
+    (settings); only this connection, only for the load, relaxes it.
+    PostgreSQL is left as configured.
+    """
+    connection = connections[using]
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        # SQLite refuses to change the safety level inside a transaction (a test's, or a caller's).
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA synchronous")
+        (synchronous,) = cursor.fetchone()
+        cursor.execute("PRAGMA cache_size")
+        (cache_size,) = cursor.fetchone()
+        cursor.execute("PRAGMA foreign_keys")
+        (foreign_keys,) = cursor.fetchone()
+        cursor.execute("PRAGMA synchronous=OFF")
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.execute("PRAGMA cache_size=-524288")  # 512 MiB: the hash indexes stay in memory while they grow
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA synchronous={int(synchronous)}")
+            cursor.execute(f"PRAGMA foreign_keys={int(foreign_keys)}")
+            cursor.execute(f"PRAGMA cache_size={int(cache_size)}")
