@@ -42,7 +42,7 @@ from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
 from scoring.results import APPROVE, ScoreResult
 from scoring.schema import INPUT_NAMES
-from scoring.services import score_application
+from scoring.services import score_application, score_applications
 
 logger = logging.getLogger(__name__)
 
@@ -340,6 +340,7 @@ def prepare_applications(
         .values_list("applicant_reference", "pk")
     ):
         used[reference] = pk
+    to_score: list[tuple[int, LoanApplication]] = []
     for (key, cleaned_data), reference in zip(rows, references, strict=True):
         if reference and reference in used:
             earlier = used[reference]
@@ -356,16 +357,44 @@ def prepare_applications(
             applicant_reference=reference,
             **{name: cleaned_data[name] for name in INPUT_NAMES},
         )
-        try:
-            result = _score_or_mark_pending(application, arguments=arguments)
-        except ValidationError as error:
-            prepared.append(error)
-            continue
+        to_score.append((len(prepared), application))
+        prepared.append(None)  # type: ignore[arg-type]  # filled in below
+    results = _score_table([application for _, application in to_score], arguments)
+    for (position, application), result in zip(to_score, results, strict=True):
+        if result is _SCORE_ONE_BY_ONE:
+            try:
+                result = _score_or_mark_pending(application, arguments=arguments)
+            except ValidationError as error:
+                prepared[position] = error
+                continue
+        else:
+            _apply_score(application, result)
         decision = None
         if result is not None:
             decision = prepare_decision_record(application=application, result=result, officer=officer)
-        prepared.append(PreparedApplication(application, prepare_insert(application), decision))
+        prepared[position] = PreparedApplication(application, prepare_insert(application), decision)
     return prepared
+
+
+_SCORE_ONE_BY_ONE = object()
+
+
+def _score_table(applications: list[LoanApplication], arguments: Mapping[str, Any]) -> list[Any]:
+    """Each application's ``ScoreResult`` from one ``score_applications`` call over all of them.
+
+    Exactly what ``score_application`` gives row by row (tested bit for bit).
+    Where the table cannot be scored as a whole (the model unavailable, or an
+    input the engine refuses), every row is marked ``_SCORE_ONE_BY_ONE`` and
+    goes through ``_score_or_mark_pending`` alone: PENDING, or its own refusal.
+    """
+    if not applications:
+        return []
+    inputs = [application.model_inputs() for application in applications]
+    frame = {name: [row[name] for row in inputs] for name in INPUT_NAMES}
+    try:
+        return score_applications(frame, **arguments)
+    except (ModelUnavailable, ValueError):
+        return [_SCORE_ONE_BY_ONE] * len(applications)
 
 
 def store_prepared_applications(*, prepared: Sequence[PreparedApplication]) -> list[LoanApplication]:

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts import roles
-from applications.forms import clean_application_data
+from applications.forms import clean_application_rows
 from applications.services import PreparedApplication, prepare_applications, store_prepared_applications
 from batches import parsing
 from batches.models import BatchChunk, BatchJob, BatchRow
@@ -122,21 +122,26 @@ def process_chunk(*, job_id: int, number: int) -> int:
         )
     columns = job.columns
     outcomes: list[tuple[int, str, str]] = []  # (row number, reference, rejection or "")
-    to_score: list[tuple[str, dict[str, Any]]] = []
+    to_clean: list[tuple[int, dict[str, str]]] = []  # (position in outcomes, the row's values)
     for offset, cells in enumerate(chunk.rows):
         row_number = chunk.first_row + offset
         problems = parsing.row_problems(columns, cells)
-        values = parsing.row_values(columns, cells) if not problems else {}
-        reference = values.get(parsing.REFERENCE, "") if not problems else ""
         if problems:
             outcomes.append((row_number, "", _rejection_text(problems)))
             continue
-        cleaned, errors = clean_application_data(values)
+        values = parsing.row_values(columns, cells)
+        to_clean.append((len(outcomes), values))
+        outcomes.append((row_number, values.get(parsing.REFERENCE, ""), ""))
+    to_score: list[tuple[str, dict[str, Any]]] = []
+    # The form's rules, column by column over the chunk (exactly clean_application_data's results).
+    for (position, _), (cleaned, errors) in zip(
+        to_clean, clean_application_rows([values for _, values in to_clean]), strict=True
+    ):
+        row_number, reference, _ = outcomes[position]
         if errors:
-            outcomes.append((row_number, reference[:64], _rejection_text(errors)))
-            continue
-        outcomes.append((row_number, reference, ""))
-        to_score.append((_row_key(job_id, row_number), cleaned))
+            outcomes[position] = (row_number, reference[:64], _rejection_text(errors))
+        else:
+            to_score.append((_row_key(job_id, row_number), cleaned))
     prepared_iter = iter(prepare_applications(officer=job.officer, rows=to_score))
     rows: list[BatchRow] = []
     stored: list[PreparedApplication] = []
