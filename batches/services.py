@@ -23,6 +23,7 @@ from applications.forms import clean_application_rows
 from applications.services import PreparedApplication, prepare_applications, store_prepared_applications
 from batches import parsing
 from batches.models import BatchChunk, BatchJob, BatchRow
+from infrastructure.rows import insert_values
 from infrastructure.task_queue import enqueue_many
 
 logger = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def process_chunk(*, job_id: int, number: int) -> int:
         else:
             to_score.append((_row_key(job_id, row_number), cleaned))
     prepared_iter = iter(prepare_applications(officer=job.officer, rows=to_score))
-    rows: list[BatchRow] = []
+    rows: list[dict[str, Any]] = []  # BatchRow values, by attribute name
     stored: list[PreparedApplication] = []
     for row_number, reference, rejection in outcomes:
         if not rejection:
@@ -152,10 +153,18 @@ def process_chunk(*, job_id: int, number: int) -> int:
                 rejection = _rejection_text(item.message_dict)
             else:
                 stored.append(item)
-                rows.append(BatchRow(job_id=job_id, row_number=row_number, applicant_reference=reference))
-                rows[-1]._prepared = item  # type: ignore[attr-defined]
+                rows.append({"job_id": job_id, "row_number": row_number, "applicant_reference": reference})
+                rows[-1]["_prepared"] = item
                 continue
-        rows.append(BatchRow(job_id=job_id, row_number=row_number, applicant_reference=reference, rejection=rejection))
+        rows.append(
+            {
+                "job_id": job_id,
+                "row_number": row_number,
+                "applicant_reference": reference,
+                "application_id": None,
+                "rejection": rejection,
+            }
+        )
     with transaction.atomic():
         # Lock the chunk: a second run of it (a redelivered task) waits here and then finds it done.
         locked = BatchChunk.objects.select_for_update().filter(pk=chunk.pk, done=False).values_list("pk", flat=True)
@@ -166,10 +175,11 @@ def process_chunk(*, job_id: int, number: int) -> int:
             return 0
         store_prepared_applications(prepared=stored)
         for row in rows:
-            prepared = getattr(row, "_prepared", None)
+            prepared = row.pop("_prepared", None)
             if prepared is not None:
-                row.application_id = prepared.application.pk
-        BatchRow.objects.bulk_create(rows)
+                row["application_id"] = prepared.application.pk
+                row["rejection"] = ""
+        insert_values(BatchRow, rows)
         BatchChunk.objects.filter(pk=chunk.pk).update(done=True, rows=[])
         accepted = len(stored)
         BatchJob.objects.filter(pk=job_id).update(
