@@ -341,6 +341,8 @@ def prepare_applications(
     ):
         used[reference] = pk
     to_score: list[tuple[int, LoanApplication]] = []
+    # One moment for the chunk: its rows are entered and scored together.
+    now = timezone.now()
     for (key, cleaned_data), reference in zip(rows, references, strict=True):
         if reference and reference in used:
             earlier = used[reference]
@@ -355,6 +357,7 @@ def prepare_applications(
             officer=officer,
             idempotency_key=_checked_idempotency_key(key),
             applicant_reference=reference,
+            created_at=now,
             **{name: cleaned_data[name] for name in INPUT_NAMES},
         )
         to_score.append((len(prepared), application))
@@ -368,7 +371,7 @@ def prepare_applications(
                 prepared[position] = error
                 continue
         else:
-            _apply_score(application, result)
+            _apply_score(application, result, scored_at=now)
         decision = None
         if result is not None:
             decision = prepare_decision_record(application=application, result=result, officer=officer)
@@ -496,7 +499,7 @@ def _engine_refusal(error: ValueError) -> ValidationError:
     return ValidationError({NON_FIELD_ERRORS: text})
 
 
-def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
+def _apply_score(application: LoanApplication, result: ScoreResult, *, scored_at: dt.datetime | None = None) -> None:
     application.status = LoanApplication.Status.SCORED
     application.probability_of_default = result.probability_of_default
     application.decision = result.decision
@@ -510,7 +513,7 @@ def _apply_score(application: LoanApplication, result: ScoreResult) -> None:
     # The engine's own derived values: exactly what the model saw.
     application.loan_percent_income = result.loan_percent_income
     application.interest_burden = result.interest_burden
-    application.scored_at = timezone.now()
+    application.scored_at = scored_at or timezone.now()
     application.queued_at = application.scored_at if application.case_state in lifecycle.OPEN_STATES else None
     application.scoring_error = ""
 

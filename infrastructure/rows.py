@@ -130,8 +130,26 @@ def prepare_insert(instance: models.Model, *, using: str = "default") -> Prepare
             value = attributes[attname] if attname in attributes else getattr(instance, attname)
         else:
             value = field.pre_save(instance, True)
-        append(value if value.__class__ in unchanged else field.get_db_prep_save(value, connection))
+        append(value if value.__class__ in unchanged else _bound(field, value, connection, using))
     return PreparedInsert(sql, values, returning, using)
+
+
+# The last time bound per (field, database): rows prepared together often share one
+# (a batch's chunk is stamped once), and a datetime is immutable, so the same
+# object binds to the same value.
+_LAST_TIME: dict[tuple[models.Field, str], tuple[dt.datetime, Any]] = {}
+
+
+def _bound(field: models.Field, value: Any, connection: Any, using: str) -> Any:
+    if value.__class__ is not dt.datetime:
+        return field.get_db_prep_save(value, connection)
+    key = (field, using)
+    last = _LAST_TIME.get(key)
+    if last is not None and last[0] is value:
+        return last[1]
+    bound = field.get_db_prep_save(value, connection)
+    _LAST_TIME[key] = (value, bound)
+    return bound
 
 
 def insert_values(model: type[models.Model], rows: list[dict[str, Any]], *, using: str = "default") -> None:
@@ -153,7 +171,7 @@ def insert_values(model: type[models.Model], rows: list[dict[str, Any]], *, usin
     for row in rows:
         for field, attname, _, unchanged in binding:
             value = row[attname] if attname in row else field.get_default()
-            bound.append(value if value.__class__ in unchanged else field.get_db_prep_save(value, connection))
+            bound.append(value if value.__class__ in unchanged else _bound(field, value, connection, using))
     size = max(1, connection.ops.bulk_batch_size(fields, rows))
     width = len(fields)
     with connection.cursor() as cursor:
