@@ -41,6 +41,8 @@ def canonical_value(value: Any) -> Any:
         return str(value)
     if kind is dict:
         return {str(key): canonical_value(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [canonical_value(item) for item in value]
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):

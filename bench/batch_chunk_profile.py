@@ -52,6 +52,7 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
@@ -69,7 +70,7 @@ def main() -> int:
     services.process_chunk(job_id=job.pk, number=0)
     numbers = list(range(1, min(args.chunks, job.chunk_count - 1) + 1))
     profiler = cProfile.Profile() if args.profile else None
-    log(f"{len(numbers)} chunks of {services.CHUNK_ROWS} rows, {args.database}; load {loadavg()}")
+    log(f"{len(numbers)} chunks of {settings.BATCH_CHUNK_ROWS} rows, {args.database}; load {loadavg()}")
     cpu = time.process_time()
     wall = time.perf_counter()
     if profiler:
@@ -82,7 +83,7 @@ def main() -> int:
     job = BatchJob.objects.get(pk=job.pk)
     result = {
         "database": args.database,
-        "chunk_rows": services.CHUNK_ROWS,
+        "chunk_rows": settings.BATCH_CHUNK_ROWS,
         "chunks": len(numbers),
         "rows": rows,
         "stored": job.rows_stored,

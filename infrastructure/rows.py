@@ -18,6 +18,7 @@ these models, by design (side effects go through services).
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -94,6 +95,14 @@ def _unchanged_types(field: models.Field, connection: Any) -> frozenset[type]:
     return unchanged | {type(None)} if field.null else unchanged
 
 
+def _finite_decimal_unchanged(field: models.Field, connection: Any) -> bool:
+    """A finite ``Decimal`` binds as an equal ``Decimal`` (``to_python`` copies it; the backend passes it on)."""
+    return (
+        type(field) is models.DecimalField
+        and type(connection.ops).adapt_decimalfield_value is BaseDatabaseOperations.adapt_decimalfield_value
+    )
+
+
 def _plain_pre_save(field: models.Field) -> bool:
     """``field.pre_save(instance, True)`` is just the attribute (no auto_now and the like)."""
     if type(field).pre_save is models.Field.pre_save:
@@ -110,6 +119,13 @@ def _binding(model: type[models.Model], alias: str) -> tuple[tuple[models.Field,
     return tuple(
         (field, field.attname, _plain_pre_save(field), _unchanged_types(field, connection)) for field in fields
     )
+
+
+@cache
+def _decimal_fields(model: type[models.Model], alias: str) -> frozenset[models.Field]:
+    connection = connections[alias]
+    _, fields, _ = _insert_statement(model, alias)
+    return frozenset(field for field in fields if _finite_decimal_unchanged(field, connection))
 
 
 def prepare_insert(instance: models.Model, *, using: str = "default") -> PreparedInsert:
@@ -141,6 +157,8 @@ _LAST_TIME: dict[tuple[models.Field, str], tuple[dt.datetime, Any]] = {}
 
 
 def _bound(field: models.Field, value: Any, connection: Any, using: str) -> Any:
+    if value.__class__ is Decimal and value.is_finite() and field in _decimal_fields(field.model, using):
+        return value
     if value.__class__ is not dt.datetime:
         return field.get_db_prep_save(value, connection)
     key = (field, using)
