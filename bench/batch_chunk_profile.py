@@ -46,7 +46,7 @@ def main() -> int:
 
     from bench.load_common import app_env, create_database
 
-    os.environ.update(app_env(create_database(args.database, "bench_batch_chunk", workdir)))
+    os.environ.update(app_env(create_database(args.database, f"bench_batch_chunk_{os.getpid()}", workdir)))
     os.environ["DJANGO_SETTINGS_MODULE"] = "creditsite.settings"
     os.chdir(ROOT)
     import django

@@ -262,7 +262,7 @@ Q_CLUSTER = {
 # Larger chunks spread the per-task cost (queue round trip, job counters,
 # commits) over more rows; smaller ones hold SQLite's write lock for less
 # time per commit. Chosen with ``make bench-batch`` (docs/performance.md).
-BATCH_CHUNK_ROWS = env.int("BATCH_CHUNK_ROWS", default=1000)
+BATCH_CHUNK_ROWS = env.int("BATCH_CHUNK_ROWS", default=2000)
 if not 1 <= BATCH_CHUNK_ROWS <= 20_000:
     raise ImproperlyConfigured("BATCH_CHUNK_ROWS must be between 1 and 20000")
 
