@@ -10,7 +10,7 @@ export OMP_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 
-.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch
+.PHONY: run worker test test-fast lint setup model bench migrate serve bench-load bench-faults bench-profile bench-instructions bench-monitoring bench-batch bench-governance
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -112,6 +112,13 @@ bench-profile: setup
 bench-instructions: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
 	$(PY) bench/submit_instructions.py $(ARGS)
+
+# Governance per scoring: the serving-state and challenger reads, shadow scoring, and whole submissions with no
+# challenger, a challenger and a broken one (interleaved rounds), on SQLite; ARGS e.g.
+# "--database-url postgres://postgres@127.0.0.1:5432/EMPTY_DB" for PostgreSQL.
+bench-governance: setup
+	DJANGO_DEBUG=1 $(PY) manage.py ensure_model
+	$(PY) bench/governance_bench.py $(ARGS)
 
 # Every monitoring page at 1,000,000 stored applications, SQLite then PostgreSQL (127.0.0.1:5432; the database
 # named by --pg-database, default monitoring_bench, is dropped and recreated). e.g. ARGS="--rows 100000".

@@ -304,6 +304,11 @@ def can_view_registry(user: Any) -> bool:
     return has_permission(user, VIEW_MONITORING) or has_permission(user, GOVERN_MODELS)
 
 
+def can_compare_challenger(user: Any) -> bool:
+    """Auditors and admins: the champion/challenger comparison (its swap sets link to applications)."""
+    return has_permission(user, VIEW_AUDIT) and has_permission(user, VIEW_ALL_APPLICATIONS)
+
+
 def can_propose_model_change(user: Any) -> bool:
     """Admins: propose activating a model version (or rolling back to one) or adopting new cut-offs."""
     return has_permission(user, GOVERN_MODELS)

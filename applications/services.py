@@ -35,7 +35,9 @@ from audit.services import (
     latest_decision_record,
     prepare_decision_record,
 )
-from governance.selectors import scoring_arguments
+from governance.models import ChallengerScore
+from governance.selectors import scoring_arguments, scoring_plan
+from governance.shadow import shadow_score, store_shadow_score, store_shadow_scores
 from infrastructure.rows import PreparedInsert, insert_row, insert_rows, prepare_insert
 from scoring.counter_offer import CounterOffer, largest_approvable_amount
 from scoring.exceptions import ModelUnavailable
@@ -123,9 +125,11 @@ def submit_application(
                 return retried
             raise PossibleDuplicate(earlier=earlier, why=why)
         application.duplicate_of = earlier
-    result = _score_or_mark_pending(application)
+    arguments, challenger = scoring_plan()
+    result = _score_or_mark_pending(application, arguments=arguments)
+    shadow = _shadow(application, result, challenger=challenger)
     try:
-        _store(application, result, officer=officer)
+        _store(application, result, officer=officer, shadow=shadow)
     except IntegrityError:
         earlier = _earlier_submission(key=key, officer=officer)
         if earlier is None:
@@ -308,6 +312,8 @@ class PreparedApplication:
     application: LoanApplication
     insert: PreparedInsert
     decision: PreparedDecision | None
+    # The challenger's shadow score (governance.shadow), stored beside it; never part of the decision.
+    shadow: ChallengerScore | None = None
 
 
 def prepare_applications(
@@ -328,7 +334,7 @@ def prepare_applications(
     model and policy are read once for all ``rows`` (one database read per
     chunk, not per row): a chunk is scored by one model and one policy.
     """
-    arguments = scoring_arguments()
+    arguments, challenger = scoring_plan()
     prepared: list[PreparedApplication | ValidationError] = []
     references = [cleaned_data.get("applicant_reference") or "" for _, cleaned_data in rows]
     # The duplicate rule a batch can apply: a reference already in use (stored, or an earlier row of these)
@@ -375,7 +381,8 @@ def prepare_applications(
         decision = None
         if result is not None:
             decision = prepare_decision_record(application=application, result=result, officer=officer)
-        prepared[position] = PreparedApplication(application, prepare_insert(application), decision)
+        shadow = _shadow(application, result, challenger=challenger)
+        prepared[position] = PreparedApplication(application, prepare_insert(application), decision, shadow)
     return prepared
 
 
@@ -424,6 +431,7 @@ def store_prepared_applications(*, prepared: Sequence[PreparedApplication]) -> l
     append_decision_records(
         items=[(item.application.pk, item.decision) for item in prepared if item.decision is not None]
     )
+    store_shadow_scores(items=[(item.application.pk, item.shadow) for item in prepared])
     return [item.application for item in prepared]
 
 
@@ -459,12 +467,33 @@ def _score_or_mark_pending(
     return result
 
 
-def _store(application: LoanApplication, result: ScoreResult | None, *, officer: Any) -> None:
-    """Insert the application and its decision record in one transaction.
+def _shadow(
+    application: LoanApplication, result: ScoreResult | None, *, challenger: str | None
+) -> ChallengerScore | None:
+    """The challenger's shadow score of a scored application (``None``: no challenger, or nothing decided).
+
+    Computed from the same inputs after the champion decided, and stored in
+    governance's own table: the application, its decision and its record
+    never see it. Never raises (``governance.shadow``).
+    """
+    if result is None or challenger is None:
+        return None
+    return shadow_score(inputs=application.model_inputs(), champion=result, challenger=challenger)
+
+
+def _store(
+    application: LoanApplication,
+    result: ScoreResult | None,
+    *,
+    officer: Any,
+    shadow: ChallengerScore | None = None,
+) -> None:
+    """Insert the application and its decision record in one transaction (and a challenger's shadow score).
 
     Both statements are prepared before the transaction: under SQLite the
     write lock is held from the first statement to the commit, and every
-    other submission waits for it meanwhile.
+    other submission waits for it meanwhile. The shadow score goes in last,
+    in a savepoint that cannot take the application down with it.
     """
     prepared_decision = None
     if result is not None:
@@ -474,6 +503,7 @@ def _store(application: LoanApplication, result: ScoreResult | None, *, officer:
         insert_row(application, prepared=prepared_insert)
         if prepared_decision is not None:
             append_decision_record(application_id=application.pk, prepared=prepared_decision)
+        store_shadow_score(score=shadow, application_id=application.pk)
 
 
 def _earlier_submission(*, key: str | None, officer: Any) -> LoanApplication | None:
@@ -525,7 +555,9 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
     Another process may have scored it in the meantime: then the stored
     outcome is returned unchanged and no second audit record is written.
     """
-    result = score_application(application.model_inputs(), **scoring_arguments())
+    arguments, challenger = scoring_plan()
+    result = score_application(application.model_inputs(), **arguments)
+    shadow = _shadow(application, result, challenger=challenger)
     with transaction.atomic():
         current = LoanApplication.objects.select_for_update().select_related("officer").get(pk=application.pk)
         if current.status != LoanApplication.Status.PENDING:
@@ -536,6 +568,7 @@ def score_pending_application(*, application: LoanApplication) -> LoanApplicatio
             application_id=current.pk,
             prepared=prepare_decision_record(application=current, result=result, officer=current.officer),
         )
+        store_shadow_score(score=shadow, application_id=current.pk)
     return current
 
 

@@ -433,7 +433,8 @@ class AnonymousAccessTally(models.Model):
 
 
 class GovernanceRecord(ChainedRecord):
-    """An approved change of what serves: a model version activated (or rolled back to), or new cut-offs adopted.
+    """A governed change: a model version activated (or rolled back to), new cut-offs adopted, a challenger
+    set or removed (it scores in shadow, never deciding), or a proposal rejected or withdrawn (no effect).
 
     Its own chain (``governance``), like role changes: which model and
     which cut-offs decided a loan is as much the auditor's business as the
@@ -447,7 +448,24 @@ class GovernanceRecord(ChainedRecord):
 
     ACTIVATE_MODEL = "activate_model"
     ADOPT_POLICY = "adopt_policy"
-    ACTIONS = ((ACTIVATE_MODEL, "model activated"), (ADOPT_POLICY, "cut-offs adopted"))
+    # A challenger scores in shadow only: its records name no policy any decision is made under.
+    SET_CHALLENGER = "set_challenger"
+    REMOVE_CHALLENGER = "end_challenger"  # fits the 16-character column
+    # A proposal closed without effect: rejected by another admin, or withdrawn by its proposer. Chained too, so
+    # the trail shows every proposal's end, not only the ones that changed something. For these two,
+    # ``approved_by`` is whoever closed the proposal (the proposer, for a withdrawal).
+    REJECT = "reject"
+    WITHDRAW = "withdraw"
+    ACTIONS = (
+        (ACTIVATE_MODEL, "model activated"),
+        (ADOPT_POLICY, "cut-offs adopted"),
+        (SET_CHALLENGER, "challenger set"),
+        (REMOVE_CHALLENGER, "challenger removed"),
+        (REJECT, "proposal rejected"),
+        (WITHDRAW, "proposal withdrawn"),
+    )
+    # The actions that change what decides; only their policies are ones decision records may name.
+    SERVING_ACTIONS = (ACTIVATE_MODEL, ADOPT_POLICY)
 
     action = models.CharField(max_length=16, choices=ACTIONS, editable=False)
     model_version = models.CharField(max_length=64, editable=False)

@@ -432,8 +432,12 @@ def _check_governance_columns(document: dict, row: Any) -> str | None:
         return "thresholds"
     if document.get("proposed_by_id") != row.proposed_by_id or document.get("approved_by_id") != row.approved_by_id:
         return "people"
-    if document.get("proposed_by_id") == document.get("approved_by_id"):
-        return "approved_by (the proposer approved their own change)"
+    same_person = document.get("proposed_by_id") == document.get("approved_by_id")
+    if document.get("action") == GovernanceRecord.WITHDRAW:
+        if not same_person:
+            return "approved_by (a proposal withdrawn by someone other than its proposer)"
+    elif same_person:
+        return "approved_by (the proposer approved or rejected their own proposal)"
     if document.get("created_at") != canonical.utc_iso(row.created_at):
         return "created_at"
     return None
@@ -616,6 +620,8 @@ def _verify(*, replay: bool) -> VerificationSummary:
     policies: dict[str, tuple[str, float, float]] = {}
 
     def remember_policy(row: Any, document: dict) -> None:
+        if row.action not in GovernanceRecord.SERVING_ACTIONS:
+            return  # a challenger's records: it never decides, so its policy is none a decision may name
         policies[row.policy_version] = (row.model_version, row.approve_below, row.decline_from)
 
     _walk(

@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from accounts import views as account_views
 from applications import views as application_views
+from monitoring import views as monitoring_views
 from operations import health
 
 urlpatterns = [
@@ -25,6 +26,8 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     # Model governance: /governance/models/ (registry), /governance/cutoffs/ (simulator), four-eyes actions.
     path("governance/", include("governance.urls")),
+    # Champion against challenger: governance's shadow scores, compared and back-tested by monitoring.
+    path("governance/challenger/", monitoring_views.challenger_page, name="challenger_comparison"),
     path("admin/", admin.site.urls),
     # Load-balancer probe: no login, no session, exempt from the HTTPS redirect.
     # Unnamed on purpose: it is a fixed address for balancers, not a page to link.

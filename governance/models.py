@@ -7,9 +7,16 @@ the serving version with its manifest's cut-offs (the shipped default, and
 what a fresh database serves). Only ``governance.services.approve_proposal``
 writes it, in the transaction that appends the governance chain record.
 
+``ChallengerState`` names the challenger, if any: a non-active version
+that scores every new application in shadow (``governance.shadow``),
+never deciding; set and removed only by an approved proposal.
+``ChallengerScore`` is what it said about one application, beside what
+the champion decided.
+
 ``ChangeProposal`` is a working table: a proposal waits here for a second
 admin. Its status changes (pending -> approved / rejected / withdrawn);
-what was approved is in the hash-chained ``audit.GovernanceRecord``.
+how each one ended (approved, rejected, withdrawn) is in the hash-chained
+``audit.GovernanceRecord``.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ class ChangeProposal(models.Model):
     class Kind(models.TextChoices):
         ACTIVATE_MODEL = "activate_model", "Activate model version"
         ADOPT_POLICY = "adopt_policy", "Adopt cut-offs"
+        SET_CHALLENGER = "set_challenger", "Make challenger"
+        REMOVE_CHALLENGER = "end_challenger", "Remove challenger"
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Awaiting approval"
@@ -62,7 +71,7 @@ class ChangeProposal(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    # The chained record of an approved proposal.
+    # The chained record of how the proposal ended (approved, rejected or withdrawn).
     record = models.OneToOneField(
         "audit.GovernanceRecord", on_delete=models.PROTECT, null=True, blank=True, related_name="proposal"
     )
@@ -78,3 +87,67 @@ class ChangeProposal(models.Model):
     def policy_version(self) -> str:
         """The version decisions will name once this cut-off proposal is approved."""
         return f"policy-{self.pk}"
+
+
+class ChallengerState(models.Model):
+    """One row (id 1): the challenger version scoring in shadow (empty: none), and a revision counter."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    model_version = models.CharField(max_length=64, blank=True)
+    # As approved (so removing a challenger whose artifact broke since is still recorded with them).
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    approve_below = models.FloatField(default=0.0)
+    decline_from = models.FloatField(default=0.0)
+    revision = models.PositiveIntegerField(default=0)
+    changed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"challenger {self.model_version or 'none'} (revision {self.revision})"
+
+
+class ChallengerScore(models.Model):
+    """What the challenger said about one application, beside what the champion decided (shadow only).
+
+    Written once, when the champion scored the application (form, API,
+    batch file, pending scorer); never read by any decision. The champion's
+    probability, decision and version are copied here as they were at that
+    moment, so the comparison is of two answers given to the same inputs at
+    the same time, even if the case is later overridden or re-scored. A
+    challenger that could not score (artifact missing or tampered with) is a
+    FAILED row with the reason, and the application went on without it.
+    """
+
+    class Status(models.TextChoices):
+        SCORED = "SCORED", "Scored"
+        FAILED = "FAILED", "Could not score"
+
+    application = models.ForeignKey(
+        "applications.LoanApplication", on_delete=models.PROTECT, related_name="challenger_scores"
+    )
+    model_version = models.CharField(max_length=64)
+    model_sha256 = models.CharField(max_length=64, blank=True)
+    policy_version = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=6, choices=Status.choices)
+    probability_of_default = models.FloatField(null=True, blank=True)
+    decision = models.CharField(max_length=8, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    champion_version = models.CharField(max_length=64)
+    champion_policy_version = models.CharField(max_length=80, blank=True)
+    champion_probability = models.FloatField()
+    champion_decision = models.CharField(max_length=8)
+    scored_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("-id",)
+        # Covers the comparison's grouped count and its swap sets: one index range per challenger version.
+        indexes = [
+            models.Index(
+                fields=("model_version", "status", "champion_decision", "decision", "application"),
+                name="challenger_compare_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on application {self.application_id}: {self.decision or self.status}"

@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Count
 
 from audit.models import DecisionRecord, GovernanceRecord
-from governance.models import ChangeProposal, ServingState
+from governance.models import ChallengerState, ChangeProposal, ServingState
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import DecisionPolicy, manifest_policy_version
@@ -37,18 +37,32 @@ _SQL: str | None = None
 _cached: tuple[tuple, Serving] | None = None
 
 
-def _read_row() -> tuple | None:
-    """One primary-key read of the serving state: the per-scoring freshness check (no ORM, ~tens of µs)."""
+def _read_state() -> tuple[str | None, tuple | None]:
+    """The challenger's version and the serving-state row, in one statement (no ORM, ~tens of µs).
+
+    The per-scoring freshness check: two primary-key lookups of one-row
+    tables joined to a constant row, so an absent row reads as NULLs.
+    """
     global _SQL
     if _SQL is None:
         quote = connection.ops.quote_name
         columns = ", ".join(
-            quote(name) for name in ("revision", "model_version", "policy_version", "approve_below", "decline_from")
+            f"s.{quote(name)}"
+            for name in ("revision", "model_version", "policy_version", "approve_below", "decline_from")
         )
-        _SQL = f"SELECT {columns} FROM {quote(ServingState._meta.db_table)} WHERE {quote('id')} = %s"
+        _SQL = (
+            f"SELECT c.{quote('model_version')}, {columns} FROM (SELECT 1 AS k) one "
+            f"LEFT JOIN {quote(ChallengerState._meta.db_table)} c ON c.{quote('id')} = %s "
+            f"LEFT JOIN {quote(ServingState._meta.db_table)} s ON s.{quote('id')} = %s"
+        )
     with connection.cursor() as cursor:
-        cursor.execute(_SQL, [ServingState.SINGLETON_ID])
-        return cursor.fetchone()
+        cursor.execute(_SQL, [ChallengerState.SINGLETON_ID, ServingState.SINGLETON_ID])
+        challenger, *serving = cursor.fetchone()
+    return (challenger or None), (tuple(serving) if serving[0] is not None else None)
+
+
+def _read_row() -> tuple | None:
+    return _read_state()[1]
 
 
 def governed_serving() -> Serving | None:
@@ -60,10 +74,15 @@ def governed_serving() -> Serving | None:
     process by ``scoring.model_cache`` (keyed by version), so a switch costs
     one model load per process, once.
     """
-    global _cached
     row = _read_row()
     if row is None:
         return None
+    return _serving_from(row)
+
+
+def _serving_from(row: tuple) -> Serving:
+    """The Serving for a serving-state row, rebuilt only when the row changed."""
+    global _cached
     if _cached is not None and _cached[0] == row:
         return _cached[1]
     revision, model_version, policy_version, approve_below, decline_from = row
@@ -77,6 +96,24 @@ def governed_serving() -> Serving | None:
     )
     _cached = (row, serving)
     return serving
+
+
+def challenger_version() -> str | None:
+    """The challenger version scoring in shadow, or ``None`` (read from the database on every call)."""
+    return _read_state()[0]
+
+
+def scoring_plan() -> tuple[dict[str, Any], str | None]:
+    """``scoring_arguments()`` and ``challenger_version()`` from one read: what a submission asks before scoring.
+
+    Read on every call, like the serving state, so setting or removing a
+    challenger applies to the next application in every process.
+    """
+    challenger, row = _read_state()
+    if settings.SCORING_MODEL_VERSION or row is None:
+        return {}, challenger
+    serving = _serving_from(row)
+    return {"model_version": serving.model_version, "policy": serving.policy}, challenger
 
 
 def scoring_arguments() -> dict[str, Any]:

@@ -12,8 +12,10 @@ everywhere, with no restart.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -21,11 +23,12 @@ from django.utils import timezone
 from accounts import roles
 from audit.models import GovernanceRecord
 from audit.services import append_governance_record
-from governance.models import ChangeProposal, ServingState
-from governance.selectors import current_serving, serving_policy
+from governance.models import ChallengerState, ChangeProposal, ServingState
+from governance.selectors import challenger_version, current_serving, serving_policy
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
 from scoring.services import manifest_policy_version
+from scoring.store import read_manifest
 
 NOTE_MAX_CHARS = 2000
 
@@ -61,6 +64,52 @@ def propose_model_activation(*, proposer: Any, model_version: str, note: str = "
         model_version=model_version,
         approve_below=model.approve_below,
         decline_from=model.decline_from,
+        note=note,
+        proposed_by=proposer,
+        proposed_at=timezone.now(),
+    )
+
+
+def propose_challenger(*, proposer: Any, model_version: str, note: str = "") -> ChangeProposal:
+    """Propose that ``model_version`` (not the active one) score every new application in shadow.
+
+    The same four eyes as an activation: another admin approves. A
+    challenger never decides; it replaces the current challenger, if any,
+    once approved. Refuses a version that does not load and verify.
+    """
+    _require_proposer(proposer)
+    note = _clean_note(note)
+    try:
+        model = get_model(model_version)
+    except ModelUnavailable as error:
+        raise ValidationError({"model_version": f"This version cannot be the challenger: {error}"}) from None
+    if current_serving().model_version == model_version:
+        raise ValidationError({"model_version": f"{model_version} is the active version; a challenger is another one."})
+    if challenger_version() == model_version:
+        raise ValidationError({"model_version": f"{model_version} is the challenger already."})
+    return ChangeProposal.objects.create(
+        kind=ChangeProposal.Kind.SET_CHALLENGER,
+        model_version=model_version,
+        approve_below=model.approve_below,
+        decline_from=model.decline_from,
+        note=note,
+        proposed_by=proposer,
+        proposed_at=timezone.now(),
+    )
+
+
+def propose_challenger_removal(*, proposer: Any, note: str = "") -> ChangeProposal:
+    """Propose that the current challenger stop scoring in shadow (another admin approves)."""
+    _require_proposer(proposer)
+    note = _clean_note(note)
+    state = ChallengerState.objects.filter(pk=ChallengerState.SINGLETON_ID).first()
+    if state is None or not state.model_version:
+        raise ValidationError("There is no challenger to remove.")
+    return ChangeProposal.objects.create(
+        kind=ChangeProposal.Kind.REMOVE_CHALLENGER,
+        model_version=state.model_version,
+        approve_below=state.approve_below,
+        decline_from=state.decline_from,
         note=note,
         proposed_by=proposer,
         proposed_at=timezone.now(),
@@ -127,17 +176,25 @@ def approve_proposal(*, proposal_id: int, approver: Any) -> GovernanceRecord:
         raise PermissionDenied("Only admins may approve a model activation or new cut-offs.")
     # Load and verify the model before the transaction: on SQLite the transaction holds the
     # write lock, and every submission would wait for a model load (seconds) behind it.
-    version = ChangeProposal.objects.filter(pk=proposal_id).values_list("model_version", flat=True).first()
+    # Removing a challenger needs no model: a broken one must still be removable.
+    version, kind = ChangeProposal.objects.filter(pk=proposal_id).values_list("model_version", "kind").first() or (
+        None,
+        None,
+    )
     try:
-        model = get_model(version) if version else None
+        model = get_model(version) if version and kind != ChangeProposal.Kind.REMOVE_CHALLENGER else None
     except ModelUnavailable as error:
         raise ValidationError(f"Version {version} cannot serve now: {error}") from None
     with transaction.atomic():
         proposal = _pending(proposal_id)
         if not roles.can_decide_model_change(approver, proposal):
             raise PermissionDenied("A change must be approved by another admin than the one who proposed it.")
+        if proposal.kind == ChangeProposal.Kind.REMOVE_CHALLENGER:
+            return _approve_challenger_removal(proposal, approver)
         if model is None or proposal.model_version != model.version:
             raise ValidationError("This proposal changed while it was being approved; try again.")
+        if proposal.kind == ChangeProposal.Kind.SET_CHALLENGER:
+            return _approve_challenger(proposal, approver, model)
         serving = current_serving()
         before = serving_policy(serving)
         if proposal.kind == ChangeProposal.Kind.ACTIVATE_MODEL:
@@ -180,35 +237,152 @@ def approve_proposal(*, proposal_id: int, approver: Any) -> GovernanceRecord:
                 "changed_at": record.created_at,
             },
         )
-        proposal.status = ChangeProposal.Status.APPROVED
-        proposal.decided_by = approver
-        proposal.decided_at = record.created_at
-        proposal.record = record
-        proposal.save(update_fields=["status", "decided_by", "decided_at", "record"])
+        _mark_approved(proposal, approver, record)
+    return record
+
+
+def _mark_approved(proposal: ChangeProposal, approver: Any, record: GovernanceRecord) -> None:
+    proposal.status = ChangeProposal.Status.APPROVED
+    proposal.decided_by = approver
+    proposal.decided_at = record.created_at
+    proposal.record = record
+    proposal.save(update_fields=["status", "decided_by", "decided_at", "record"])
+
+
+def _set_challenger_state(
+    *, model_version: str, model_sha256: str, approve_below: float, decline_from: float, at: Any
+) -> None:
+    state = ChallengerState.objects.select_for_update().filter(pk=ChallengerState.SINGLETON_ID).first()
+    ChallengerState.objects.update_or_create(
+        pk=ChallengerState.SINGLETON_ID,
+        defaults={
+            "model_version": model_version,
+            "model_sha256": model_sha256,
+            "approve_below": approve_below,
+            "decline_from": decline_from,
+            "revision": (state.revision if state else 0) + 1,
+            "changed_at": at,
+        },
+    )
+
+
+def _approve_challenger(proposal: ChangeProposal, approver: Any, model: Any) -> GovernanceRecord:
+    """Inside ``approve_proposal``'s transaction: make ``model`` the challenger and chain the record."""
+    if current_serving().model_version == model.version:
+        raise ValidationError(f"{model.version} has become the active version since; it cannot be the challenger.")
+    before = challenger_version()
+    record = append_governance_record(
+        action=GovernanceRecord.SET_CHALLENGER,
+        model_version=model.version,
+        model_sha256=model.sha256,
+        policy_version=manifest_policy_version(model.version),
+        approve_below=model.approve_below,
+        decline_from=model.decline_from,
+        proposal_id=proposal.pk,
+        proposed_by=proposal.proposed_by,
+        proposed_at=proposal.proposed_at,
+        approved_by=approver,
+        note=proposal.note,
+        previous={"challenger": before},
+    )
+    _set_challenger_state(
+        model_version=model.version,
+        model_sha256=model.sha256,
+        approve_below=model.approve_below,
+        decline_from=model.decline_from,
+        at=record.created_at,
+    )
+    _mark_approved(proposal, approver, record)
+    return record
+
+
+def _approve_challenger_removal(proposal: ChangeProposal, approver: Any) -> GovernanceRecord:
+    """Inside ``approve_proposal``'s transaction: stop the challenger named in the proposal and chain the record."""
+    state = ChallengerState.objects.select_for_update().filter(pk=ChallengerState.SINGLETON_ID).first()
+    if state is None or state.model_version != proposal.model_version:
+        raise ValidationError(
+            f"{proposal.model_version} is no longer the challenger; this proposal has nothing left to remove."
+        )
+    record = append_governance_record(
+        action=GovernanceRecord.REMOVE_CHALLENGER,
+        model_version=state.model_version,
+        model_sha256=state.model_sha256,
+        policy_version=manifest_policy_version(state.model_version),
+        approve_below=state.approve_below,
+        decline_from=state.decline_from,
+        proposal_id=proposal.pk,
+        proposed_by=proposal.proposed_by,
+        proposed_at=proposal.proposed_at,
+        approved_by=approver,
+        note=proposal.note,
+        previous={"challenger": state.model_version},
+    )
+    _set_challenger_state(model_version="", model_sha256="", approve_below=0.0, decline_from=0.0, at=record.created_at)
+    _mark_approved(proposal, approver, record)
     return record
 
 
 def reject_proposal(*, proposal_id: int, decider: Any) -> ChangeProposal:
-    """Another admin turns a pending proposal down; nothing serves differently."""
+    """Another admin turns a pending proposal down; nothing serves differently. Chained like an approval."""
+    sha256 = _proposed_sha256(proposal_id)
     with transaction.atomic():
         proposal = _pending(proposal_id)
         if not roles.can_decide_model_change(decider, proposal):
             raise PermissionDenied("A proposal is rejected by another admin; withdraw your own instead.")
-        return _close(proposal, decider, ChangeProposal.Status.REJECTED)
+        return _close(proposal, decider, ChangeProposal.Status.REJECTED, sha256)
 
 
 def withdraw_proposal(*, proposal_id: int, proposer: Any) -> ChangeProposal:
-    """The proposer takes their pending proposal back."""
+    """The proposer takes their pending proposal back. Chained like an approval."""
+    sha256 = _proposed_sha256(proposal_id)
     with transaction.atomic():
         proposal = _pending(proposal_id)
         if not roles.can_withdraw_model_change(proposer, proposal):
             raise PermissionDenied("Only the admin who proposed it may withdraw a proposal.")
-        return _close(proposal, proposer, ChangeProposal.Status.WITHDRAWN)
+        return _close(proposal, proposer, ChangeProposal.Status.WITHDRAWN, sha256)
 
 
-def _close(proposal: ChangeProposal, user: Any, status: str) -> ChangeProposal:
+def _proposed_sha256(proposal_id: int) -> str:
+    """The artifact SHA-256 the manifest of the proposal's version names ("" if it cannot be read any more).
+
+    Read from the manifest, not by loading the model: a proposal for a
+    version that broke since must still be closable. Outside the transaction,
+    like every file read here.
+    """
+    version = ChangeProposal.objects.filter(pk=proposal_id).values_list("model_version", flat=True).first()
+    if not version:
+        return ""
+    try:
+        return str(read_manifest(Path(settings.MODELS_STORE_DIR), version).get("artifact_sha256") or "")
+    except ModelUnavailable:
+        return ""
+
+
+def _close(proposal: ChangeProposal, user: Any, status: str, sha256: str) -> ChangeProposal:
+    """Close a proposal without effect and chain the record of who closed it (``REJECT`` / ``WITHDRAW``)."""
+    rejected = status == ChangeProposal.Status.REJECTED
+    policy_version = (
+        proposal.policy_version
+        if proposal.kind == ChangeProposal.Kind.ADOPT_POLICY
+        else manifest_policy_version(proposal.model_version)
+    )
+    record = append_governance_record(
+        action=GovernanceRecord.REJECT if rejected else GovernanceRecord.WITHDRAW,
+        model_version=proposal.model_version,
+        model_sha256=sha256,
+        policy_version=policy_version,
+        approve_below=proposal.approve_below,
+        decline_from=proposal.decline_from,
+        proposal_id=proposal.pk,
+        proposed_by=proposal.proposed_by,
+        proposed_at=proposal.proposed_at,
+        approved_by=user,
+        note=proposal.note,
+        previous={"proposal_kind": proposal.kind},
+    )
     proposal.status = status
     proposal.decided_by = user
-    proposal.decided_at = timezone.now()
-    proposal.save(update_fields=["status", "decided_by", "decided_at"])
+    proposal.decided_at = record.created_at
+    proposal.record = record
+    proposal.save(update_fields=["status", "decided_by", "decided_at", "record"])
     return proposal

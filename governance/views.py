@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import roles
-from audit.models import AccessEvent
+from audit.models import AccessEvent, GovernanceRecord
 from audit.services import log_access
 from governance import selectors, services
 from governance.forms import CutoffForm
@@ -54,6 +54,8 @@ def registry_page(request: HttpRequest) -> HttpResponse:
             ],
             "changes": selectors.recent_changes(),
             "may_propose": roles.can_propose_model_change(request.user),
+            "challenger": selectors.challenger_version(),
+            "may_compare": roles.can_compare_challenger(request.user),
         },
     )
 
@@ -81,6 +83,45 @@ def propose_activation(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
+def propose_challenger(request: HttpRequest) -> HttpResponse:
+    """An admin proposes a version as the challenger (shadow scoring only); another admin must approve."""
+    if not roles.can_propose_model_change(request.user):
+        _deny(request, "governance:propose_challenger")
+    try:
+        proposal = services.propose_challenger(
+            proposer=request.user,
+            model_version=request.POST.get("model_version", ""),
+            note=request.POST.get("note", ""),
+        )
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(
+            request,
+            f"Proposed: {proposal.model_version} as the challenger. Another admin must approve it before it scores.",
+        )
+    return redirect("governance:registry")
+
+
+@login_required
+@require_POST
+def propose_challenger_removal(request: HttpRequest) -> HttpResponse:
+    """An admin proposes that the challenger stop scoring; another admin must approve."""
+    if not roles.can_propose_model_change(request.user):
+        _deny(request, "governance:propose_challenger_removal")
+    try:
+        proposal = services.propose_challenger_removal(proposer=request.user, note=request.POST.get("note", ""))
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(
+            request, f"Proposed: remove challenger {proposal.model_version}. Another admin must approve it."
+        )
+    return redirect("governance:registry")
+
+
+@login_required
+@require_POST
 def decide(request: HttpRequest, proposal_id: int, verdict: str) -> HttpResponse:
     """Approve or reject (another admin), or withdraw (the proposer), one pending proposal."""
     if not roles.can_propose_model_change(request.user):
@@ -89,10 +130,7 @@ def decide(request: HttpRequest, proposal_id: int, verdict: str) -> HttpResponse
     try:
         if verdict == "approve":
             record = services.approve_proposal(proposal_id=proposal_id, approver=request.user)
-            messages.success(
-                request,
-                f"Approved: {record.model_version} under policy {record.policy_version} now decides every new application.",
-            )
+            messages.success(request, _approved_text(record))
         elif verdict == "reject":
             services.reject_proposal(proposal_id=proposal_id, decider=request.user)
             messages.success(request, "Proposal rejected; nothing changed.")
@@ -110,6 +148,14 @@ def decide(request: HttpRequest, proposal_id: int, verdict: str) -> HttpResponse
     except ValidationError as error:
         messages.error(request, _error_text(error))
     return redirect("governance:simulator" if back else "governance:registry")
+
+
+def _approved_text(record: GovernanceRecord) -> str:
+    if record.action == GovernanceRecord.SET_CHALLENGER:
+        return f"Approved: {record.model_version} is the challenger; it scores every new application in shadow."
+    if record.action == GovernanceRecord.REMOVE_CHALLENGER:
+        return f"Approved: {record.model_version} is no longer the challenger."
+    return f"Approved: {record.model_version} under policy {record.policy_version} now decides every new application."
 
 
 @login_required
@@ -172,5 +218,7 @@ def simulator_page(request: HttpRequest) -> HttpResponse:
                 for p in proposals
             ],
             "may_propose": roles.can_propose_model_change(request.user),
+            "challenger": selectors.challenger_version(),
+            "may_compare": roles.can_compare_challenger(request.user),
         },
     )

@@ -23,6 +23,8 @@ class RefreshState(models.Model):
     override_sequence = models.BigIntegerField(default=0)
     case_sequence = models.BigIntegerField(default=0)
     outcome_sequence = models.BigIntegerField(default=0)
+    # The last governance.ChallengerScore id counted in ChallengerTally.
+    challenger_score_id = models.BigIntegerField(default=0)
     refreshed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -115,3 +117,35 @@ class OutcomeSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.outcomes} outcomes at {self.computed_at}"
+
+
+class ChallengerTally(models.Model):
+    """Per challenger version, champion version, status and pair of decisions: shadow scores and probability sums.
+
+    Counted by the periodic refresh from ``governance.ChallengerScore``
+    (watermark ``RefreshState.challenger_score_id``), so the comparison page
+    reads a dozen rows instead of every shadow score. Shadow scores are
+    inserted while their decision record's chain head is locked
+    (``applications.services``), so their ids are handed out in commit
+    order and "every id above the watermark" never skips one that commits late.
+    """
+
+    model_version = models.CharField(max_length=64)
+    champion_version = models.CharField(max_length=64)
+    status = models.CharField(max_length=6)
+    champion_decision = models.CharField(max_length=8)
+    decision = models.CharField(max_length=8, blank=True)
+    scores = models.BigIntegerField(default=0)
+    champion_probability_sum = models.FloatField(default=0.0)
+    challenger_probability_sum = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("model_version", "champion_version", "status", "champion_decision", "decision"),
+                name="challenger_tally_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} {self.champion_decision}->{self.decision or self.status}: {self.scores}"

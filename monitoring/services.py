@@ -30,7 +30,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.models import CaseRecord, DecisionRecord, OutcomeRecord, OverrideRecord
-from monitoring.models import DailyDecisions, MonthlyBinCount, MonthlyGroupStats, OutcomeSnapshot, RefreshState
+from governance.models import ChallengerScore
+from monitoring.models import (
+    ChallengerTally,
+    DailyDecisions,
+    MonthlyBinCount,
+    MonthlyGroupStats,
+    OutcomeSnapshot,
+    RefreshState,
+)
 from scoring import drift, schema
 from scoring.exceptions import ReferenceUnavailable
 from scoring.metrics import quality_metrics
@@ -88,6 +96,8 @@ class RefreshSummary:
     overrides: int = 0
     outcomes_recomputed: bool = False
     outcomes: int = 0
+    # Challenger shadow scores counted (monitoring.challenger reads their tallies).
+    challenger_scores: int = 0
 
 
 def _state(*, lock: bool = False) -> RefreshState:
@@ -332,6 +342,44 @@ def _realised_by_group(frame: pd.DataFrame) -> dict[str, dict[str, dict]]:
     }
 
 
+def _refresh_challenger(batch_size: int) -> int:
+    """Add the shadow scores stored since the last refresh to the challenger tallies (one batch)."""
+    start = _state().challenger_score_id
+    rows = list(
+        ChallengerScore.objects.filter(pk__gt=start)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "model_version",
+            "champion_version",
+            "status",
+            "champion_decision",
+            "decision",
+            "champion_probability",
+            "probability_of_default",
+        )[:batch_size]
+    )
+    if not rows:
+        return 0
+    tallies: dict[tuple, dict[str, float]] = {}
+    for _, version, champion_version, status, champion, decision, champion_p, challenger_p in rows:
+        entry = tallies.setdefault(
+            (version, champion_version, status, champion, decision),
+            {"scores": 0, "champion_probability_sum": 0.0, "challenger_probability_sum": 0.0},
+        )
+        entry["scores"] += 1
+        entry["champion_probability_sum"] += champion_p or 0.0
+        entry["challenger_probability_sum"] += challenger_p or 0.0
+    with transaction.atomic():
+        state = _state(lock=True)
+        if state.challenger_score_id != start:
+            return 0
+        _add(ChallengerTally, ("model_version", "champion_version", "status", "champion_decision", "decision"), tallies)
+        state.challenger_score_id = rows[-1][0]
+        state.save(update_fields=["challenger_score_id"])
+    return len(rows)
+
+
 def _refresh_outcomes(*, force: bool = False) -> int | None:
     """Recompute the back-test and realised default rates from the latest outcome of every application."""
     head = OutcomeRecord.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0
@@ -387,6 +435,8 @@ def refresh_aggregates(*, batch_size: int = BATCH_SIZE) -> RefreshSummary:
     for model, watermark in ((OverrideRecord, "override_sequence"), (CaseRecord, "case_sequence")):
         while (counted := _refresh_changes(batch_size, model=model, watermark=watermark)) > 0:
             summary.overrides += counted
+    while (counted := _refresh_challenger(batch_size)) > 0:
+        summary.challenger_scores += counted
     outcomes = _refresh_outcomes()
     if outcomes is not None:
         summary.outcomes_recomputed, summary.outcomes = True, outcomes
@@ -399,9 +449,14 @@ def rebuild_aggregates(*, batch_size: int = BATCH_SIZE) -> RefreshSummary:
     forget_references()
     with transaction.atomic():
         _state(lock=True)
-        for model in (DailyDecisions, MonthlyBinCount, MonthlyGroupStats, OutcomeSnapshot):
+        for model in (DailyDecisions, MonthlyBinCount, MonthlyGroupStats, OutcomeSnapshot, ChallengerTally):
             model.objects.all().delete()
         RefreshState.objects.filter(name=STATE).update(
-            decision_sequence=0, override_sequence=0, case_sequence=0, outcome_sequence=0, refreshed_at=None
+            decision_sequence=0,
+            override_sequence=0,
+            case_sequence=0,
+            outcome_sequence=0,
+            challenger_score_id=0,
+            refreshed_at=None,
         )
     return refresh_aggregates(batch_size=batch_size)

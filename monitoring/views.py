@@ -18,8 +18,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts import roles
 from audit.models import AccessEvent
 from audit.services import import_outcomes_csv, log_access
+from governance import selectors as governance_selectors
 from infrastructure.csv_export import csv_response
-from monitoring import pages, selectors
+from monitoring import challenger, pages, selectors
 from monitoring.services import MIN_EACH_OUTCOME, MIN_OUTCOMES
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -166,3 +167,29 @@ def chart_csv(request: HttpRequest, name: str) -> StreamingHttpResponse:
     log_access(user=request.user, action=AccessEvent.EXPORT, target=f"monitoring:{name}.csv", request=request)
     suffix = f"-{version}" if version and name not in ("daily", "weekly", "fairness") else ""
     return csv_response(_CSV[name](version), filename=f"monitoring-{name}{suffix}.csv")
+
+
+@login_required
+@require_GET
+def challenger_page(request: HttpRequest) -> HttpResponse:
+    """``/governance/challenger/``: the champion's decisions against the challenger's shadow scores (admins, auditors)."""
+    if not roles.can_compare_challenger(request.user):
+        _deny(request, "governance:challenger")
+    version = challenger.chosen_challenger(request.GET.get("version"))
+    serving = governance_selectors.current_serving()
+    now = governance_selectors.challenger_version()
+    return render(
+        request,
+        "monitoring/challenger.html",
+        {
+            "serving": serving,
+            "policy": governance_selectors.serving_policy(serving),
+            "challenger": now,
+            "may_compare": True,
+            "challenger_now": now,
+            "versions": challenger.compared_versions(),
+            "comparison": challenger.comparison(version),
+            "minimum": {"outcomes": MIN_OUTCOMES, "each": MIN_EACH_OUTCOME},
+            "swap_limit": challenger.SWAP_LIST_LIMIT,
+        },
+    )

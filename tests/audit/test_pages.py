@@ -338,6 +338,16 @@ EXPECTED: dict[str, dict[str, str]] = {
             "governance:simulator",
         )
     },
+    # Champion and challenger (issue 18.7): admins and auditors, who may open the swap sets' applications.
+    "challenger_comparison": {
+        "anonymous": L,
+        "nobody": D,
+        roles.OFFICER: D,
+        "other_officer": D,
+        roles.REVIEWER: D,
+        roles.AUDITOR: A,
+        roles.ADMIN: A,
+    },
     "monitoring:outcomes_import": {
         "anonymous": L,
         "nobody": D,
@@ -360,6 +370,8 @@ NOT_WALKED = {
     "governance:approve",
     "governance:reject",
     "governance:withdraw",
+    "governance:propose_challenger",
+    "governance:propose_challenger_removal",
     "batches:cancel",
     "api:application-list",
     "api:application-detail",

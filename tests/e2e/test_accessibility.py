@@ -42,7 +42,7 @@ def _pages_for(role: str | None, *, application_id: int, case_id: int, open_case
     pages = {
         roles.OFFICER: ["/applications/new/", "/applications/", detail, "/applications/999999/"],
         roles.REVIEWER: ["/applications/new/", "/applications/", detail, *cases, *MONITORING],
-        roles.AUDITOR: ["/audit/", "/audit/access/", "/applications/", detail, *MONITORING],
+        roles.AUDITOR: ["/audit/", "/audit/access/", "/applications/", detail, *MONITORING, "/governance/challenger/"],
         roles.ADMIN: [
             "/applications/new/",
             "/applications/",
@@ -52,6 +52,7 @@ def _pages_for(role: str | None, *, application_id: int, case_id: int, open_case
             "/audit/access/",
             *MONITORING,
             "/monitoring/outcomes/import/",
+            "/governance/challenger/",
         ],
     }
     return pages[role]

@@ -163,8 +163,8 @@ def test_replay_checks_the_policy_each_decision_names(admins, monkeypatch):
     # A decision naming a policy the governance chain never adopted.
     monkeypatch.setattr(
         application_services,
-        "scoring_arguments",
-        lambda: {"policy": DecisionPolicy(version="policy-999", approve_below=0.02, decline_from=0.03)},
+        "scoring_plan",
+        lambda: ({"policy": DecisionPolicy(version="policy-999", approve_below=0.02, decline_from=0.03)}, None),
     )
     scored_application()
     summary = verify_audit_trail(replay=True)
@@ -179,8 +179,11 @@ def test_replay_checks_cutoffs_against_the_named_policy(admins, monkeypatch):
     services.approve_proposal(proposal_id=proposal.pk, approver=approver)
     monkeypatch.setattr(
         application_services,
-        "scoring_arguments",
-        lambda: {"policy": DecisionPolicy(version=f"policy-{proposal.pk}", approve_below=0.5, decline_from=0.9)},
+        "scoring_plan",
+        lambda: (
+            {"policy": DecisionPolicy(version=f"policy-{proposal.pk}", approve_below=0.5, decline_from=0.9)},
+            None,
+        ),
     )
     scored_application()
     summary = verify_audit_trail(replay=True)
@@ -203,8 +206,8 @@ def test_records_without_a_policy_name_are_checked_against_their_manifest(admins
     # Unnamed, but decided with other cut-offs than the manifest's: caught.
     monkeypatch.setattr(
         application_services,
-        "scoring_arguments",
-        lambda: {"policy": DecisionPolicy(version="", approve_below=0.02, decline_from=0.03)},
+        "scoring_plan",
+        lambda: ({"policy": DecisionPolicy(version="", approve_below=0.02, decline_from=0.03)}, None),
     )
     scored_application()
     summary = verify_audit_trail(replay=True)

@@ -132,7 +132,44 @@ def test_reject_and_withdraw_change_nothing(admins):
     with pytest.raises(PermissionDenied):
         services.withdraw_proposal(proposal_id=second.pk, proposer=other)
     services.withdraw_proposal(proposal_id=second.pk, proposer=proposer)
-    assert selectors.current_serving().model_version == SERVING and not GovernanceRecord.objects.exists()
+    assert selectors.current_serving().model_version == SERVING and not ServingState.objects.exists()
+    # Both ends are chained like approvals: who closed which proposal, verified.
+    rejected, withdrawn = GovernanceRecord.objects.order_by("sequence")
+    assert (rejected.action, rejected.proposed_by_id, rejected.approved_by_id) == (
+        GovernanceRecord.REJECT,
+        proposer.pk,
+        other.pk,
+    )
+    assert (withdrawn.action, withdrawn.proposed_by_id, withdrawn.approved_by_id) == (
+        GovernanceRecord.WITHDRAW,
+        proposer.pk,
+        proposer.pk,
+    )
+    assert json.loads(rejected.payload)["proposal_id"] == first.pk
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.record_id, second.record_id) == (rejected.pk, withdrawn.pk)
+    summary = verify_audit_trail()
+    assert summary.ok, summary.problems()
+    assert summary.governance.checked == 2
+
+
+def test_a_withdrawal_rewritten_to_name_another_admin_fails_verification(admins):
+    from django.db import connection
+
+    from audit import db_triggers
+
+    proposer, other = admins
+    proposal = services.propose_model_activation(proposer=proposer, model_version=CANDIDATE_VERSION)
+    services.withdraw_proposal(proposal_id=proposal.pk, proposer=proposer)
+    db_triggers.drop(connection, ("audit_governancerecord",))
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_governancerecord SET approved_by_id = %s", [other.pk])
+    finally:
+        db_triggers.install(connection, ("audit_governancerecord",))
+    summary = verify_audit_trail()
+    assert not summary.ok and "column people differs" in summary.problems()[0]
 
 
 def test_registry_page_lists_every_version_with_manifest_and_usage(client_for):

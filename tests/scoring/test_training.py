@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from scoring import schema
 from scoring.experience import EXPERIENCE_FILE
@@ -104,6 +104,13 @@ def test_train_model_command_reports_cv_metrics(sample_csv, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "stored model hgb-" in out
     assert json.loads(out.strip().splitlines()[-1])["version"].startswith("hgb-")
+
+
+def test_train_model_refuses_activate_before_training_and_points_to_the_registry(sample_csv, tmp_path):
+    with pytest.raises(CommandError) as refused:
+        call_command("train_model", "--data", str(sample_csv), "--store", str(tmp_path), "--activate")
+    assert "/governance/models/" in str(refused.value) and "propose_model" in str(refused.value)
+    assert list(tmp_path.iterdir()) == []  # nothing trained, no ACTIVE written
 
 
 @pytest.mark.slow

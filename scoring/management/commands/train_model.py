@@ -1,4 +1,13 @@
-"""python manage.py train_model --data ../shared/data/credit_risk_train.csv"""
+"""python manage.py train_model --data ../shared/data/credit_risk_train.csv
+
+Trains and stores a model version; it never makes it serve. Which version
+serves is governed (four eyes): propose the new version in the model
+registry (``/governance/models/``) or with ``manage.py propose_model``, and
+another admin approves it. ``--activate`` is refused, before any training,
+with that advice: writing ``models_store/ACTIVE`` would change what serves
+only on a database where no change was ever approved, and never with a
+second pair of eyes.
+"""
 
 import json
 from pathlib import Path
@@ -9,6 +18,12 @@ from tqdm import tqdm
 
 from scoring.model_cache import forget_loaded_models
 from scoring.training import DEFAULT_APPROVE_BELOW, DEFAULT_DECLINE_FROM, DEFAULT_SEED, train_and_store
+
+ACTIVATION_IS_GOVERNED = (
+    "--activate is no longer supported: which model serves is changed only by one admin's proposal and another "
+    "admin's approval. Train without --activate, then propose the new version in the model registry "
+    "(/governance/models/) or with 'manage.py propose_model --model VERSION --user ADMIN'. Nothing was trained."
+)
 
 
 class Command(BaseCommand):
@@ -23,9 +38,13 @@ class Command(BaseCommand):
         parser.add_argument("--no-cv", action="store_true", help="skip cross-validation (metrics not recorded)")
         parser.add_argument("--approve-below", type=float, default=DEFAULT_APPROVE_BELOW)
         parser.add_argument("--decline-from", type=float, default=DEFAULT_DECLINE_FROM)
-        parser.add_argument("--activate", action="store_true", help="make the new model the active one")
+        parser.add_argument(
+            "--activate", action="store_true", help="refused: activation is proposed and approved in the model registry"
+        )
 
     def handle(self, *args, **options):
+        if options["activate"]:
+            raise CommandError(ACTIVATION_IS_GOVERNED)
         data = options["data"]
         if not data.is_file():
             raise CommandError(f"No training data at {data}.")
@@ -45,7 +64,6 @@ class Command(BaseCommand):
                     cross_validate=not options["no_cv"],
                     approve_below=options["approve_below"],
                     decline_from=options["decline_from"],
-                    activate=options["activate"],
                     progress=progress,
                 )
             except (ValueError, KeyError) as error:
@@ -57,6 +75,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 "cross-validated (stratified 5-fold): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
             )
-        if options["activate"]:
-            self.stdout.write(f"{manifest['version']} is now the active model")
+        self.stdout.write(
+            f"not serving: propose {manifest['version']} in the model registry (/governance/models/) or with "
+            f"'manage.py propose_model --model {manifest['version']} --user ADMIN'; another admin approves it"
+        )
         self.stdout.write(json.dumps({"version": manifest["version"], "metrics": metrics}))
