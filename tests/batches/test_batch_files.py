@@ -186,7 +186,8 @@ def test_the_shared_dataset_columns_are_accepted(officer, django_capture_on_comm
     assert (job.status, job.rows_stored) == (BatchJob.Status.DONE, 1)
 
 
-def test_cancel_stops_the_chunks_not_yet_processed(officer, client, django_capture_on_commit_callbacks):
+def test_cancel_stops_the_chunks_not_yet_processed(officer, client, settings, django_capture_on_commit_callbacks):
+    settings.BATCH_CHUNK_ROWS = 1000
     # Queued but not run: the on-commit enqueue is captured and not executed.
     with django_capture_on_commit_callbacks(execute=False):
         job = services.create_batch_job(
@@ -207,7 +208,8 @@ def test_cancel_stops_the_chunks_not_yet_processed(officer, client, django_captu
     assert LoanApplication.objects.count() == 1000
 
 
-def test_progress_and_roles(client_for, officer, django_capture_on_commit_callbacks):
+def test_progress_and_roles(client_for, officer, settings, django_capture_on_commit_callbacks):
+    settings.BATCH_CHUNK_ROWS = 1000
     with django_capture_on_commit_callbacks(execute=False):
         job = services.create_batch_job(
             officer=officer, file=io.BytesIO(batch_csv(varied_rows(1500))), file_name="f.csv"
