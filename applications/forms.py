@@ -9,12 +9,19 @@ rules themselves (ranges, choices) come from ``scoring.schema``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import EMPTY_VALUES, ProhibitNullCharactersValidator
+from django.core.validators import (
+    EMPTY_VALUES,
+    DecimalValidator,
+    MaxLengthValidator,
+    ProhibitNullCharactersValidator,
+)
 
 from accounts.validators import VisibleTextValidator
 from applications.models import LoanApplication
@@ -353,6 +360,13 @@ class HistoryFilterForm(forms.Form):
 _ROW_FIELDS: dict[str, forms.Field] | None = None
 
 
+def _row_fields() -> dict[str, forms.Field]:
+    global _ROW_FIELDS
+    if _ROW_FIELDS is None:
+        _ROW_FIELDS = LoanApplicationForm().fields
+    return _ROW_FIELDS
+
+
 def clean_application_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """Validate one application given as a mapping of texts: ``(cleaned_data, errors by field)``.
 
@@ -361,12 +375,9 @@ def clean_application_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dic
     bodies: a batch file row, an API request. Building a form per row costs
     more than scoring it. ``errors`` is empty when the data is valid.
     """
-    global _ROW_FIELDS
-    if _ROW_FIELDS is None:
-        _ROW_FIELDS = LoanApplicationForm().fields
     cleaned: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
-    for name, field in _ROW_FIELDS.items():
+    for name, field in _row_fields().items():
         try:
             cleaned[name] = field.clean(data.get(name))
         except forms.ValidationError as error:
@@ -375,3 +386,118 @@ def clean_application_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dic
         errors.setdefault(name, []).append(message)
         del cleaned[name]
     return cleaned, errors
+
+
+# --- Many rows at once (batch files) ------------------------------------------
+#
+# ``clean_application_rows`` gives, row for row, what ``clean_application_data``
+# gives, at a fraction of the cost: each field's column is validated in one
+# pass, and a cell in the plain form almost every cell of a bank's export
+# takes ("35", "52000.50", "RENT", "REF-123") is accepted by a shortcut built
+# from that form field's own settings (digits and decimal places, choices,
+# maximum length, validators), then checked against the same schema range
+# (``SchemaRangeValidator``). Every other cell (blank, signs, exponents,
+# spaces, separators, any character outside printable ASCII, too many
+# digits, out of range, not a text) goes through the form field's own
+# ``clean``, so every message is the form's. A shortcut exists only for a
+# field whose validators it knows; any other field always takes ``clean``.
+# ``tests/applications/test_clean_rows.py`` checks that both accept and reject
+# the same rows with the same messages and the same cleaned values.
+
+_SLOW = object()
+
+
+def _shortcut(field: forms.Field) -> Callable[[str], Any] | None:
+    """For a text cell: the value ``field.clean`` returns for it, or ``_SLOW`` (ask ``field.clean``)."""
+    known = tuple(type(v) for v in field.validators)
+    if isinstance(field, SchemaIntegerField) and not known:
+        plain = re.compile(r"[0-9]{1,9}").fullmatch
+        in_range = SchemaRangeValidator(field.schema_name)
+
+        def integer(text: str) -> Any:
+            if plain(text) is None:
+                return _SLOW
+            value = int(text)
+            in_range(value)
+            return value
+
+        return integer
+    if isinstance(field, SchemaDecimalField) and set(known) <= {DecimalValidator} and field.decimal_places:
+        whole = field.max_digits - field.decimal_places
+        # No more digits before or after the point than the field takes: DecimalValidator accepts it.
+        plain = re.compile(rf"[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.decimal_places}}})?").fullmatch
+        in_range = SchemaRangeValidator(field.schema_name)
+
+        def decimal(text: str) -> Any:
+            if plain(text) is None:
+                return _SLOW
+            value = Decimal(text)
+            in_range(value)
+            return value
+
+        return decimal
+    if isinstance(field, SchemaChoiceField) and not known:
+        allowed = frozenset(str(value) for value, _ in field.choices if value not in EMPTY_VALUES)
+        coerce = field.coerce
+
+        def choice(text: str) -> Any:
+            return coerce(text) if text in allowed else _SLOW
+
+        return choice
+    if (
+        isinstance(field, ReferenceField)
+        and field.strip
+        and field.max_length
+        and set(known) <= {MaxLengthValidator, ProhibitNullCharactersValidator, VisibleTextValidator}
+    ):
+        # Printable ASCII with no space at either end: nothing to strip, no NUL, nothing invisible.
+        plain = re.compile(rf"[!-~](?:[ -~]{{0,{field.max_length - 2}}}[!-~])?").fullmatch
+        empty = field.empty_value
+
+        def reference(text: str) -> Any:
+            if text == "":
+                return empty
+            return text if plain(text) is not None else _SLOW
+
+        return reference
+    return None
+
+
+_SHORTCUTS: dict[str, Callable[[str], Any] | None] | None = None
+
+
+def clean_application_rows(
+    rows: Sequence[Mapping[str, Any]],
+) -> list[tuple[dict[str, Any], dict[str, list[str]]]]:
+    """``clean_application_data`` for many rows, column by column: for each row exactly its result.
+
+    ``rows`` are mappings of texts (a batch file's rows); any other value is
+    validated by the form field itself, as ``clean_application_data`` does.
+    """
+    global _SHORTCUTS
+    fields = _row_fields()
+    if _SHORTCUTS is None:
+        _SHORTCUTS = {name: _shortcut(field) for name, field in fields.items()}
+    results: list[tuple[dict[str, Any], dict[str, list[str]]]] = [({}, {}) for _ in rows]
+    for name, field in fields.items():
+        shortcut = _SHORTCUTS[name]
+        for row, (cleaned, errors) in zip(rows, results):
+            value = row.get(name)
+            try:
+                if shortcut is not None and value.__class__ is str:
+                    clean = shortcut(value)
+                    if clean is not _SLOW:
+                        cleaned[name] = clean
+                        continue
+                cleaned[name] = field.clean(value)
+            except forms.ValidationError:
+                # Out of range (or any refusal): the field's own clean says so, in the form's words.
+                try:
+                    cleaned[name] = field.clean(value)
+                except forms.ValidationError as error:
+                    errors[name] = list(error.messages)
+    for cleaned, errors in results:
+        for name, message in _cross_field_errors(cleaned).items():
+            errors.setdefault(name, []).append(message)
+            del cleaned[name]
+    return results

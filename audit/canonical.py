@@ -25,6 +25,24 @@ GENESIS_HASH = "0" * 64
 
 def canonical_value(value: Any) -> Any:
     """``value`` as plain JSON types, floats as hex strings."""
+    kind = value.__class__
+    # The common exact types first (the same answers as the general checks below, sooner).
+    if kind is str or value is None or kind is bool:
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValueError(f"cannot record a non-finite number ({value!r})")
+        return value.hex()
+    if kind is int:
+        return value
+    if kind is Decimal:
+        if not value.is_finite():
+            raise ValueError(f"cannot record a non-finite number ({value!r})")
+        return str(value)
+    if kind is dict:
+        return {str(key): canonical_value(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [canonical_value(item) for item in value]
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):

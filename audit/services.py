@@ -39,7 +39,7 @@ from audit.models import (
     VerificationRun,
 )
 from audit.verification import Checkpoint, VerificationSummary, verify_audit_trail
-from infrastructure.rows import insert_row, insert_rows, prepare_insert
+from infrastructure.rows import insert_row, insert_values
 from infrastructure.task_queue import enqueue_on_commit
 from scoring import schema
 
@@ -199,49 +199,52 @@ def append_decision_record(*, application_id: int, prepared: PreparedDecision) -
     )
 
 
-def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> list[DecisionRecord]:
-    """Append many decision records in order, locking and moving the chain head once.
+def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> int:
+    """Append many decision records in order, locking and moving the chain head once; returns how many.
 
-    For a batch file's chunk: the same records, links and hashes as one
+    For a batch file's chunk: the same documents, links and hashes as one
     ``append_decision_record`` call per item, in the caller's transaction.
+    The records are stamped with one time, taken under the lock (they are
+    appended together, in one statement per batch of rows), linked and
+    hashed in order in one loop, and inserted without building instances.
     """
     if not items:
-        return []
-    records = []
+        return 0
+    dumps, digest_of = canonical.dumps, canonical.record_hash
     with transaction.atomic(savepoint=False):
         head_sequence, head_hash = _lock_head(ChainHead.DECISIONS, DecisionRecord)
         using = transaction.get_connection().alias
+        created_at = timezone.now()
+        stamp = canonical.utc_iso(created_at)
+        rows = []
         for application_id, prepared in items:
             if application_id is None:
                 raise ValueError("save the application before recording its decision")
-            created_at = timezone.now()
             sequence = head_sequence + 1
             document = {
                 **prepared.document,
                 "application_id": application_id,
-                "created_at": canonical.utc_iso(created_at),
+                "created_at": stamp,
                 "sequence": sequence,
                 "previous_hash": head_hash,
             }
-            payload = canonical.dumps(document)
-            digest = canonical.record_hash(payload)
-            record = DecisionRecord(
-                sequence=sequence,
-                previous_hash=head_hash,
-                record_hash=digest,
-                payload=payload,
-                application_id=application_id,
-                created_at=created_at,
-                **prepared.columns,
+            payload = dumps(document)
+            digest = digest_of(payload)
+            rows.append(
+                {
+                    "sequence": sequence,
+                    "previous_hash": head_hash,
+                    "record_hash": digest,
+                    "payload": payload,
+                    "application_id": application_id,
+                    "created_at": created_at,
+                    **prepared.columns,
+                }
             )
-            records.append(record)
             head_sequence, head_hash = sequence, digest
-        # Linked and hashed in order above; inserted in multi-row statements, keys paired by sequence.
-        insert_rows(
-            records, prepared=[prepare_insert(record, using=using) for record in records], match="sequence", using=using
-        )
+        insert_values(DecisionRecord, rows, using=using)
         _move_head(ChainHead.DECISIONS, head_sequence, head_hash)
-    return records
+    return len(rows)
 
 
 def latest_decision_record(*, application_id: int) -> DecisionRecord | None:

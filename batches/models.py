@@ -1,7 +1,7 @@
 """A batch file and what became of each of its rows.
 
 ``BatchJob`` is one uploaded file. Its rows are kept, as uploaded, in
-``BatchChunk`` rows of up to ``CHUNK_ROWS`` (one INSERT per chunk while the
+``BatchChunk`` rows of up to ``settings.BATCH_CHUNK_ROWS`` (one INSERT per chunk while the
 file streams in, and one queue task per chunk). Each row processed leaves a
 ``BatchRow``: the ``LoanApplication`` it became, or why it was rejected.
 ``BatchRow`` is unique per (job, row number) and the application's
@@ -64,7 +64,7 @@ class BatchJob(models.Model):
 
 
 class BatchChunk(models.Model):
-    """Up to ``CHUNK_ROWS`` consecutive rows of the file, cells as uploaded (texts)."""
+    """Up to ``settings.BATCH_CHUNK_ROWS`` consecutive rows of the file, cells as uploaded (texts)."""
 
     job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunks")
     number = models.PositiveIntegerField()

@@ -81,10 +81,23 @@ def job_state(env: dict[str, str], job_id: int) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> dict:
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (the queue's workers are the cluster's grandchildren)."""
+    found, todo = [], [pid]
+    while todo:
+        children = child_pids(todo.pop())
+        found += children
+        todo += children
+    return found
+
+
+def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path, chunk_rows: int | None) -> dict:
     label = f"{kind}-{workers}w"
-    database = create_database(kind, f"bench_batch_{kind}_{workers}w", workdir)
+    # The process id in the name: two people running the bench at once get their own databases.
+    database = create_database(kind, f"bench_batch_{kind}_{workers}w_{os.getpid()}", workdir)
     env = app_env(database, QUEUE_WORKERS=str(workers), QUEUE_POLL_SECONDS="0.1", QUEUE_TIMEOUT_SECONDS="600")
+    if chunk_rows:
+        env["BATCH_CHUNK_ROWS"] = str(chunk_rows)
     env["DJANGO_LOG_LEVEL"] = "INFO"  # the workers' "ready for work" lines tell when to start the clock
     officer = prepare_database(env, officers=1, prefix=f"batch{workers}")[0]
     log_path = workdir / f"{label}-workers.log"
@@ -102,7 +115,7 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> d
         while log_path.read_text().count("ready for work") < workers and time.monotonic() < deadline:
             time.sleep(0.2)
         log(f"{label}: {workers} worker process(es) ready; load {loadavg()}")
-        cpu_before = {pid: _process_cpu_seconds(pid) or 0.0 for pid in child_pids(cluster.pid)}
+        cpu_before = {pid: _process_cpu_seconds(pid) or 0.0 for pid in descendants(cluster.pid)}
         started = time.monotonic()
         upload = subprocess.run(
             [PYTHON, "-c", _UPLOAD, str(data_file), officer],
@@ -119,14 +132,14 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> d
         job_id = uploaded["progress"]["id"]
         worker_peak = 0.0
         while True:
-            pids = child_pids(cluster.pid)
+            pids = descendants(cluster.pid)
             worker_peak = max([worker_peak, *(peak_rss_mb(pid) for pid in pids)])
             state = job_state(env, job_id)
             if state["finished"]:
                 break
             time.sleep(1)
         elapsed = time.monotonic() - started
-        pids = child_pids(cluster.pid)
+        pids = descendants(cluster.pid)
         # CPU the workers spent (processes alive throughout): what the job costs, whatever else ran.
         worker_cpu = sum((_process_cpu_seconds(pid) or 0.0) - cpu_before[pid] for pid in pids if pid in cpu_before)
         worker_peak = max([worker_peak, *(peak_rss_mb(pid) for pid in pids)])
@@ -139,6 +152,7 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path) -> d
     chain = verify_chain(env)
     result = {
         "config": label,
+        "chunk_rows": chunk_rows or "setting",
         "rows": state["total_rows"],
         "stored": state["rows_stored"],
         "rejected": state["rows_rejected"],
@@ -178,6 +192,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--configs", default="sqlite:1,sqlite:2,postgres:2", help="database:workers, comma-separated")
+    parser.add_argument("--chunk-rows", type=int, default=None, help="BATCH_CHUNK_ROWS (default: the setting's)")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"bench-batch needs the shared data at {DATA}", file=sys.stderr)
@@ -189,7 +204,7 @@ def main() -> int:
     results = []
     for config in args.configs.split(","):
         kind, workers = config.split(":")
-        results.append(run(kind, int(workers), args.rows, workdir, data_file))
+        results.append(run(kind, int(workers), args.rows, workdir, data_file, args.chunk_rows))
     print(json.dumps({"rows": args.rows, "results": results}))
     return 0 if all(r["status"] == "DONE" and r["verify_decisions_ok"] for r in results) else 1
 

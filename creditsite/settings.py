@@ -258,6 +258,14 @@ Q_CLUSTER = {
     "sync": env.bool("QUEUE_SYNC", default=False),
 }
 
+# Rows per chunk of a batch file: one queue task and one transaction each.
+# Larger chunks spread the per-task cost (queue round trip, job counters,
+# commits) over more rows; smaller ones hold SQLite's write lock for less
+# time per commit. Chosen with ``make bench-batch`` (docs/performance.md).
+BATCH_CHUNK_ROWS = env.int("BATCH_CHUNK_ROWS", default=2000)
+if not 1 <= BATCH_CHUNK_ROWS <= 20_000:
+    raise ImproperlyConfigured("BATCH_CHUNK_ROWS must be between 1 and 20000")
+
 # --- REST API (Django REST Framework, drf-spectacular) -----------------------------
 # Per-user tokens only (``Authorization: Bearer``); the schema and docs pages
 # also accept a signed-in session. Errors are RFC 9457 problem details.

@@ -18,10 +18,14 @@ these models, by design (side effects go through services).
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from functools import cache
 from typing import Any, NamedTuple
 
 from django.db import connections, models
+from django.db.backends.base.operations import BaseDatabaseOperations
+
+_BASE_ADAPT_INTEGER = BaseDatabaseOperations.adapt_integerfield_value
 
 
 @cache
@@ -54,17 +58,144 @@ def _require_new(instance: models.Model) -> None:
         raise ValueError(f"insert_row takes a new {type(instance).__name__} without a primary key")
 
 
+# Field classes whose ``get_db_prep_save`` hands back a value of these exact
+# types unchanged, on every backend we run (the conversion is ``str(value)``,
+# ``int(value)``, ``float(value)`` or ``bool(value)``, an identity for them);
+# ``None`` stays ``None`` for them too. Only these exact classes (a subclass
+# may convert), and never JSONField (its None is JSON null). Any other value
+# goes through Django's ``get_db_prep_save``; ``tests/infrastructure/test_rows.py``
+# checks the result equals it, value and type, for every field on both databases.
+_UNCHANGED_TYPES: dict[type[models.Field], frozenset[type]] = {
+    models.CharField: frozenset({str}),
+    models.TextField: frozenset({str}),
+    models.IntegerField: frozenset({int}),
+    models.SmallIntegerField: frozenset({int}),
+    models.BigIntegerField: frozenset({int}),
+    models.PositiveIntegerField: frozenset({int}),
+    models.PositiveSmallIntegerField: frozenset({int}),
+    models.PositiveBigIntegerField: frozenset({int}),
+    models.FloatField: frozenset({float}),
+    models.BooleanField: frozenset({bool}),
+    models.DateTimeField: frozenset(),
+    models.DecimalField: frozenset(),
+}
+
+
+def _unchanged_types(field: models.Field, connection: Any) -> frozenset[type]:
+    if isinstance(field, models.ForeignKey):
+        target = field.target_field
+        unchanged = frozenset({int}) if type(target) in (models.AutoField, models.BigAutoField) else frozenset()
+    else:
+        unchanged = _UNCHANGED_TYPES.get(type(field))
+        if unchanged is None:
+            return frozenset()
+    if int in unchanged and type(connection.ops).adapt_integerfield_value is not _BASE_ADAPT_INTEGER:
+        # PostgreSQL (psycopg 3) wraps integers by their column's size (Int2, Int4, Int8).
+        unchanged -= {int}
+    return unchanged | {type(None)} if field.null else unchanged
+
+
+def _finite_decimal_unchanged(field: models.Field, connection: Any) -> bool:
+    """A finite ``Decimal`` binds as an equal ``Decimal`` (``to_python`` copies it; the backend passes it on)."""
+    return (
+        type(field) is models.DecimalField
+        and type(connection.ops).adapt_decimalfield_value is BaseDatabaseOperations.adapt_decimalfield_value
+    )
+
+
+def _plain_pre_save(field: models.Field) -> bool:
+    """``field.pre_save(instance, True)`` is just the attribute (no auto_now and the like)."""
+    if type(field).pre_save is models.Field.pre_save:
+        return True
+    if type(field) in (models.DateTimeField, models.DateField):
+        return not (field.auto_now or field.auto_now_add)
+    return isinstance(field, models.ForeignKey) and type(field).pre_save is models.ForeignKey.pre_save
+
+
+@cache
+def _binding(model: type[models.Model], alias: str) -> tuple[tuple[models.Field, str, bool, frozenset[type]], ...]:
+    _, fields, _ = _insert_statement(model, alias)
+    connection = connections[alias]
+    return tuple(
+        (field, field.attname, _plain_pre_save(field), _unchanged_types(field, connection)) for field in fields
+    )
+
+
+@cache
+def _decimal_fields(model: type[models.Model], alias: str) -> frozenset[models.Field]:
+    connection = connections[alias]
+    _, fields, _ = _insert_statement(model, alias)
+    return frozenset(field for field in fields if _finite_decimal_unchanged(field, connection))
+
+
 def prepare_insert(instance: models.Model, *, using: str = "default") -> PreparedInsert:
     """Bind ``instance``'s current values (``pre_save`` + ``get_db_prep_save``, as ``Model.save``).
 
     Later changes to ``instance`` are not in the prepared statement: prepare
-    once every field is set.
+    once every field is set. Values Django would hand on unchanged (see
+    ``_UNCHANGED_TYPES``) are taken as they are, without the call.
     """
     _require_new(instance)
     connection = connections[using]
-    sql, fields, returning = _insert_statement(type(instance), using)
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    sql, _, returning = _insert_statement(type(instance), using)
+    attributes = instance.__dict__
+    values = []
+    append = values.append
+    for field, attname, plain, unchanged in _binding(type(instance), using):
+        if plain:
+            value = attributes[attname] if attname in attributes else getattr(instance, attname)
+        else:
+            value = field.pre_save(instance, True)
+        append(value if value.__class__ in unchanged else _bound(field, value, connection, using))
     return PreparedInsert(sql, values, returning, using)
+
+
+# The last time bound per (field, database): rows prepared together often share one
+# (a batch's chunk is stamped once), and a datetime is immutable, so the same
+# object binds to the same value.
+_LAST_TIME: dict[tuple[models.Field, str], tuple[dt.datetime, Any]] = {}
+
+
+def _bound(field: models.Field, value: Any, connection: Any, using: str) -> Any:
+    if value.__class__ is Decimal and value.is_finite() and field in _decimal_fields(field.model, using):
+        return value
+    if value.__class__ is not dt.datetime:
+        return field.get_db_prep_save(value, connection)
+    key = (field, using)
+    last = _LAST_TIME.get(key)
+    if last is not None and last[0] is value:
+        return last[1]
+    bound = field.get_db_prep_save(value, connection)
+    _LAST_TIME[key] = (value, bound)
+    return bound
+
+
+def insert_values(model: type[models.Model], rows: list[dict[str, Any]], *, using: str = "default") -> None:
+    """INSERT rows given as ``{attname: value}`` in multi-row statements, without building instances.
+
+    For rows nobody reads back in this process (a batch's row outcomes):
+    each value is bound as ``prepare_insert`` binds it, a missing one gets
+    the field's default; primary keys are not fetched.
+    """
+    if not rows:
+        return
+    connection = connections[using]
+    _, fields, _ = _insert_statement(model, using)
+    binding = _binding(model, using)
+    quote = connection.ops.quote_name
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) VALUES "
+    row_sql = f"({', '.join(['%s'] * len(fields))})"
+    bound = []
+    for row in rows:
+        for field, attname, _, unchanged in binding:
+            value = row[attname] if attname in row else field.get_default()
+            bound.append(value if value.__class__ in unchanged else _bound(field, value, connection, using))
+    size = max(1, connection.ops.bulk_batch_size(fields, rows))
+    width = len(fields)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            count = min(size, len(rows) - start)
+            cursor.execute(head + ", ".join([row_sql] * count), bound[start * width : (start + count) * width])
 
 
 def insert_row(instance: models.Model, *, using: str = "default", prepared: PreparedInsert | None = None) -> None:

@@ -105,6 +105,42 @@ def _walk_many(
 
 
 @numba.njit(cache=True, nogil=True)
+def _walk_rows(
+    X,
+    nodes_feature,
+    nodes_threshold,
+    nodes_missing_left,
+    nodes_left,
+    nodes_right,
+    nodes_is_leaf,
+    nodes_value,
+    nodes_expected,
+    roots,
+    baseline,
+    contributions,
+):
+    # _walk_one for each row in turn: each row's score and attribution come
+    # from the very function (and order of operations) of the single-row path.
+    raw = np.empty(X.shape[0])
+    for i in range(X.shape[0]):
+        raw[i] = _walk_one(
+            X[i],
+            nodes_feature,
+            nodes_threshold,
+            nodes_missing_left,
+            nodes_left,
+            nodes_right,
+            nodes_is_leaf,
+            nodes_value,
+            nodes_expected,
+            roots,
+            baseline,
+            contributions[i],
+        )
+    return raw
+
+
+@numba.njit(cache=True, nogil=True)
 def _goes_left(value, threshold, missing_left):
     if math.isnan(value):
         return missing_left
@@ -248,6 +284,47 @@ def _attribute_many(
         )
 
 
+@numba.njit(cache=True, nogil=True)
+def _attribute_rows_scored(
+    X,
+    reference_left,
+    nodes_feature,
+    nodes_threshold,
+    nodes_missing_left,
+    nodes_left,
+    nodes_right,
+    nodes_is_leaf,
+    nodes_value,
+    roots,
+    weight_for,
+    weight_against,
+    stack_size,
+    baseline,
+    contributions,
+):
+    # _attribute_one for each row in turn, keeping each row's raw score.
+    raw = np.empty(X.shape[0])
+    for i in range(X.shape[0]):
+        raw[i] = _attribute_one(
+            X[i],
+            reference_left,
+            nodes_feature,
+            nodes_threshold,
+            nodes_missing_left,
+            nodes_left,
+            nodes_right,
+            nodes_is_leaf,
+            nodes_value,
+            roots,
+            weight_for,
+            weight_against,
+            stack_size,
+            baseline,
+            contributions[i],
+        )
+    return raw
+
+
 def _shapley_weights(n: int) -> tuple[np.ndarray, np.ndarray]:
     """weight_for[a, b] = (a-1)! b! / (a+b)!, weight_against[a, b] = a! (b-1)! / (a+b)!."""
     weight_for = np.zeros((n + 1, n + 1))
@@ -350,6 +427,10 @@ class CompiledModel:
         self.score_row(np.zeros(len(self.columns)))
         self.raw_scores(np.zeros((1, len(self.columns))))
         self.attribute_row(np.zeros(len(self.columns)), self.reference_directions(np.ones(len(self.columns))))
+        self.score_rows(np.zeros((1, len(self.columns))))
+        self.attribute_rows_scored(
+            np.zeros((1, len(self.columns))), self.reference_directions(np.ones(len(self.columns)))
+        )
 
     def encode(self, values) -> np.ndarray:
         """The float64 row the trees see, from validated input values."""
@@ -443,6 +524,63 @@ class CompiledModel:
             contributions,
         )
         return contributions
+
+    def encode_columns(self, columns) -> np.ndarray:
+        """``encode`` for a whole table: ``columns`` maps each model column to its values (floats, NaN for
+        missing; category codes as text). One row of the float64 matrix per application."""
+        size = len(next(iter(columns.values())))
+        rows = np.empty((size, len(self.columns)))
+        for name, position in self.numeric_positions:
+            rows[:, position] = columns[name]
+        for name, position in self.categorical_positions:
+            codes = self.category_codes[name]
+            rows[:, position] = [codes[value] for value in columns[name]]
+        return rows
+
+    def score_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``score_row`` for every row of a matrix: ``(probabilities, raw scores, contributions)``, bit for bit."""
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        contributions = np.zeros(rows.shape)
+        raw = _walk_rows(
+            rows,
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_left,
+            self.nodes_right,
+            self.nodes_is_leaf,
+            self.nodes_value,
+            self.nodes_expected,
+            self.roots,
+            self.baseline,
+            contributions,
+        )
+        return self.calibrate(raw), raw, contributions
+
+    def attribute_rows_scored(
+        self, rows: np.ndarray, reference_left: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``attribute_row`` for every row of a matrix: ``(probabilities, raw scores, contributions)``."""
+        rows = np.ascontiguousarray(rows, dtype=np.float64)
+        contributions = np.zeros(rows.shape)
+        raw = _attribute_rows_scored(
+            rows,
+            reference_left,
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_left,
+            self.nodes_right,
+            self.nodes_is_leaf,
+            self.nodes_value,
+            self.roots,
+            self._weight_for,
+            self._weight_against,
+            self._stack_size,
+            self.baseline,
+            contributions,
+        )
+        return self.calibrate(raw), raw, contributions
 
     def raw_scores(self, rows: np.ndarray) -> np.ndarray:
         return _walk_many(

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 # People in the training data started work and credit as young as 14-16
@@ -49,8 +50,9 @@ class CategoricalField:
     # Human phrasing for a reason, e.g. "Loan grade D".
     kind = "categorical"
 
-    @property
+    @cached_property
     def values(self) -> tuple[str, ...]:
+        # Computed once per field (cached_property writes past the frozen dataclass's __setattr__).
         return tuple(value for value, _ in self.choices)
 
 

@@ -1,7 +1,8 @@
 """The scoring engine's public API.
 
 ``score_application`` scores one application on the fast compiled path;
-``score_batch`` scores a table; ``replay_probabilities`` re-scores stored
+``score_applications`` gives the same results for a whole table at once
+(the batch files' path); ``score_batch`` scores a table (probabilities and decisions only); ``replay_probabilities`` re-scores stored
 feature vectors for the audit. All three compute exactly (bit for bit) what
 ``joblib.load(artifact).predict_proba(frame)[:, 1]`` computes.
 """
@@ -152,6 +153,118 @@ def score_application(
         outside_experience=outside,
         experience_sha256=model.experience.sha256,
     )
+
+
+def _checked_columns(frame) -> dict[str, list]:
+    """Each input column of ``frame``, every value checked as ``schema.validate_inputs`` checks it.
+
+    Raises ``ValueError`` ``"row <i>: <field>: <message>"`` for the first row
+    the schema refuses. NaN (how a table holds a blank) is a missing value, as ``None``.
+    """
+    columns: dict[str, list] = {}
+    for field in schema.INPUT_FIELDS:
+        values = list(frame[field.name])
+        check = schema.check_numeric if isinstance(field, schema.NumericField) else schema.check_categorical
+        clean = []
+        for row, value in enumerate(values):
+            if value is not None and value.__class__ is not str and value != value:  # NaN
+                value = None
+            try:
+                clean.append(check(field, value))
+            except ValueError as error:
+                raise ValueError(f"row {row}: {error}") from None
+        columns[field.name] = clean
+    cross = ("person_age", "person_emp_length", "cb_person_cred_hist_length")
+    for row, values in enumerate(zip(*(columns[name] for name in cross), strict=True)):
+        for name, message in schema.cross_field_errors(dict(zip(cross, values))).items():
+            raise ValueError(f"row {row}: {name}: {message}")
+    return columns
+
+
+def score_applications(
+    frame, *, model_version: str | None = None, policy: DecisionPolicy | None = None
+) -> list[ScoreResult]:
+    """Score a table of applications at once: for each row, exactly ``score_application``'s result.
+
+    ``frame`` maps each of the ten inputs to a column of values (a pandas
+    ``DataFrame`` or a dict of lists), as ``score_application`` takes them;
+    NaN or ``None`` is a missing rate or employment length. The tree walk
+    and its attribution run over the whole matrix in one compiled call
+    (``CompiledModel.score_rows`` / ``attribute_rows_scored``, each row by the
+    single-row walk); probability, raw score, contributions, reasons,
+    decision, guard and features are bit for bit what ``score_application``
+    gives row by row (``tests/scoring/test_score_applications.py``, over the
+    training file). Raises ``ValueError`` naming the row and field for input
+    outside the schema (nothing is scored then) and ``ModelUnavailable``.
+    """
+    columns = _checked_columns(frame)
+    model = get_model(model_version)
+    compiled = model.compiled
+    policy = policy or manifest_policy(model)
+    size = len(columns["loan_amnt"])
+    if size == 0:
+        return []
+    amount = np.asarray(columns["loan_amnt"], dtype=np.float64)
+    income = np.asarray(columns["person_income"], dtype=np.float64)
+    rate = np.asarray(columns["loan_int_rate"], dtype=np.float64)  # None -> NaN
+    # The same operations, in the same order, as scoring.features.derived_values.
+    percent_income = (amount / income).tolist()
+    burden = (amount * (rate / 100) / income).tolist()
+    columns["loan_percent_income"] = percent_income
+    columns["interest_burden"] = [
+        None if rate_value is None else value for rate_value, value in zip(columns["loan_int_rate"], burden)
+    ]
+    names = schema.MODEL_FEATURES
+    every_feature = [dict(zip(names, values)) for values in zip(*(columns[name] for name in names))]
+    matrix = compiled.encode_columns(
+        {
+            name: np.asarray(columns[name], dtype=np.float64)
+            if name not in schema.CATEGORICAL_INPUTS
+            else columns[name]
+            for name in compiled.columns
+        }
+    )
+    if model.reference is None:
+        probabilities, raws, contributions = compiled.score_rows(matrix)
+        base_value = compiled.base_value
+        explain = principal_reasons
+    else:
+        probabilities, raws, contributions = compiled.attribute_rows_scored(matrix, model.reference.directions)
+        base_value = model.reference.raw_score
+        explain = coded_reasons
+    own = compiled.feature_names
+    model_columns = compiled.columns
+    approve_below, decline_from = policy.approve_below, policy.decline_from
+    results = []
+    for row_features, probability, raw, row_contributions in zip(
+        every_feature, probabilities.tolist(), raws.tolist(), contributions.tolist(), strict=True
+    ):
+        features = {name: row_features[name] for name in own}
+        attribution = dict(zip(model_columns, row_contributions, strict=True))
+        outside = model.experience.outside(row_features)
+        decision = decide(probability, approve_below=approve_below, decline_from=decline_from)
+        results.append(
+            ScoreResult(
+                probability_of_default=probability,
+                decision=REVIEW if outside else decision,
+                risk_label=RISKY if probability > model.risky_above else SAFE,
+                interest_burden=row_features["interest_burden"],
+                loan_percent_income=row_features["loan_percent_income"],
+                reasons=explain(attribution, features),
+                features=features,
+                model_version=model.version,
+                model_sha256=model.sha256,
+                approve_below=approve_below,
+                decline_from=decline_from,
+                policy_version=policy.version,
+                raw_score=raw,
+                base_value=base_value,
+                contributions=attribution,
+                outside_experience=outside,
+                experience_sha256=model.experience.sha256,
+            )
+        )
+    return results
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import itertools
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -24,6 +25,7 @@ from scoring.services import score_application
 from tests.support.audit import run_verify
 from tests.support.batches import COLUMNS, batch_csv, batch_row, varied_rows
 from tests.support.factories import UserFactory, scored_application, scoring_inputs
+from tests.support.scoring import require_shared_data
 
 pytestmark = pytest.mark.django_db
 
@@ -184,7 +186,8 @@ def test_the_shared_dataset_columns_are_accepted(officer, django_capture_on_comm
     assert (job.status, job.rows_stored) == (BatchJob.Status.DONE, 1)
 
 
-def test_cancel_stops_the_chunks_not_yet_processed(officer, client, django_capture_on_commit_callbacks):
+def test_cancel_stops_the_chunks_not_yet_processed(officer, client, settings, django_capture_on_commit_callbacks):
+    settings.BATCH_CHUNK_ROWS = 1000
     # Queued but not run: the on-commit enqueue is captured and not executed.
     with django_capture_on_commit_callbacks(execute=False):
         job = services.create_batch_job(
@@ -205,7 +208,8 @@ def test_cancel_stops_the_chunks_not_yet_processed(officer, client, django_captu
     assert LoanApplication.objects.count() == 1000
 
 
-def test_progress_and_roles(client_for, officer, django_capture_on_commit_callbacks):
+def test_progress_and_roles(client_for, officer, settings, django_capture_on_commit_callbacks):
+    settings.BATCH_CHUNK_ROWS = 1000
     with django_capture_on_commit_callbacks(execute=False):
         job = services.create_batch_job(
             officer=officer, file=io.BytesIO(batch_csv(varied_rows(1500))), file_name="f.csv"
@@ -257,3 +261,47 @@ def test_a_chunk_waits_for_a_database_that_went_away_and_then_resumes(
     job.refresh_from_db()
     assert job.status == BatchJob.Status.DONE and job.rows_stored == 3
     assert LoanApplication.objects.count() == 3
+
+
+def test_rows_of_the_shared_file_in_many_chunks_are_stored_exactly_as_one_at_a_time(
+    officer, settings, django_capture_on_commit_callbacks
+):
+    """Columnar validation and matrix scoring over several chunks: each row's outcome, rejection text,
+    stored values and decision record are what the form and ``score_application`` give for it alone."""
+    settings.BATCH_CHUNK_ROWS = 7
+    path = require_shared_data()
+    with path.open(newline="") as handle:
+        source = list(itertools.islice(csv.DictReader(handle), 60))
+    columns = [*COLUMNS[:-1], "loan_status", "loan_percent_income"]
+    content = batch_csv(source, columns=columns)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.create_batch_job(officer=officer, file=io.BytesIO(content), file_name="shared.csv")
+    job.refresh_from_db()
+    assert (job.status, job.chunk_count, job.rows_done) == (BatchJob.Status.DONE, 9, 60)
+    outcomes = {row.row_number: row for row in BatchRow.objects.filter(job=job).select_related("application")}
+    assert sorted(outcomes) == list(range(1, 61))
+    refused = 0
+    for number, row in enumerate(source, start=1):
+        values = {name: row[name] for name in COLUMNS[:-1]}
+        cleaned, errors = clean_application_data(values)
+        outcome = outcomes[number]
+        if errors:
+            refused += 1
+            assert outcome.application is None
+            assert outcome.rejection == "; ".join(f"{field}: {' '.join(m)}" for field, m in errors.items())
+            continue
+        expected = score_application(scoring_inputs(values))
+        application = outcome.application
+        assert outcome.rejection == "" and application.idempotency_key == f"batch{job.pk}-row{number}"
+        assert application.probability_of_default.hex() == expected.probability_of_default.hex()
+        assert (application.decision, application.risk_label) == (expected.decision, expected.risk_label)
+        assert application.reasons == [reason.as_dict() for reason in expected.reasons]
+        assert application.loan_percent_income == expected.loan_percent_income
+        assert application.interest_burden == expected.interest_burden
+        document = DecisionRecord.objects.get(application=application).document
+        assert document["features"] == canonical.canonical_value(dict(expected.features))
+        assert document["inputs"] == canonical.canonical_value({name: cleaned[name] for name in COLUMNS[:-1]})
+        assert document["probability_of_default"] == expected.probability_of_default.hex()
+    assert 0 < refused < 60 and job.rows_rejected == refused
+    code, _, summary = run_verify("--replay")
+    assert code == 0, summary

@@ -14,7 +14,9 @@ from tests.support.workers import Site, wait_for
 
 pytestmark = pytest.mark.slow
 
-ROWS = 6000
+# Enough rows that the job outlasts a progress poll (a subprocess of a few seconds on a busy machine)
+# several times over: the kill must land mid-job.
+ROWS = 30_000
 
 
 def _progress(site: Site, job_id: int) -> dict:

@@ -166,3 +166,84 @@ def test_insert_rows_refuses_rows_it_could_not_pair():
     with pytest.raises(ValueError, match="unique, non-null 'idempotency_key'"):
         insert_rows([first, second], prepared=[prepare_insert(first), prepare_insert(second)], match="idempotency_key")
     assert not LoanApplication.objects.filter(applicant_reference="dup").exists()
+
+
+def _comparable_values(values):
+    # Adapter objects (PostgreSQL's Jsonb) compare by what they wrap.
+    return [
+        (type(value).__name__, getattr(value, "obj", value) if hasattr(value, "obj") else value) for value in values
+    ]
+
+
+def _django_bound(instance) -> list:
+    """What ``Model.save`` binds: ``pre_save`` + ``get_db_prep_save`` for every field, no shortcut."""
+    fields = [field for field in instance._meta.concrete_fields if not field.primary_key]
+    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
+def test_prepare_insert_binds_exactly_what_django_binds_for_every_field():
+    import numpy as np
+
+    from audit.models import DecisionRecord
+    from batches.models import BatchJob, BatchRow
+
+    officer = UserFactory()
+    scored = _scored_application(officer, "bound", "bound-key-0001")
+    pending = LoanApplication(officer=officer, person_age=30, person_income=Decimal("1.50"), loan_amnt=Decimal("7"))
+    pending.interest_burden = None
+    pending.loan_percent_income = np.float64(0.1)  # a numpy float: converted as Django converts it
+    pending.person_emp_length = None
+    pending.applicant_reference = ""
+    pending.reasons = None
+    flags = _scored_application(officer, "flags", "flags-key-0001")
+    flags.case_version = 3
+    flags.reasons = []
+    insert_row(scored)
+    record = DecisionRecord(
+        sequence=10**9,
+        previous_hash="0" * 64,
+        record_hash="1" * 64,
+        payload='{"a":1}',
+        application_id=scored.pk,
+        created_at=timezone.now(),
+        officer_id=officer.pk,
+        probability_of_default=0.25,
+        decision="REVIEW",
+        approve_below=0.1,
+        decline_from=0.5,
+        model_version="m",
+        model_sha256="s" * 64,
+        outside_experience=True,
+    )
+    job = BatchJob.objects.create(officer=officer, file_name="f.csv")
+    outcomes = [
+        BatchRow(job=job, row_number=1, application_id=scored.pk),
+        BatchRow(job=job, row_number=2, rejection="loan_amnt: This field is required."),
+    ]
+    for instance in (scored, pending, flags, record, *outcomes):
+        if instance.pk is not None:
+            instance = _scored_application(officer, "again", "again-key-0001")
+        assert _comparable_values(prepare_insert(instance).values) == _comparable_values(_django_bound(instance))
+
+
+def test_insert_values_stores_what_the_orm_stores():
+    from batches.models import BatchJob, BatchRow
+    from infrastructure.rows import insert_values
+
+    officer = UserFactory()
+    application = _scored_application(officer, "v", "values-key-0001")
+    insert_row(application)
+    job = BatchJob.objects.create(officer=officer, file_name="f.csv")
+    insert_values(
+        BatchRow,
+        [
+            {"job_id": job.pk, "row_number": 1, "applicant_reference": "v", "application_id": application.pk},
+            {"job_id": job.pk, "row_number": 2, "applicant_reference": "", "rejection": "person_age: Too old."},
+        ],
+    )
+    stored = list(
+        BatchRow.objects.filter(job=job)
+        .order_by("row_number")
+        .values_list("row_number", "applicant_reference", "application_id", "rejection")
+    )
+    assert stored == [(1, "v", application.pk, ""), (2, "", None, "person_age: Too old.")]

@@ -63,6 +63,8 @@ class Site:
                 "QUEUE_RETRY_SECONDS": str(queue_retry),
                 "QUEUE_WORKERS": str(workers),
                 "QUEUE_POLL_SECONDS": "0.2",
+                # Chunks of a known size: a test's job spans the tasks it expects.
+                "BATCH_CHUNK_ROWS": "1000",
                 # The test modules' task functions must be importable by the worker.
                 "PYTHONPATH": str(settings.BASE_DIR),
                 "OMP_NUM_THREADS": "1",
