@@ -8,6 +8,9 @@ may look; only admins propose, and only another admin approves.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -60,64 +63,69 @@ def registry_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _propose(
+    request: HttpRequest, *, target: str, propose: Callable[[], Any], confirmation: Callable[[Any], str]
+) -> HttpResponse:
+    """The three registry proposals share one shape: admins only, the service's refusal shown as a message."""
+    if not roles.can_propose_model_change(request.user):
+        _deny(request, f"governance:{target}")
+    try:
+        proposal = propose()
+    except ValidationError as error:
+        messages.error(request, _error_text(error))
+    else:
+        messages.success(request, confirmation(proposal))
+    return redirect("governance:registry")
+
+
 @login_required
 @require_POST
 def propose_activation(request: HttpRequest) -> HttpResponse:
     """An admin proposes that a version serve (activation or rollback); another admin must approve."""
-    if not roles.can_propose_model_change(request.user):
-        _deny(request, "governance:propose_activation")
-    try:
-        proposal = services.propose_model_activation(
+    return _propose(
+        request,
+        target="propose_activation",
+        propose=lambda: services.propose_model_activation(
             proposer=request.user,
             model_version=request.POST.get("model_version", ""),
             note=request.POST.get("note", ""),
-        )
-    except ValidationError as error:
-        messages.error(request, _error_text(error))
-    else:
-        messages.success(
-            request, f"Proposed: activate {proposal.model_version}. Another admin must approve it before it serves."
-        )
-    return redirect("governance:registry")
+        ),
+        confirmation=lambda proposal: (
+            f"Proposed: activate {proposal.model_version}. Another admin must approve it before it serves."
+        ),
+    )
 
 
 @login_required
 @require_POST
 def propose_challenger(request: HttpRequest) -> HttpResponse:
     """An admin proposes a version as the challenger (shadow scoring only); another admin must approve."""
-    if not roles.can_propose_model_change(request.user):
-        _deny(request, "governance:propose_challenger")
-    try:
-        proposal = services.propose_challenger(
+    return _propose(
+        request,
+        target="propose_challenger",
+        propose=lambda: services.propose_challenger(
             proposer=request.user,
             model_version=request.POST.get("model_version", ""),
             note=request.POST.get("note", ""),
-        )
-    except ValidationError as error:
-        messages.error(request, _error_text(error))
-    else:
-        messages.success(
-            request,
-            f"Proposed: {proposal.model_version} as the challenger. Another admin must approve it before it scores.",
-        )
-    return redirect("governance:registry")
+        ),
+        confirmation=lambda proposal: (
+            f"Proposed: {proposal.model_version} as the challenger. Another admin must approve it before it scores."
+        ),
+    )
 
 
 @login_required
 @require_POST
 def propose_challenger_removal(request: HttpRequest) -> HttpResponse:
     """An admin proposes that the challenger stop scoring; another admin must approve."""
-    if not roles.can_propose_model_change(request.user):
-        _deny(request, "governance:propose_challenger_removal")
-    try:
-        proposal = services.propose_challenger_removal(proposer=request.user, note=request.POST.get("note", ""))
-    except ValidationError as error:
-        messages.error(request, _error_text(error))
-    else:
-        messages.success(
-            request, f"Proposed: remove challenger {proposal.model_version}. Another admin must approve it."
-        )
-    return redirect("governance:registry")
+    return _propose(
+        request,
+        target="propose_challenger_removal",
+        propose=lambda: services.propose_challenger_removal(proposer=request.user, note=request.POST.get("note", "")),
+        confirmation=lambda proposal: (
+            f"Proposed: remove challenger {proposal.model_version}. Another admin must approve it."
+        ),
+    )
 
 
 @login_required
