@@ -412,6 +412,16 @@ class CompiledModel:
         self.nodes_value = np.concatenate(values)
         self.nodes_expected = np.concatenate(expected)
         self.roots = np.asarray(roots, dtype=np.int64)
+        # The node arrays every compiled walk takes first, in its parameter order: one tuple, not seven arguments.
+        self._tree = (
+            self.nodes_feature,
+            self.nodes_threshold,
+            self.nodes_missing_left,
+            self.nodes_left,
+            self.nodes_right,
+            self.nodes_is_leaf,
+            self.nodes_value,
+        )
         self.baseline = float(booster._baseline_prediction.ravel()[0])
         self.n_trees = len(roots)
         self.n_nodes = offset
@@ -446,13 +456,7 @@ class CompiledModel:
         contributions = np.zeros(len(self.columns))
         raw = _walk_one(
             row,
-            self.nodes_feature,
-            self.nodes_threshold,
-            self.nodes_missing_left,
-            self.nodes_left,
-            self.nodes_right,
-            self.nodes_is_leaf,
-            self.nodes_value,
+            *self._tree,
             self.nodes_expected,
             self.roots,
             self.baseline,
@@ -486,13 +490,7 @@ class CompiledModel:
         raw = _attribute_one(
             row,
             reference_left,
-            self.nodes_feature,
-            self.nodes_threshold,
-            self.nodes_missing_left,
-            self.nodes_left,
-            self.nodes_right,
-            self.nodes_is_leaf,
-            self.nodes_value,
+            *self._tree,
             self.roots,
             self._weight_for,
             self._weight_against,
@@ -509,13 +507,7 @@ class CompiledModel:
         _attribute_many(
             rows,
             reference_left,
-            self.nodes_feature,
-            self.nodes_threshold,
-            self.nodes_missing_left,
-            self.nodes_left,
-            self.nodes_right,
-            self.nodes_is_leaf,
-            self.nodes_value,
+            *self._tree,
             self.roots,
             self._weight_for,
             self._weight_against,
@@ -543,13 +535,7 @@ class CompiledModel:
         contributions = np.zeros(rows.shape)
         raw = _walk_rows(
             rows,
-            self.nodes_feature,
-            self.nodes_threshold,
-            self.nodes_missing_left,
-            self.nodes_left,
-            self.nodes_right,
-            self.nodes_is_leaf,
-            self.nodes_value,
+            *self._tree,
             self.nodes_expected,
             self.roots,
             self.baseline,
@@ -566,13 +552,7 @@ class CompiledModel:
         raw = _attribute_rows_scored(
             rows,
             reference_left,
-            self.nodes_feature,
-            self.nodes_threshold,
-            self.nodes_missing_left,
-            self.nodes_left,
-            self.nodes_right,
-            self.nodes_is_leaf,
-            self.nodes_value,
+            *self._tree,
             self.roots,
             self._weight_for,
             self._weight_against,
@@ -585,13 +565,7 @@ class CompiledModel:
     def raw_scores(self, rows: np.ndarray) -> np.ndarray:
         return _walk_many(
             np.ascontiguousarray(rows, dtype=np.float64),
-            self.nodes_feature,
-            self.nodes_threshold,
-            self.nodes_missing_left,
-            self.nodes_left,
-            self.nodes_right,
-            self.nodes_is_leaf,
-            self.nodes_value,
+            *self._tree,
             self.roots,
             self.baseline,
         )
