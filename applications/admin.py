@@ -18,7 +18,7 @@ from applications import selectors
 from applications.forms import LoanApplicationAdminForm, schema_formfield
 from applications.models import LoanApplication
 from applications.services import PENDING_MESSAGE, submit_application
-from infrastructure.pagination import BoundedCountPaginator
+from infrastructure.pagination import BoundedCountPaginator, equal_as_range
 from scoring import schema
 
 # Everything scoring wrote, then who entered it and when.
@@ -45,7 +45,7 @@ class ModelVersionFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset):
         if self.value():
-            return queryset.filter(model_version=self.value())
+            return queryset.filter(equal_as_range("model_version", self.value()))
         return queryset
 
 
@@ -81,6 +81,12 @@ class LoanApplicationAdmin(admin.ModelAdmin):
     def pd_percent(self, obj: LoanApplication) -> str:
         value = obj.probability_percent
         return "—" if value is None else f"{value:.2f}%"
+
+    def get_ordering(self, request: HttpRequest):
+        if request.GET.get(ModelVersionFilter.parameter_name):
+            # Filtered to one version: ordered by it first, so its own index serves the page (see the history).
+            return ("-model_version", *self.ordering)
+        return self.ordering
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         term = search_term.strip()

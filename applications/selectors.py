@@ -22,7 +22,7 @@ from applications.formatting import day_start
 from applications.forms import HistoryFilterForm
 from applications.models import OVERRIDDEN, LoanApplication
 from audit import selectors as audit_selectors
-from infrastructure.pagination import distinct_values
+from infrastructure.pagination import distinct_values, equal_as_range
 from infrastructure.prefix_search import prefix_range, search_key
 from scoring import schema
 from scoring.explain import MAX_REASONS
@@ -74,13 +74,18 @@ def application_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> 
     if officer := filters.get("officer"):
         queryset = queryset.filter(officer_id=getattr(officer, "pk", officer))
     if version := filters.get("model_version"):
-        queryset = queryset.filter(model_version=version)
+        queryset = queryset.filter(equal_as_range("model_version", version))
     overridden = filters.get("overridden")
     if overridden == "yes":
         queryset = queryset.filter(OVERRIDDEN)
     elif overridden == "no":
         queryset = queryset.exclude(OVERRIDDEN)
-    ordering = HistoryFilterForm.SORTS.get(filters.get("sort") or "newest", HistoryFilterForm.SORTS["newest"])
+    sort = filters.get("sort") or "newest"
+    ordering = HistoryFilterForm.SORTS.get(sort, HistoryFilterForm.SORTS["newest"])
+    if version and ordering[0].lstrip("-") == "created_at":
+        # The version (one value here) leads the order, so only its own index (model_version, created_at, id)
+        # serves it: otherwise a planner may walk the time index and skip every row of another version first.
+        ordering = (ordering[0].replace("created_at", "model_version"), *ordering)
     return queryset.order_by(*ordering)
 
 

@@ -28,7 +28,7 @@ from audit.models import (
     RoleChangeRecord,
 )
 from audit.services import record_outcome
-from infrastructure.pagination import BoundedCountPaginator
+from infrastructure.pagination import BoundedCountPaginator, equal_as_range
 from infrastructure.prefix_search import prefix_range, search_key
 from scoring.results import APPROVE, DECLINE, REVIEW
 
@@ -74,7 +74,7 @@ class DecisionModelVersionFilter(admin.SimpleListFilter):
         return [(version, version) for version in selectors.decision_model_versions()]
 
     def queryset(self, request: HttpRequest, queryset):
-        return queryset.filter(model_version=self.value()) if self.value() else queryset
+        return queryset.filter(equal_as_range("model_version", self.value())) if self.value() else queryset
 
 
 @admin.register(DecisionRecord)
@@ -98,6 +98,13 @@ class DecisionRecordAdmin(ReadOnlyAdmin):
     list_select_related = ("application", "officer")
     show_full_result_count = False
     paginator = BoundedCountPaginator
+
+    def get_ordering(self, request: HttpRequest):
+        if request.GET.get(DecisionModelVersionFilter.parameter_name):
+            # Filtered to one version: ordered by it first, so (model_version, sequence) serves the page. Ordered by
+            # sequence alone PostgreSQL walks the sequence index and skips the other version's records first.
+            return ("model_version", "sequence")
+        return ("sequence",)
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         term = search_term.strip()

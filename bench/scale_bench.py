@@ -232,7 +232,9 @@ def _users():
     return made
 
 
-_amount = [1000]
+# A different amount per submission, and per run: the same inputs from the same officer within 10 minutes
+# would be refused as a possible duplicate (409).
+_amount = [1000 + int(time.time()) % 20_000]
 
 
 def _submission_data():

@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 COUNT_LIMIT = 10_000
 _FROM_END = re.compile(r"last(?:-(\d{1,6}))?")
@@ -35,7 +35,10 @@ def bounded_count(queryset: QuerySet, *, limit: int | None = None) -> tuple[int,
     """(rows, whether there are more than ``limit``): ``min(count, limit)`` read from at most ``limit + 1`` rows."""
     if limit is None:
         limit = COUNT_LIMIT
-    counted = queryset.order_by()[: limit + 1].count()
+    # The list's own order is kept: the database then reads the first ``limit + 1`` entries of the index that
+    # serves the page. Unordered, PostgreSQL may pick a sequential scan that expects matches everywhere and
+    # reads half the table when they are all at its end (a model version's records, say).
+    counted = queryset.values("pk")[: limit + 1].count()
     return min(counted, limit), counted > limit
 
 
@@ -130,3 +133,16 @@ def distinct_values(queryset: QuerySet, field: str) -> list[Any]:
         values.append(found)
         found = rows.filter(**{f"{field}__gt": found}).first()
     return values
+
+
+def equal_as_range(field: str, value: Any) -> Q:
+    """``field = value`` written as ``value <= field <= value``, for a list ordered by ``field`` then another column.
+
+    With a plain equality PostgreSQL treats ``field`` as a constant and drops it
+    from the ORDER BY, so any index on the other column serves the order; it then
+    walks, say, the whole sequence index skipping another version's half a
+    million records (1.1 s at 1,000,000). As a range the ORDER BY keeps ``field``
+    and only the index starting with it (``field``, other column) serves it:
+    10,000 index entries (29 ms). Same rows, on either database.
+    """
+    return Q(**{f"{field}__gte": value, f"{field}__lte": value})
