@@ -24,7 +24,14 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 if DEBUG:
     SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-insecure-key-for-local-use-only-" + "x" * 32)
 else:
-    SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+    try:
+        SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+    except ImproperlyConfigured:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set. With DJANGO_DEBUG off (production) the product refuses to start "
+            "without a real key: set DJANGO_SECRET_KEY to 50 or more random characters, the same on every "
+            "server and worker; for local development use `make run`, which turns DEBUG on."
+        ) from None
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 
