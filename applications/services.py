@@ -37,7 +37,7 @@ from audit.services import (
 )
 from governance.models import ChallengerScore
 from governance.selectors import scoring_arguments, scoring_plan
-from governance.shadow import shadow_score, store_shadow_score, store_shadow_scores
+from governance.shadow import shadow_score, shadow_scores, store_shadow_score, store_shadow_scores
 from infrastructure.rows import PreparedInsert, insert_row, insert_rows, prepare_insert
 from scoring.counter_offer import CounterOffer, largest_approvable_amount
 from scoring.exceptions import ModelUnavailable
@@ -312,8 +312,9 @@ class PreparedApplication:
     application: LoanApplication
     insert: PreparedInsert
     decision: PreparedDecision | None
-    # The challenger's shadow score (governance.shadow), stored beside it; never part of the decision.
-    shadow: ChallengerScore | None = None
+    # The challenger's shadow score (governance.shadow_scores' field values), stored beside it; never part of
+    # the decision.
+    shadow: dict[str, Any] | None = None
 
 
 def prepare_applications(
@@ -368,8 +369,10 @@ def prepare_applications(
         )
         to_score.append((len(prepared), application))
         prepared.append(None)  # type: ignore[arg-type]  # filled in below
-    results = _score_table([application for _, application in to_score], arguments)
-    for (position, application), result in zip(to_score, results, strict=True):
+    inputs = [application.model_inputs() for _, application in to_score]
+    results = _score_table(inputs, arguments)
+    decided: list[tuple[int, LoanApplication, dict[str, Any], ScoreResult | None]] = []
+    for (position, application), row_inputs, result in zip(to_score, inputs, results, strict=True):
         if result is _SCORE_ONE_BY_ONE:
             try:
                 result = _score_or_mark_pending(application, arguments=arguments)
@@ -378,10 +381,18 @@ def prepare_applications(
                 continue
         else:
             _apply_score(application, result, scored_at=now)
+        decided.append((position, application, row_inputs, result))
+    # The challenger's answers for the whole chunk at once; never part of a decision (governance.shadow).
+    shadows = shadow_scores(
+        inputs=[row_inputs for _, _, row_inputs, _ in decided],
+        champions=[result for _, _, _, result in decided],
+        challenger=challenger,
+        scored_at=now,
+    )
+    for (position, application, _, result), shadow in zip(decided, shadows, strict=True):
         decision = None
         if result is not None:
             decision = prepare_decision_record(application=application, result=result, officer=officer)
-        shadow = _shadow(application, result, challenger=challenger)
         prepared[position] = PreparedApplication(application, prepare_insert(application), decision, shadow)
     return prepared
 
@@ -389,22 +400,21 @@ def prepare_applications(
 _SCORE_ONE_BY_ONE = object()
 
 
-def _score_table(applications: list[LoanApplication], arguments: Mapping[str, Any]) -> list[Any]:
-    """Each application's ``ScoreResult`` from one ``score_applications`` call over all of them.
+def _score_table(inputs: list[dict[str, Any]], arguments: Mapping[str, Any]) -> list[Any]:
+    """Each application's ``ScoreResult`` from one ``score_applications`` call over their ``model_inputs()``.
 
     Exactly what ``score_application`` gives row by row (tested bit for bit).
     Where the table cannot be scored as a whole (the model unavailable, or an
     input the engine refuses), every row is marked ``_SCORE_ONE_BY_ONE`` and
     goes through ``_score_or_mark_pending`` alone: PENDING, or its own refusal.
     """
-    if not applications:
+    if not inputs:
         return []
-    inputs = [application.model_inputs() for application in applications]
     frame = {name: [row[name] for row in inputs] for name in INPUT_NAMES}
     try:
         return score_applications(frame, **arguments)
     except (ModelUnavailable, ValueError):
-        return [_SCORE_ONE_BY_ONE] * len(applications)
+        return [_SCORE_ONE_BY_ONE] * len(inputs)
 
 
 def store_prepared_applications(*, prepared: Sequence[PreparedApplication]) -> list[LoanApplication]:

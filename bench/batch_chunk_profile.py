@@ -10,6 +10,11 @@ cProfile of the same chunks, top functions by own and cumulative time.
     .venv/bin/python bench/batch_chunk_profile.py --rows 10000 --chunks 5
     .venv/bin/python bench/batch_chunk_profile.py --rows 5000 --chunks 3 --profile
     .venv/bin/python bench/batch_chunk_profile.py --database postgres --rows 10000 --chunks 5
+    .venv/bin/python bench/batch_chunk_profile.py --rows 10000 --chunks 5 --challenger hgb-47ffccc83994
+
+``--challenger VERSION`` sets a challenger first (the state an approved
+proposal leaves), so each chunk is shadow-scored too; a version not in the
+store (``--challenger hgb-000000000000``) times the FAILED rows of a broken one.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ def main() -> int:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--challenger", default="", help="a model version to shadow-score every chunk with")
     args = parser.parse_args()
     if not DATA.exists():
         print(f"needs the shared data at {DATA}", file=sys.stderr)
@@ -56,12 +62,20 @@ def main() -> int:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
+    from django.db.models import Count
 
     from accounts import roles
     from batches import services
     from batches.models import BatchJob
+    from governance.models import ChallengerScore, ChallengerState
 
     call_command("migrate", verbosity=0, interactive=False)
+    if args.challenger:
+        from django.utils import timezone
+
+        ChallengerState.objects.update_or_create(
+            pk=ChallengerState.SINGLETON_ID, defaults={"model_version": args.challenger, "changed_at": timezone.now()}
+        )
     officer = get_user_model().objects.create_user(username="chunk-officer")
     officer.groups.add(Group.objects.get(name=roles.OFFICER))
     with data_file.open("rb") as handle:
@@ -88,6 +102,10 @@ def main() -> int:
         "rows": rows,
         "stored": job.rows_stored,
         "rejected": job.rows_rejected,
+        "challenger": args.challenger or None,
+        "shadow_scores": dict(
+            ChallengerScore.objects.order_by().values("status").annotate(n=Count("id")).values_list("status", "n")
+        ),
         "cpu_seconds_per_1000_rows": round(cpu / rows * 1000, 4),
         "wall_seconds_per_1000_rows": round(wall / rows * 1000, 4),
         "profiled": bool(profiler),

@@ -19,6 +19,7 @@ from applications.services import (
     prepare_applications,
     score_pending_applications,
     store_prepared_applications,
+    submit_application,
 )
 from audit.models import DecisionRecord, GovernanceRecord
 from audit.verification import verify_audit_trail
@@ -251,6 +252,167 @@ def test_batch_chunks_and_the_pending_scorer_are_shadow_scored_too(admins, priva
     row = ChallengerScore.objects.get(application_id=pending.pk)
     pending.refresh_from_db()
     assert (row.status, row.champion_decision) == (ChallengerScore.Status.SCORED, pending.decision)
+
+
+# A chunk with each kind of answer: approvals, declines, an input outside the training ranges (REVIEW),
+# several grades, intents, home ownerships and a default on file.
+CHUNK_ROWS = [
+    {},
+    {"loan_amnt": "14000", "loan_grade": "C", "loan_int_rate": "14"},
+    {"loan_amnt": "30000", "loan_grade": "E", "loan_int_rate": "19.5", "person_income": "24000"},
+    {"loan_amnt": "14000", "loan_grade": "D", "loan_int_rate": "15.5", "person_income": "36000"},
+    {"person_income": "1900000", "loan_amnt": "2000", "loan_grade": "A", "loan_int_rate": "6"},
+    {"cb_person_default_on_file": "Y", "loan_grade": "D", "loan_int_rate": "16", "person_home_ownership": "OWN"},
+    {"person_age": "58", "person_emp_length": "30", "cb_person_cred_hist_length": "25", "loan_intent": "MEDICAL"},
+    {"loan_amnt": "800", "person_income": "90000", "person_home_ownership": "MORTGAGE", "loan_grade": "A"},
+]
+
+SHADOW_FIELDS = (
+    "model_version",
+    "model_sha256",
+    "policy_version",
+    "status",
+    "probability_of_default",
+    "decision",
+    "error",
+    "champion_version",
+    "champion_policy_version",
+    "champion_probability",
+    "champion_decision",
+)
+
+
+def _chunk(overrides=CHUNK_ROWS):
+    rows = []
+    for fields in overrides:
+        cleaned, errors = clean_application_data(application_form_data(**fields))
+        assert not errors, errors
+        rows.append((new_idempotency_key(), cleaned))
+    return rows
+
+
+def _store_chunk(officer, rows):
+    prepared = prepare_applications(officer=officer, rows=rows)
+    with transaction.atomic():
+        return store_prepared_applications(prepared=prepared)
+
+
+def _shadow_rows(applications):
+    by_application = {
+        row["application_id"]: row for row in ChallengerScore.objects.values("application_id", *SHADOW_FIELDS)
+    }
+    rows = []
+    for application in applications:
+        row = dict(by_application[application.pk])
+        del row["application_id"]
+        # Bits, not values: a rounding difference must fail.
+        for name in ("probability_of_default", "champion_probability"):
+            row[name] = None if row[name] is None else row[name].hex()
+        rows.append(row)
+    return rows
+
+
+def test_a_chunk_stores_the_same_shadow_rows_as_submitting_its_rows_one_by_one(admins):
+    set_challenger(admins)
+    rows = _chunk()
+    batch = _store_chunk(UserFactory(role=roles.OFFICER), rows)
+    one_by_one_officer = UserFactory(role=roles.OFFICER)
+    one_by_one = [submit_application(officer=one_by_one_officer, cleaned_data=cleaned) for _, cleaned in rows]
+    assert ChallengerScore.objects.count() == 2 * len(CHUNK_ROWS)
+    batch_rows, single_rows = _shadow_rows(batch), _shadow_rows(one_by_one)
+    assert batch_rows == single_rows
+    assert {row["status"] for row in batch_rows} == {ChallengerScore.Status.SCORED}
+    # The chunk covers what it means to: every decision, from the challenger and from the champion.
+    assert {row["decision"] for row in batch_rows} == {"APPROVE", "REVIEW", "DECLINE"}
+    assert {row["champion_decision"] for row in batch_rows} == {"APPROVE", "REVIEW", "DECLINE"}
+    for row, (_, cleaned) in zip(batch_rows, rows, strict=True):
+        expected = score_application(
+            {name: cleaned[name] for name in scoring_inputs()}, model_version=CANDIDATE_VERSION
+        )
+        assert (row["probability_of_default"], row["decision"]) == (
+            expected.probability_of_default.hex(),
+            expected.decision,
+        )
+    # Each challenger row sits beside its own application's champion answer.
+    for application, row in zip(batch, batch_rows, strict=True):
+        assert (row["champion_probability"], row["champion_decision"]) == (
+            application.probability_of_default.hex(),
+            application.decision,
+        )
+
+
+def test_a_chunk_is_decided_and_recorded_exactly_as_without_a_challenger(admins, monkeypatch):
+    officer = UserFactory(role=roles.OFFICER)
+    rows = _chunk()
+    moment = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+
+    def prepared_chunk():
+        # psycopg's JSON wrapper compares by identity: compare what it wraps.
+        return [
+            ([getattr(value, "obj", value) for value in item.insert.values], item.decision)
+            for item in prepare_applications(officer=officer, rows=rows)
+        ]
+
+    without = prepared_chunk()
+    set_challenger(admins)
+    with_challenger = prepared_chunk()
+    # The application rows as they will be inserted and their decision records' content (the hash covers it).
+    assert with_challenger == without
+    assert all(decision is not None for _, decision in without)
+
+
+def test_a_broken_challenger_costs_a_chunk_one_check_and_stores_the_same_failed_rows(
+    admins,
+    private_store,  # noqa: F811
+    monkeypatch,
+    caplog,
+):
+    set_challenger(admins)
+    artifact = next((private_store / CANDIDATE_VERSION).glob("*.joblib"))
+    artifact.write_bytes(b"tampered")
+    forget_loaded_models()
+    attempts = []
+    table_scoring = shadow.score_applications
+
+    def counted(frame, **arguments):
+        attempts.append(arguments)
+        return table_scoring(frame, **arguments)
+
+    monkeypatch.setattr(shadow, "score_applications", counted)
+    officer = UserFactory(role=roles.OFFICER)
+    first = _store_chunk(officer, _chunk())
+    second = _store_chunk(officer, _chunk(CHUNK_ROWS[:3]))
+    # One try for the first chunk; the second is within RETRY_AFTER_SECONDS and tries nothing.
+    assert attempts == [{"model_version": CANDIDATE_VERSION}]
+    assert caplog.text.count("could not score") == 1
+    assert f"could not score {len(CHUNK_ROWS)} applications of a batch chunk" in caplog.text
+    failed = _shadow_rows(first + second)
+    assert {row["status"] for row in failed} == {ChallengerScore.Status.FAILED}
+    assert all(row["probability_of_default"] is None and row["decision"] == "" for row in failed)
+    # The applications are the champion's, decided and recorded as ever.
+    for application in first + second:
+        assert application.model_version == SERVING
+        assert application.decision_records.get().model_version == SERVING
+    # The same rows, reason included, as a submission gets from the same broken artifact.
+    shadow.forget_failures()
+    single = submit_form(officer=UserFactory(role=roles.OFFICER), data=application_form_data())
+    assert _shadow_rows([single]) == failed[:1]
+    assert CANDIDATE_VERSION in failed[0]["error"] or "SHA-256" in failed[0]["error"], failed[0]["error"]
+
+
+def test_a_database_error_storing_a_chunks_shadow_scores_leaves_the_chunk_stored(admins, monkeypatch, caplog):
+    set_challenger(admins)
+
+    def refuse(*args, **kwargs):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(shadow, "insert_values", refuse)
+    stored = _store_chunk(UserFactory(role=roles.OFFICER), _chunk(CHUNK_ROWS[:3]))
+    assert LoanApplication.objects.filter(pk__in=[application.pk for application in stored]).count() == 3
+    assert DecisionRecord.objects.filter(application_id__in=[application.pk for application in stored]).count() == 3
+    assert not ChallengerScore.objects.exists()
+    assert "Challenger scores of 3 applications not stored" in caplog.text
 
 
 def test_the_api_and_form_paths_are_shadow_scored(admins, client_for):
