@@ -12,12 +12,17 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import DecisionRecord, OutcomeRecord
 from scoring.services import DecisionPolicy
 
 LISTED = 100
+# Application ids per outcome query: under SQLite's oldest parameter limit (32,766).
+OUTCOME_SLICE = 30_000
+# SQLite: up to this many applications their ids are passed (in slices); over it, a subquery (docs/performance.md).
+SLICED_UP_TO = 100_000
 
 
 @dataclass(frozen=True)
@@ -104,9 +109,18 @@ def simulate(
     ids = np.fromiter(latest.keys(), dtype=np.int64, count=len(latest))
     probability = np.fromiter(latest.values(), dtype=np.float64, count=len(latest))
     outcomes: dict[int, str] = {}
-    if len(ids):
+    in_period = DecisionRecord.objects.filter(model_version=model_version, **_bounds(start, end))
+    if connection.vendor == "postgresql" or len(ids) > SLICED_UP_TO:
+        # A semi-join of the period's records to the outcomes: on PostgreSQL the fastest at any size (x4-6 at
+        # 1M); on SQLite, which probes the subquery per outcome, the fastest only for long periods.
+        selections = [in_period.values("application_id")]
+    else:
+        # The ids as parameters, in slices under SQLite's limit. Each application is in one slice, so its
+        # outcomes still come in sequence order and the latest wins.
+        selections = [ids[first : first + OUTCOME_SLICE].tolist() for first in range(0, len(ids), OUTCOME_SLICE)]
+    for selection in selections if len(ids) else []:
         for application_id, outcome in (
-            OutcomeRecord.objects.filter(application_id__in=latest.keys())
+            OutcomeRecord.objects.filter(application_id__in=selection)
             .order_by("sequence")
             .values_list("application_id", "outcome")
             .iterator(chunk_size=10000)

@@ -239,3 +239,20 @@ def test_simulator_page_shows_figures_and_admins_propose(client_for, portfolio):
     assert admin.post("/governance/cutoffs/", {"approve_below": "0.2", "decline_from": "0.6"}).status_code == 302
     page = client_for(roles.ADMIN).get("/governance/cutoffs/").content.decode()
     assert 'data-testid="pending-proposals"' in page and "Approve" in page
+
+
+@pytest.mark.parametrize("sliced_up_to", [100_000, 0])
+def test_outcomes_read_in_slices_give_the_same_figures(portfolio, monkeypatch, sliced_up_to):
+    """Both reads of the outcomes (ids in slices, or a subquery over many) give the independent figures."""
+    from governance import simulator
+
+    applications, outcomes = portfolio
+    policy = DecisionPolicy(version="now", approve_below=0.5, decline_from=0.9)
+    whole = simulate(model_version=SERVING, current=MANIFEST, proposed=policy)
+    monkeypatch.setattr(simulator, "OUTCOME_SLICE", 3)
+    monkeypatch.setattr(simulator, "SLICED_UP_TO", sliced_up_to)
+    sliced = simulate(model_version=SERVING, current=MANIFEST, proposed=policy)
+    assert sliced == whole
+    expected = _independent(applications, outcomes, 0.5, 0.9)
+    assert sliced.proposed.approved_with_outcome == expected["approved_with_outcome"] > 0
+    assert sliced.proposed.realised_bad_rate == pytest.approx(expected["realised_bad_rate"], abs=1e-15)
