@@ -210,18 +210,15 @@ def approve_proposal(*, proposal_id: int, approver: Any) -> GovernanceRecord:
             action = GovernanceRecord.ADOPT_POLICY
             policy_version = proposal.policy_version
             approve_below, decline_from = proposal.approve_below, proposal.decline_from
-        record = append_governance_record(
+        record = _chain_decision(
+            proposal=proposal,
             action=action,
             model_version=model.version,
             model_sha256=model.sha256,
             policy_version=policy_version,
             approve_below=approve_below,
             decline_from=decline_from,
-            proposal_id=proposal.pk,
-            proposed_by=proposal.proposed_by,
-            proposed_at=proposal.proposed_at,
-            approved_by=approver,
-            note=proposal.note,
+            decided_by=approver,
             previous={"model_version": serving.model_version, "policy_version": before.version},
         )
         state = ServingState.objects.select_for_update().filter(pk=ServingState.SINGLETON_ID).first()
@@ -239,6 +236,19 @@ def approve_proposal(*, proposal_id: int, approver: Any) -> GovernanceRecord:
         )
         _mark_approved(proposal, approver, record)
     return record
+
+
+def _chain_decision(*, proposal: ChangeProposal, decided_by: Any, **record: Any) -> GovernanceRecord:
+    """Chain the record of a decision on ``proposal`` (approval, rejection, withdrawal): who proposed it, when, and
+    their note come from the proposal itself, so no decision can be recorded against the wrong proposer."""
+    return append_governance_record(
+        proposal_id=proposal.pk,
+        proposed_by=proposal.proposed_by,
+        proposed_at=proposal.proposed_at,
+        approved_by=decided_by,
+        note=proposal.note,
+        **record,
+    )
 
 
 def _mark_approved(proposal: ChangeProposal, approver: Any, record: GovernanceRecord) -> None:
@@ -271,18 +281,15 @@ def _approve_challenger(proposal: ChangeProposal, approver: Any, model: Any) -> 
     if current_serving().model_version == model.version:
         raise ValidationError(f"{model.version} has become the active version since; it cannot be the challenger.")
     before = challenger_version()
-    record = append_governance_record(
+    record = _chain_decision(
+        proposal=proposal,
         action=GovernanceRecord.SET_CHALLENGER,
         model_version=model.version,
         model_sha256=model.sha256,
         policy_version=manifest_policy_version(model.version),
         approve_below=model.approve_below,
         decline_from=model.decline_from,
-        proposal_id=proposal.pk,
-        proposed_by=proposal.proposed_by,
-        proposed_at=proposal.proposed_at,
-        approved_by=approver,
-        note=proposal.note,
+        decided_by=approver,
         previous={"challenger": before},
     )
     _set_challenger_state(
@@ -303,18 +310,15 @@ def _approve_challenger_removal(proposal: ChangeProposal, approver: Any) -> Gove
         raise ValidationError(
             f"{proposal.model_version} is no longer the challenger; this proposal has nothing left to remove."
         )
-    record = append_governance_record(
+    record = _chain_decision(
+        proposal=proposal,
         action=GovernanceRecord.REMOVE_CHALLENGER,
         model_version=state.model_version,
         model_sha256=state.model_sha256,
         policy_version=manifest_policy_version(state.model_version),
         approve_below=state.approve_below,
         decline_from=state.decline_from,
-        proposal_id=proposal.pk,
-        proposed_by=proposal.proposed_by,
-        proposed_at=proposal.proposed_at,
-        approved_by=approver,
-        note=proposal.note,
+        decided_by=approver,
         previous={"challenger": state.model_version},
     )
     _set_challenger_state(model_version="", model_sha256="", approve_below=0.0, decline_from=0.0, at=record.created_at)
@@ -366,18 +370,15 @@ def _close(proposal: ChangeProposal, user: Any, status: str, sha256: str) -> Cha
         if proposal.kind == ChangeProposal.Kind.ADOPT_POLICY
         else manifest_policy_version(proposal.model_version)
     )
-    record = append_governance_record(
+    record = _chain_decision(
+        proposal=proposal,
         action=GovernanceRecord.REJECT if rejected else GovernanceRecord.WITHDRAW,
         model_version=proposal.model_version,
         model_sha256=sha256,
         policy_version=policy_version,
         approve_below=proposal.approve_below,
         decline_from=proposal.decline_from,
-        proposal_id=proposal.pk,
-        proposed_by=proposal.proposed_by,
-        proposed_at=proposal.proposed_at,
-        approved_by=user,
-        note=proposal.note,
+        decided_by=user,
         previous={"proposal_kind": proposal.kind},
     )
     proposal.status = status
