@@ -106,6 +106,7 @@ def fill(count: int, *, seed: int = 20261130) -> None:
 
     from applications.models import LoanApplication
     from audit import canonical, lifecycle
+    from audit.bulk import DECISION_COLUMNS
     from audit.models import ChainHead, DecisionRecord
     from scoring import schema
     from scoring.model_cache import get_model
@@ -119,22 +120,7 @@ def fill(count: int, *, seed: int = 20261130) -> None:
     approve_below, decline_from = model.approve_below, model.decline_from
     start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=sequence * 30)
     quote = connection.ops.quote_name
-    columns = (
-        "sequence",
-        "previous_hash",
-        "record_hash",
-        "payload",
-        "created_at",
-        "application_id",
-        "officer_id",
-        "probability_of_default",
-        "decision",
-        "approve_below",
-        "decline_from",
-        "model_version",
-        "model_sha256",
-        "outside_experience",
-    )
+    columns = DECISION_COLUMNS[1:]  # the bulk loader's columns, without the id the database assigns here
     insert = (
         f"INSERT INTO {quote(DecisionRecord._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))})"
