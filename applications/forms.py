@@ -407,35 +407,30 @@ def clean_application_data(data: Mapping[str, Any]) -> tuple[dict[str, Any], dic
 _SLOW = object()
 
 
+def _plain_number(field: forms.Field, pattern: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A number cell written plainly (``pattern``) converted and range-checked as the field would; else ``_SLOW``."""
+    plain = re.compile(pattern).fullmatch
+    in_range = SchemaRangeValidator(field.schema_name)
+
+    def number(text: str) -> Any:
+        if plain(text) is None:
+            return _SLOW
+        value = convert(text)
+        in_range(value)
+        return value
+
+    return number
+
+
 def _shortcut(field: forms.Field) -> Callable[[str], Any] | None:
     """For a text cell: the value ``field.clean`` returns for it, or ``_SLOW`` (ask ``field.clean``)."""
     known = tuple(type(v) for v in field.validators)
     if isinstance(field, SchemaIntegerField) and not known:
-        plain = re.compile(r"[0-9]{1,9}").fullmatch
-        in_range = SchemaRangeValidator(field.schema_name)
-
-        def integer(text: str) -> Any:
-            if plain(text) is None:
-                return _SLOW
-            value = int(text)
-            in_range(value)
-            return value
-
-        return integer
+        return _plain_number(field, r"[0-9]{1,9}", int)
     if isinstance(field, SchemaDecimalField) and set(known) <= {DecimalValidator} and field.decimal_places:
         whole = field.max_digits - field.decimal_places
         # No more digits before or after the point than the field takes: DecimalValidator accepts it.
-        plain = re.compile(rf"[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.decimal_places}}})?").fullmatch
-        in_range = SchemaRangeValidator(field.schema_name)
-
-        def decimal(text: str) -> Any:
-            if plain(text) is None:
-                return _SLOW
-            value = Decimal(text)
-            in_range(value)
-            return value
-
-        return decimal
+        return _plain_number(field, rf"[0-9]{{1,{whole}}}(?:\.[0-9]{{1,{field.decimal_places}}})?", Decimal)
     if isinstance(field, SchemaChoiceField) and not known:
         allowed = frozenset(str(value) for value, _ in field.choices if value not in EMPTY_VALUES)
         coerce = field.coerce
