@@ -203,7 +203,7 @@ def indexes_built_after_load(
                         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                     # The sort of each index build in memory rather than in temporary files.
                     cursor.execute("SET maintenance_work_mem = '512MB'")
-                for name, statement in dropped:
+                for _name, statement in dropped:
                     cursor.execute(statement)
                 if connection.vendor == "postgresql":
                     cursor.execute("RESET maintenance_work_mem")
