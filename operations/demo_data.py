@@ -26,7 +26,10 @@ through ``staff.services``.
 
 Speed: rows are written in chunks, each one transaction, in multi-row form
 (COPY on PostgreSQL); on SQLite the load runs with ``synchronous=OFF``
-(``infrastructure.bulk.relaxed_durability``; restored afterwards).
+(``infrastructure.bulk.relaxed_durability``; restored afterwards). Into empty
+tables the non-unique indexes are built once after the load instead of
+maintained row by row (``infrastructure.bulk.indexes_built_after_load``;
+``defer_indexes=False`` keeps them).
 """
 
 from __future__ import annotations
