@@ -26,11 +26,15 @@ through ``staff.services``.
 
 Speed: rows are written in chunks, each one transaction, in multi-row form
 (COPY on PostgreSQL); on SQLite the load runs with ``synchronous=OFF``
-(``infrastructure.bulk.relaxed_durability``; restored afterwards).
+(``infrastructure.bulk.relaxed_durability``; restored afterwards). Into empty
+tables the non-unique indexes are built once after the load instead of
+maintained row by row (``infrastructure.bulk.indexes_built_after_load``;
+``defer_indexes=False`` keeps them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import random
@@ -62,7 +66,7 @@ from audit.bulk import (
 from audit.models import CaseRecord, DecisionRecord
 from audit.services import prepare_decision_record
 from governance.selectors import current_serving, scoring_arguments
-from infrastructure.bulk import relaxed_durability
+from infrastructure.bulk import indexes_built_after_load, relaxed_durability
 from reviews.reason_codes import SEED_REASON_CODES
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
@@ -155,7 +159,8 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 class _Seeder:
-    def __init__(self, *, data: Path, seed: int, using: str) -> None:
+    def __init__(self, *, data: Path, seed: int, using: str, defer_indexes: bool = True) -> None:
+        self.defer_indexes = defer_indexes
         self.rows = _read_rows(data)
         self.random = random.Random(seed)
         self.using = using
@@ -281,7 +286,13 @@ class _Seeder:
         # The timeline split evenly between the model versions, oldest first.
         boundaries = [offsets[len(offsets) * k // len(self.versions)] for k in range(1, len(self.versions))]
         population = len(self.rows)
-        with relaxed_durability(using=self.using):
+        loaded = (LoanApplication, DecisionRecord, CaseRecord)
+        with (
+            relaxed_durability(using=self.using),
+            indexes_built_after_load(loaded, using=self.using, progress=progress)
+            if self.defer_indexes
+            else contextlib.nullcontext(),
+        ):
             done = 0
             while done < count:
                 size = min(chunk_size, count - done)
@@ -404,6 +415,7 @@ def seed_demo(
     seed: int = 20261130,
     chunk_size: int = 20_000,
     using: str = "default",
+    defer_indexes: bool = True,
     progress: Callable[[str], None] = lambda message: None,
 ) -> SeedReport:
     """Add ``applications`` scored, chained applications (see the module docstring); raises ``MissingData``.
@@ -413,5 +425,5 @@ def seed_demo(
     """
     if applications < 1:
         raise ValueError("applications must be at least 1")
-    seeder = _Seeder(data=data, seed=seed, using=using)
+    seeder = _Seeder(data=data, seed=seed, using=using, defer_indexes=defer_indexes)
     return seeder.run(count=applications, chunk_size=chunk_size, progress=progress)

@@ -55,9 +55,19 @@ def review_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> Quer
     return queryset.order_by("queued_at", "id")
 
 
-def open_case_count(*, user: Any) -> int:
-    """How many cases ``user`` may act on (the navigation's count): one index-only count of the queue."""
-    return _open_cases_for(user).count()
+# The navigation shows "99+" past this: every page pays for the count, so it reads at most this many
+# (plus one) entries of the open-cases index however long the queue grows.
+NAV_COUNT_LIMIT = 99
+
+
+def open_case_count(*, user: Any, limit: int = NAV_COUNT_LIMIT) -> int:
+    """How many cases ``user`` may act on, counted up to ``limit + 1`` (the navigation's count).
+
+    One index-only count of the queue, bounded: a result above ``limit`` means "more than ``limit``".
+    In the queue's order, which its partial index serves: with the model's default order the subquery
+    walked the created_at index over every application instead.
+    """
+    return _open_cases_for(user).order_by("queued_at", "id")[: limit + 1].count()
 
 
 def reason_code_choices(*, actions: tuple[str, ...]) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -82,3 +82,42 @@ def test_on_postgresql_the_seeded_tables_have_current_planner_statistics():
         )
         estimates = dict(cursor.fetchall())
     assert estimates == {"applications_loanapplication": 300.0, "audit_decisionrecord": 300.0}
+
+
+def _index_definitions() -> dict[str, str]:
+    from infrastructure.bulk import _secondary_indexes
+
+    tables = [model._meta.db_table for model in (LoanApplication, DecisionRecord, CaseRecord)]
+    return {name: definition for table in tables for name, definition in _secondary_indexes(connection, table)}
+
+
+def test_into_empty_tables_the_indexes_are_built_after_the_load_exactly_as_the_migrations_made_them():
+    before = _index_definitions()
+    assert {"loanapp_queue", "loanapp_reference_key", "decision_version_sequence"} <= set(before)
+    seen_during: list[dict[str, str]] = []
+    _seed(300, chunk=100)
+    assert _index_definitions() == before
+    # And the queries the pages make still find them.
+    from infrastructure.bulk import indexes_built_after_load
+
+    with indexes_built_after_load([LoanApplication, DecisionRecord, CaseRecord]) as dropped:
+        seen_during.append(_index_definitions())
+    assert dropped is False and seen_during == [before]  # tables not empty: nothing dropped
+
+
+def test_a_failed_load_still_restores_the_indexes(monkeypatch):
+    import audit.bulk
+
+    before = _index_definitions()
+    calls = []
+
+    def failing(*, items, using="default"):
+        calls.append(_index_definitions())
+        raise KeyboardInterrupt  # as Ctrl-C would, mid-load
+
+    monkeypatch.setattr("operations.demo_data.append_case_records_in_bulk", failing)
+    with pytest.raises(KeyboardInterrupt):
+        _seed(200, chunk=100)
+    assert calls and calls[0] == {}  # the load ran without them
+    assert _index_definitions() == before
+    assert audit.bulk.append_case_records_in_bulk is not failing

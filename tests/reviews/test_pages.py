@@ -53,6 +53,27 @@ def test_queue_lists_open_cases_oldest_first_without_the_reviewers_own(reviewer)
     assert new.pk
 
 
+def test_the_navigation_count_stops_past_its_limit(reviewer, monkeypatch):
+    # At a million applications the queue may hold thousands of cases and every page shows the count:
+    # it reads at most limit + 1 entries of the queue's index and says "N+" past the limit.
+    from reviews import selectors
+
+    monkeypatch.setattr(selectors, "NAV_COUNT_LIMIT", 2)
+    client = login(reviewer)
+    first = review_case()
+    page = client.get(f"/applications/{first.pk}/").content.decode()
+    assert 'data-testid="nav-queue-count" aria-label="1 open case">1<' in page
+    review_case()
+    page = client.get(f"/applications/{first.pk}/").content.decode()
+    assert 'data-testid="nav-queue-count" aria-label="2 open cases">2<' in page
+    review_case()
+    review_case()
+    page = client.get(f"/applications/{first.pk}/").content.decode()
+    assert 'data-testid="nav-queue-count" aria-label="more than 2 open cases">2+<' in page
+    assert selectors.open_case_count(user=reviewer, limit=2) == 3
+    assert selectors.open_case_count(user=reviewer, limit=10) == 4
+
+
 def test_queue_filters(reviewer, second_reviewer):
     waiting = review_case(applicant_reference="F-WAIT", loan_amnt="14000")
     mine = review_case(applicant_reference="F-MINE", loan_amnt="14500")

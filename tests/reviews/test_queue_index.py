@@ -50,6 +50,8 @@ def test_the_queue_and_its_count_use_the_open_cases_index():
             assert selectors.open_case_count(user=reviewer) == 3
         count = _plan(queries[-1]["sql"])
         assert "loanapp_queue" in count, count
+        # Bounded: however long the queue, the count reads at most limit + 1 index entries.
+        assert f"LIMIT {selectors.NAV_COUNT_LIMIT + 1}" in queries[-1]["sql"]
 
 
 def test_the_lifecycle_migration_kept_the_no_delete_trigger():
