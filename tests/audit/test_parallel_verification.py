@@ -14,11 +14,13 @@ import pytest
 from django.db import connection
 
 from accounts import roles
+from applications.models import LoanApplication
 from audit import db_triggers, verification
 from audit.models import DecisionRecord
 from audit.verification import DECISIONS, ChainReport
 from tests.support.audit import drop_triggers, raw, run_verify, scored_application
 from tests.support.factories import UserFactory
+from tests.support.reviews import decide_by_review
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +120,20 @@ def test_an_empty_range_and_more_problems_than_listed_merge_as_the_serial_walk(c
         _flip_decision(victim)
     merged = _assert_same_as_serial()
     assert len(merged["problems"]) == 2 and merged["problem_count"] == 5
+
+
+def test_never_reviewed_applications_are_listed_before_reviewed_ones(chain):
+    """The reviewed applications are compared first (while the never-reviewed ones' statement runs elsewhere),
+    yet listed after them, as before."""
+    reviewed = LoanApplication.objects.get(pk=chain[0].application_id)
+    decide_by_review(reviewed, "APPROVE" if reviewed.final_decision != "APPROVE" else "DECLINE")
+    plain = LoanApplication.objects.get(pk=chain[5].application_id)
+    for application in (reviewed, plain):
+        raw("UPDATE applications_loanapplication SET probability_of_default = 0.5 WHERE id = %s", (application.pk,))
+    code, out, summary = run_verify("--full")
+    assert code == 1 and summary["application_mismatches"] == 2
+    problems = [line for line in out.splitlines() if line.startswith("PROBLEM application")]
+    assert [f"id={plain.pk}:" in problems[0], f"id={reviewed.pk}:" in problems[1]] == [True, True]
 
 
 @pytest.fixture
