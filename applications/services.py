@@ -35,7 +35,7 @@ from audit.services import (
     append_decision_records,
     latest_decision_record,
     prepare_decision_record,
-    prepare_decision_text,
+    prepare_decision_texts,
 )
 from governance.models import ChallengerScore
 from governance.selectors import scoring_arguments, scoring_plan
@@ -391,10 +391,14 @@ def prepare_applications(
         challenger=challenger,
         scored_at=now,
     )
+    decisions = iter(
+        prepare_decision_texts(
+            items=[(application, result) for _, application, _, result in decided if result is not None],
+            officer=officer,
+        )
+    )
     for (position, application, _, result), shadow in zip(decided, shadows, strict=True):
-        decision = None
-        if result is not None:
-            decision = prepare_decision_text(application=application, result=result, officer=officer)
+        decision = next(decisions) if result is not None else None
         prepared[position] = PreparedApplication(application, prepare_insert(application), decision, shadow)
     return prepared
 

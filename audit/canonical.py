@@ -151,10 +151,56 @@ def value_text(value: Any) -> str:
             if shape is None:
                 return dumps(canonical_value(value))
         text, keys = shape
-        return text % tuple([value_text(value[key]) for key in keys])
+        return text % tuple([_item_text(value[key]) for key in keys])
     if kind is list or kind is tuple:
-        return "[" + ",".join([value_text(item) for item in value]) + "]"
+        return "[" + ",".join([_item_text(item) for item in value]) + "]"
     return dumps(canonical_value(value))
+
+
+_plain_text = _PLAIN_TEXT.fullmatch
+_isfinite = math.isfinite
+
+
+def _item_text(value: Any) -> str:
+    # A finite float and a plain text (most values of a document) without the general dispatch.
+    kind = value.__class__
+    if kind is float and _isfinite(value):
+        return f'"{value.hex()}"'
+    if kind is str and _plain_text(value):
+        return f'"{value}"'
+    return value_text(value)
+
+
+def dict_texts(dicts: list[dict[str, Any]]) -> list[str]:
+    """``value_text`` of each of ``dicts``, written column by column when they all have the same keys.
+
+    For the many documents of a batch (each row's features, each row's
+    inputs): one pass per key over every row, the common value types written
+    inline, then one string format per row.
+    """
+    if not dicts:
+        return []
+    keys = tuple(dicts[0])
+    shape = _DICT_FORMATS.get(keys) or _dict_format(dicts[0])
+    if shape is None or any(tuple(item) != keys for item in dicts):
+        return [value_text(item) for item in dicts]
+    text, ordered = shape
+    plain, isfinite = _plain_text, _isfinite
+    columns = []
+    for key in ordered:
+        columns.append(
+            [
+                f'"{v.hex()}"'
+                if v.__class__ is float and isfinite(v)
+                else f'"{v}"'
+                if v.__class__ is str and plain(v)
+                else int.__repr__(v)
+                if v.__class__ is int
+                else value_text(v)
+                for v in [item[key] for item in dicts]
+            ]
+        )
+    return [text % row for row in zip(*columns)]
 
 
 def _dict_format(value: dict) -> tuple[str, tuple[str, ...]] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -218,7 +219,11 @@ class PreparedDecisionText:
 
 def prepare_decision_text(*, application: Any, result: Any, officer: Any) -> PreparedDecisionText:
     """``prepare_decision_record`` as text: its payload comes out identical, without building the document."""
-    duplicate_of = getattr(application, "duplicate_of_id", None)
+    return _decision_text(_decision_template(application, result, officer), application, result, officer)
+
+
+def _decision_template(application: Any, result: Any, officer: Any) -> canonical.CanonicalTemplate:
+    """The decision document of this model, policy and officer with its per-record values left open."""
     key = (
         officer.pk,
         officer.get_username(),
@@ -228,7 +233,7 @@ def prepare_decision_text(*, application: Any, result: Any, officer: Any) -> Pre
         result.policy_version,
         float(result.approve_below).hex(),
         float(result.decline_from).hex(),
-        duplicate_of,
+        getattr(application, "duplicate_of_id", None),
     )
     template = _DECISION_TEMPLATES.get(key)
     if template is None:
@@ -240,18 +245,53 @@ def prepare_decision_text(*, application: Any, result: Any, officer: Any) -> Pre
         if len(_DECISION_TEMPLATES) >= _MOST_DECISION_TEMPLATES:
             _DECISION_TEMPLATES.clear()
         _DECISION_TEMPLATES[key] = template
+    return template
+
+
+def _decision_text(
+    template: canonical.CanonicalTemplate,
+    application: Any,
+    result: Any,
+    officer: Any,
+    features: str | None = None,
+    inputs: str | None = None,
+    reasons: str | None = None,
+) -> PreparedDecisionText:
     text = canonical.value_text
     texts = (
         canonical.json_text(getattr(application, "applicant_reference", "") or ""),
         text(result.decision),
-        text(dict(result.features)),
-        text(_application_inputs(application)),
+        text(dict(result.features)) if features is None else features,
+        text(_application_inputs(application)) if inputs is None else inputs,
         text([e.as_dict() for e in result.outside_experience]),
         text(float(result.probability_of_default)),
-        text([reason.as_dict() for reason in result.reasons]),
+        text([reason.as_dict() for reason in result.reasons]) if reasons is None else reasons,
         text(result.risk_label),
     )
     return PreparedDecisionText(template=template, texts=texts, columns=_decision_columns(result, officer))
+
+
+def prepare_decision_texts(*, items: Sequence[tuple[Any, Any]], officer: Any) -> list[PreparedDecisionText]:
+    """``prepare_decision_text`` for many ``(application, result)`` pairs (a batch file's chunk).
+
+    The same texts, with every row's features and inputs written column by
+    column (``canonical.dict_texts``) instead of one document at a time.
+    """
+    if not items:
+        return []
+    features = canonical.dict_texts([dict(result.features) for _, result in items])
+    inputs = canonical.dict_texts([_application_inputs(application) for application, _ in items])
+    # Every row's reasons as one list of dicts (one model: one shape), then each row's slice of it.
+    each_reason = canonical.dict_texts([reason.as_dict() for _, result in items for reason in result.reasons])
+    prepared = []
+    start = 0
+    for (application, result), feature_text, input_text in zip(items, features, inputs, strict=True):
+        end = start + len(result.reasons)
+        reason_text = "[" + ",".join(each_reason[start:end]) + "]"
+        start = end
+        template = _decision_template(application, result, officer)
+        prepared.append(_decision_text(template, application, result, officer, feature_text, input_text, reason_text))
+    return prepared
 
 
 def append_decision_record(*, application_id: int, prepared: PreparedDecision) -> DecisionRecord:

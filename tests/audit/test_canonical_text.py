@@ -15,7 +15,7 @@ import pytest
 from applications.forms import clean_application_rows
 from applications.models import LoanApplication
 from audit import canonical
-from audit.services import prepare_decision_record, prepare_decision_text
+from audit.services import prepare_decision_record, prepare_decision_text, prepare_decision_texts
 from scoring.schema import INPUT_NAMES
 from scoring.services import DecisionPolicy, score_application, score_applications
 from tests.support.factories import UserFactory
@@ -72,6 +72,15 @@ def test_value_text_refuses_what_canonical_value_refuses(value):
         canonical.canonical_value(value)
     with pytest.raises(ValueError):
         canonical.value_text(value)
+
+
+def test_dicts_written_column_by_column_are_each_its_canonical_dump():
+    same_keys = [{"b": value, "a": other} for value in EDGE_VALUES for other in (1, -0.0, "x y", None)]
+    assert canonical.dict_texts(same_keys) == [canonical.dumps(canonical.canonical_value(d)) for d in same_keys]
+    mixed = [{"a": 1}, {"b": 2.5}, {"a": 1, "b": Decimal("3.0")}, {}]
+    assert canonical.dict_texts(mixed) == [canonical.dumps(canonical.canonical_value(d)) for d in mixed]
+    with pytest.raises(ValueError):
+        canonical.dict_texts([{"a": 1.0}, {"a": float("nan")}])
 
 
 def test_a_template_filled_is_the_dump_of_the_whole_document():
@@ -135,7 +144,8 @@ def test_decisions_prepared_as_text_give_the_record_payload_over_the_shared_file
     for arguments in ({}, {"policy": policy}):
         results = score_applications(frame, **arguments)
         assert results[0] == score_application(applications[0].model_inputs(), **arguments)
-        for number, (application, result) in enumerate(zip(applications, results, strict=True)):
+        chunk = prepare_decision_texts(items=list(zip(applications, results, strict=True)), officer=officer)
+        for number, (application, result, in_chunk) in enumerate(zip(applications, results, chunk, strict=True)):
             links = {
                 "application_id": 1000 + number,
                 "created_at": stamp,
@@ -153,6 +163,7 @@ def test_decisions_prepared_as_text_give_the_record_payload_over_the_shared_file
                 sequence=links["sequence"],
             )
             assert got == expected, number
+            assert in_chunk == prepared, number
             compared += 1
     assert compared == 2 * len(applications)
     assert any(result.outside_experience for result in results)
