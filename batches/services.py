@@ -30,7 +30,6 @@ from infrastructure.task_queue import enqueue_many
 logger = logging.getLogger(__name__)
 
 CHUNK_TASK = "batches.tasks.run_chunk"
-_STAGED_ROWS_PER_COMMIT = 20_000
 
 
 def create_batch_job(*, officer: Any, file: IO[bytes], file_name: str, max_rows: int = parsing.MAX_ROWS) -> BatchJob:
@@ -48,10 +47,6 @@ def create_batch_job(*, officer: Any, file: IO[bytes], file_name: str, max_rows:
     chunk_rows = settings.BATCH_CHUNK_ROWS  # read per upload: tests and benchmarks change it
     total = 0
     number = 0
-    # Chunks are staged in transactions of about _STAGED_ROWS_PER_COMMIT rows, not one each: a commit
-    # is an fsync (synchronous=FULL), and SQLite's write lock is held for a bounded time meanwhile.
-    chunks_per_commit = max(1, _STAGED_ROWS_PER_COMMIT // chunk_rows)
-    pending: list[BatchChunk] = []
     try:
         rows = parsing.read_rows(file, max_rows=max_rows, digest=digest)
         columns = next(rows)
@@ -60,16 +55,12 @@ def create_batch_job(*, officer: Any, file: IO[bytes], file_name: str, max_rows:
             chunk.append(cells)
             total += 1
             if len(chunk) == chunk_rows:
-                pending.append(BatchChunk(job=job, number=number, first_row=total - len(chunk) + 1, rows=chunk))
+                _stage_chunk(job, number, total - len(chunk) + 1, chunk)
                 number += 1
                 chunk = []
-                if len(pending) == chunks_per_commit:
-                    _stage_chunks(pending)
-                    pending = []
         if chunk:
-            pending.append(BatchChunk(job=job, number=number, first_row=total - len(chunk) + 1, rows=chunk))
+            _stage_chunk(job, number, total - len(chunk) + 1, chunk)
             number += 1
-        _stage_chunks(pending)
     except parsing.FileRefused as refusal:
         BatchChunk.objects.filter(job=job).delete()
         BatchJob.objects.filter(pk=job.pk).update(
@@ -93,10 +84,8 @@ def create_batch_job(*, officer: Any, file: IO[bytes], file_name: str, max_rows:
     return job
 
 
-def _stage_chunks(chunks: list[BatchChunk]) -> None:
-    with transaction.atomic():
-        for chunk in chunks:
-            chunk.save(force_insert=True)
+def _stage_chunk(job: BatchJob, number: int, first_row: int, rows: list[list[str]]) -> None:
+    BatchChunk.objects.create(job=job, number=number, first_row=first_row, rows=rows)
 
 
 def _row_key(job_id: int, row_number: int) -> str:
