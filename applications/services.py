@@ -30,10 +30,12 @@ from applications.models import LoanApplication
 from audit import lifecycle
 from audit.services import (
     PreparedDecision,
+    PreparedDecisionText,
     append_decision_record,
     append_decision_records,
     latest_decision_record,
     prepare_decision_record,
+    prepare_decision_texts,
 )
 from governance.models import ChallengerScore
 from governance.selectors import scoring_arguments, scoring_plan
@@ -311,7 +313,7 @@ class PreparedApplication:
 
     application: LoanApplication
     insert: PreparedInsert
-    decision: PreparedDecision | None
+    decision: PreparedDecision | PreparedDecisionText | None
     # The challenger's shadow score (governance.shadow_scores' field values), stored beside it; never part of
     # the decision.
     shadow: dict[str, Any] | None = None
@@ -389,10 +391,14 @@ def prepare_applications(
         challenger=challenger,
         scored_at=now,
     )
+    decisions = iter(
+        prepare_decision_texts(
+            items=[(application, result) for _, application, _, result in decided if result is not None],
+            officer=officer,
+        )
+    )
     for (position, application, _, result), shadow in zip(decided, shadows, strict=True):
-        decision = None
-        if result is not None:
-            decision = prepare_decision_record(application=application, result=result, officer=officer)
+        decision = next(decisions) if result is not None else None
         prepared[position] = PreparedApplication(application, prepare_insert(application), decision, shadow)
     return prepared
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -82,22 +80,14 @@ CASE_COLUMNS = (
 )
 
 
-def _marker(name: str) -> str:
-    return f"@@{name}@@"
-
-
 class DecisionTemplate:
     """One scoring's decision record, serialised once; ``payload`` fills in one record's own values."""
 
     def __init__(self, prepared: PreparedDecision) -> None:
-        document = {**prepared.document, **{name: _marker(name) for name in _PER_RECORD}}
-        text = canonical.dumps(document).replace("%", "%%")
-        for name in _PER_RECORD:
-            quoted = json.dumps(_marker(name))
-            if text.count(quoted) != 1:  # a marker must stand for exactly one value
-                raise ValueError(f"cannot template the decision document: {name!r} found {text.count(quoted)} times")
-            text = text.replace(quoted, "%s")
-        self._format = text
+        template = canonical.CanonicalTemplate(prepared.document, _PER_RECORD)
+        if template.names != _PER_RECORD:
+            raise ValueError(f"unexpected order of the per-record values: {template.names!r}")
+        self._format = template.format
         columns = prepared.columns
         self.values = (
             columns["probability_of_default"],
@@ -132,14 +122,8 @@ class DecisionTemplate:
         )
 
 
-_PLAIN_TEXT = re.compile(r"[A-Za-z0-9 _.:/-]*")
-
-
-def json_text(value: str) -> str:
-    """A text as canonical JSON writes it (ASCII, quoted); plain references and usernames need no escaping."""
-    if _PLAIN_TEXT.fullmatch(value):
-        return f'"{value}"'
-    return json.dumps(value, ensure_ascii=True)
+# Kept here for its callers (operations.demo_data): the shared one is audit.canonical's.
+json_text = canonical.json_text
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,9 +164,13 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         # before issue 18 lack it: theirs is the model manifest's).
         "policy_version": result.policy_version,
     }
-    columns = {
+    return PreparedDecision(document=document, columns=_decision_columns(result, officer))
+
+
+def _decision_columns(result: Any, officer: Any) -> dict[str, Any]:
+    return {
         "officer_id": officer.pk,
-        "probability_of_default": probability,
+        "probability_of_default": float(result.probability_of_default),
         "decision": result.decision,
         "approve_below": float(result.approve_below),
         "decline_from": float(result.decline_from),
@@ -173,7 +178,120 @@ def prepare_decision_record(*, application: Any, result: Any, officer: Any) -> P
         "model_sha256": result.model_sha256,
         "outside_experience": bool(result.outside_experience),
     }
-    return PreparedDecision(document=document, columns=columns)
+
+
+# The decision document's values that differ between the records of one model, policy and officer, in
+# canonical (sorted) order; the rest of the document is serialised once per (model, policy, officer).
+_PER_DECISION = (
+    "applicant_reference",
+    "application_id",
+    "created_at",
+    "decision",
+    "features",
+    "inputs",
+    "outside_experience",
+    "previous_hash",
+    "probability_of_default",
+    "reasons",
+    "risk_label",
+    "sequence",
+)
+_DECISION_TEMPLATES: dict[tuple[Any, ...], canonical.CanonicalTemplate] = {}
+_MOST_DECISION_TEMPLATES = 64
+
+
+@dataclass(frozen=True)
+class PreparedDecisionText:
+    """A decision record prepared as text, for many records at once (a batch file's chunk).
+
+    The same record as ``prepare_decision_record`` gives, with its document
+    kept as its shared template and the canonical texts of its own values
+    known before the append (``texts``: applicant_reference, decision,
+    features, inputs, outside_experience, probability_of_default, reasons,
+    risk_label); ``append_decision_records`` fills in the application id,
+    time and chain links.
+    """
+
+    template: canonical.CanonicalTemplate
+    texts: tuple[str, ...]
+    columns: dict[str, Any]
+
+
+def prepare_decision_text(*, application: Any, result: Any, officer: Any) -> PreparedDecisionText:
+    """``prepare_decision_record`` as text: its payload comes out identical, without building the document."""
+    return _decision_text(_decision_template(application, result, officer), application, result, officer)
+
+
+def _decision_template(application: Any, result: Any, officer: Any) -> canonical.CanonicalTemplate:
+    """The decision document of this model, policy and officer with its per-record values left open."""
+    key = (
+        officer.pk,
+        officer.get_username(),
+        result.model_version,
+        result.model_sha256,
+        result.experience_sha256,
+        result.policy_version,
+        float(result.approve_below).hex(),
+        float(result.decline_from).hex(),
+        getattr(application, "duplicate_of_id", None),
+    )
+    template = _DECISION_TEMPLATES.get(key)
+    if template is None:
+        template = canonical.CanonicalTemplate(
+            prepare_decision_record(application=application, result=result, officer=officer).document, _PER_DECISION
+        )
+        if template.names != _PER_DECISION:
+            raise ValueError(f"unexpected order of a decision's own values: {template.names!r}")
+        if len(_DECISION_TEMPLATES) >= _MOST_DECISION_TEMPLATES:
+            _DECISION_TEMPLATES.clear()
+        _DECISION_TEMPLATES[key] = template
+    return template
+
+
+def _decision_text(
+    template: canonical.CanonicalTemplate,
+    application: Any,
+    result: Any,
+    officer: Any,
+    features: str | None = None,
+    inputs: str | None = None,
+    reasons: str | None = None,
+) -> PreparedDecisionText:
+    text = canonical.value_text
+    texts = (
+        canonical.json_text(getattr(application, "applicant_reference", "") or ""),
+        text(result.decision),
+        text(dict(result.features)) if features is None else features,
+        text(_application_inputs(application)) if inputs is None else inputs,
+        text([e.as_dict() for e in result.outside_experience]),
+        text(float(result.probability_of_default)),
+        text([reason.as_dict() for reason in result.reasons]) if reasons is None else reasons,
+        text(result.risk_label),
+    )
+    return PreparedDecisionText(template=template, texts=texts, columns=_decision_columns(result, officer))
+
+
+def prepare_decision_texts(*, items: Sequence[tuple[Any, Any]], officer: Any) -> list[PreparedDecisionText]:
+    """``prepare_decision_text`` for many ``(application, result)`` pairs (a batch file's chunk).
+
+    The same texts, with every row's features and inputs written column by
+    column (``canonical.dict_texts``) instead of one document at a time.
+    """
+    if not items:
+        return []
+    features = canonical.dict_texts([dict(result.features) for _, result in items])
+    inputs = canonical.dict_texts([_application_inputs(application) for application, _ in items])
+    # Every row's reasons as one list of dicts (one model: one shape), then each row's slice of it.
+    each_reason = canonical.dict_texts([reason.as_dict() for _, result in items for reason in result.reasons])
+    prepared = []
+    start = 0
+    for (application, result), feature_text, input_text in zip(items, features, inputs, strict=True):
+        end = start + len(result.reasons)
+        reason_text = "[" + ",".join(each_reason[start:end]) + "]"
+        start = end
+        template = _decision_template(application, result, officer)
+        prepared.append(_decision_text(template, application, result, officer, feature_text, input_text, reason_text))
+    return prepared
 
 
 def append_decision_record(*, application_id: int, prepared: PreparedDecision) -> DecisionRecord:
@@ -199,7 +317,7 @@ def append_decision_record(*, application_id: int, prepared: PreparedDecision) -
     )
 
 
-def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> int:
+def append_decision_records(*, items: list[tuple[int, PreparedDecision | PreparedDecisionText]]) -> int:
     """Append many decision records in order, locking and moving the chain head once; returns how many.
 
     For a batch file's chunk: the same documents, links and hashes as one
@@ -207,6 +325,8 @@ def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> int
     The records are stamped with one time, taken under the lock (they are
     appended together, in one statement per batch of rows), linked and
     hashed in order in one loop, and inserted without building instances.
+    Items prepared as text (``prepare_decision_text``) are filled into their
+    template instead of serialised.
     """
     if not items:
         return 0
@@ -216,19 +336,37 @@ def append_decision_records(*, items: list[tuple[int, PreparedDecision]]) -> int
         using = transaction.get_connection().alias
         created_at = timezone.now()
         stamp = canonical.utc_iso(created_at)
+        stamp_text = canonical.json_text(stamp)
         rows = []
         for application_id, prepared in items:
             if application_id is None:
                 raise ValueError("save the application before recording its decision")
             sequence = head_sequence + 1
-            document = {
-                **prepared.document,
-                "application_id": application_id,
-                "created_at": stamp,
-                "sequence": sequence,
-                "previous_hash": head_hash,
-            }
-            payload = dumps(document)
+            if prepared.__class__ is PreparedDecisionText:
+                (reference, decision, features, inputs, outside, probability, reasons, risk) = prepared.texts
+                payload = prepared.template.format % (
+                    reference,
+                    canonical.value_text(application_id),
+                    stamp_text,
+                    decision,
+                    features,
+                    inputs,
+                    outside,
+                    f'"{head_hash}"',
+                    probability,
+                    reasons,
+                    risk,
+                    canonical.value_text(sequence),
+                )
+            else:
+                document = {
+                    **prepared.document,
+                    "application_id": application_id,
+                    "created_at": stamp,
+                    "sequence": sequence,
+                    "previous_hash": head_hash,
+                }
+                payload = dumps(document)
             digest = digest_of(payload)
             rows.append(
                 {
