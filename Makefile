@@ -136,7 +136,8 @@ bench-monitoring: setup
 
 # Every page and job of issue 16 at N applications (default 1,000,000), SQLite then PostgreSQL (127.0.0.1:5432; the
 # database scale_bench is dropped and recreated), one table against the targets. e.g. `make bench-scale N=100000`;
-# ARGS e.g. "--db sqlite" or "--reuse-sqlite FILE" (an already seeded SQLite file).
+# ARGS e.g. "--db sqlite", "--reuse-sqlite FILE" / "--reuse-postgres DBNAME" (an already seeded copy; written to),
+# "--phases pages,exports" (of pages,exports,verify,incremental).
 N ?= 1000000
 bench-scale: setup
 	DJANGO_DEBUG=1 $(PY) manage.py ensure_model

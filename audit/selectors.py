@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, F, Max, Min, QuerySet
 
 from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord, VerificationRun
@@ -298,71 +299,76 @@ def decision_csv_rows() -> Iterator[tuple]:
     """
     import json
 
+    # json.dumps(value, sort_keys=True), without building an encoder per call.
+    as_json = json.JSONEncoder(sort_keys=True).encode
     yield DECISION_CSV_HEADER
-    rows = (
-        DecisionRecord.objects.order_by("sequence")
-        .values_list(
-            "id",
-            "sequence",
-            "created_at",
-            "application_id",
-            "officer_id",
-            "officer__username",
-            "decision",
-            "probability_of_default",
-            "approve_below",
-            "decline_from",
-            "model_version",
-            "model_sha256",
-            "previous_hash",
-            "record_hash",
-            "payload",
+    # One transaction: PostgreSQL's server-side cursor then streams (outside one, Django declares it WITH HOLD
+    # and the server builds the whole result before the first row, while no heartbeat is beaten).
+    with transaction.atomic():
+        rows = (
+            DecisionRecord.objects.order_by("sequence")
+            .values_list(
+                "id",
+                "sequence",
+                "created_at",
+                "application_id",
+                "officer_id",
+                "officer__username",
+                "decision",
+                "probability_of_default",
+                "approve_below",
+                "decline_from",
+                "model_version",
+                "model_sha256",
+                "previous_hash",
+                "record_hash",
+                "payload",
+            )
+            .iterator(chunk_size=2000)
         )
-        .iterator(chunk_size=2000)
-    )
-    for (
-        rid,
-        seq,
-        created,
-        app_id,
-        officer_id,
-        officer,
-        decision,
-        pd,
-        approve_below,
-        decline_from,
-        version,
-        sha,
-        previous,
-        digest,
-        payload,
-    ) in rows:
-        document = json.loads(payload)
-        yield (
+        for (
             rid,
             seq,
-            created.isoformat(),
+            created,
             app_id,
-            document.get("applicant_reference", ""),
             officer_id,
             officer,
             decision,
-            pd,  # written with repr(): every digit of the stored float
-            pd.hex(),
+            pd,
             approve_below,
             decline_from,
             version,
             sha,
-            json.dumps(document.get("inputs"), sort_keys=True),
-            json.dumps(document.get("features"), sort_keys=True),
-            json.dumps(document.get("reasons"), sort_keys=True),
             previous,
             digest,
             payload,
-            # The exact bytes the hash covers: the payload column is neutralised
-            # for spreadsheets like every text cell, which can change it.
-            base64.b64encode(payload.encode("ascii")).decode("ascii"),
-        )
+        ) in rows:
+            document = json.loads(payload)
+            yield (
+                rid,
+                seq,
+                created.isoformat(),
+                app_id,
+                document.get("applicant_reference", ""),
+                officer_id,
+                officer,
+                decision,
+                pd,  # written with repr(): every digit of the stored float
+                pd.hex(),
+                approve_below,
+                decline_from,
+                version,
+                sha,
+                as_json(document.get("inputs")),
+                as_json(document.get("features")),
+                as_json(document.get("reasons")),
+                previous,
+                digest,
+                payload,
+                # The exact bytes the hash covers: the payload column is neutralised
+                # for spreadsheets like every text cell, which can change it.
+                base64.b64encode(payload.encode("ascii")).decode("ascii"),
+            )
 
 
 def access_events(*, action: str = "", username: str = "") -> QuerySet[AccessEvent]:

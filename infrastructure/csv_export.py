@@ -36,7 +36,6 @@ apps export, and every app may import this layer.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 import logging
@@ -66,12 +65,17 @@ def keep_worker_alive_with(notify: Callable[[], None] | None) -> None:
 # stripped by some before they look at the next character).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 BOM = "\ufeff"
+_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)
 # A formula character right after a separator (spaces between allowed).
 _AFTER_SEPARATOR = re.compile(r"([;,] *)(?=[=+\-@\t\r\n])")
+_COMMA_THEN_FORMULA = re.compile(r",(?= *[=+\-@\t\r\n])")
+_SEMICOLON_THEN_FORMULA = re.compile(r";(?= *[=+\-@\t\r\n])")
 
 
 def safe_cell(value: Any) -> Any:
     """One cell as it is safe to write: numbers as they are, text neutralised."""
+    if type(value) is str:
+        return _safe_text(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -80,41 +84,97 @@ def safe_cell(value: Any) -> Any:
         return value
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    text = _AFTER_SEPARATOR.sub(r"\1'", str(value))
+    return _safe_text(str(value))
+
+
+def _safe_text(text: str) -> str:
+    # A separator followed by a formula character is searched for with two patterns that start with a literal
+    # (which the regex engine finds fast), and only a text that has one is rewritten: the same text as the
+    # substitution alone gives, at a quarter of its cost on a long JSON cell.
+    if ("," in text and _COMMA_THEN_FORMULA.search(text)) or (";" in text and _SEMICOLON_THEN_FORMULA.search(text)):
+        text = _AFTER_SEPARATOR.sub(r"\1'", text)
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text
 
 
-class _Echo:
-    """A file-like object whose ``write`` returns the line, so rows can be streamed."""
+def _written(value: Any) -> str:
+    """``value`` as ``csv.writer(quoting=QUOTE_NONNUMERIC)`` writes ``safe_cell(value)``: text quoted, numbers bare."""
+    cell = safe_cell(value)
+    if isinstance(cell, str):
+        return '"' + cell.replace('"', '""') + '"'
+    return str(cell)
 
-    def write(self, value: str) -> str:
-        return value
+
+# Written as they are, without a call per cell (exact types: bool, an int, goes through safe_cell).
+_PLAIN_NUMBERS = frozenset({int, float, Decimal})
+# Rows written per chunk of the stream: one write to the client per chunk instead of one per row.
+ROWS_PER_CHUNK = 256
+LINE_END = "\r\n"
 
 
 def csv_lines(rows: Iterable[Iterable[Any]], *, end_marker: bool = False) -> Iterator[str]:
-    """The CSV text of ``rows``, one line at a time, every cell through ``safe_cell``.
+    """The CSV text of ``rows``, ``ROWS_PER_CHUNK`` lines at a time, every cell through ``safe_cell``.
 
     The first row is the header. With ``end_marker``, a last line states how
     many data rows came before it (``END_MARKER``); it is written only once
-    every row was. The worker's heartbeat is beaten while lines flow.
+    every row was. The worker's heartbeat is beaten while lines flow. If
+    ``rows`` fails part way, the rows before the failure are sent, then the
+    failure propagates (and the end line is never written).
+
+    The text is exactly what ``csv.writer(quoting=csv.QUOTE_NONNUMERIC)``
+    writes (every text cell quoted, a quote inside doubled; numbers bare, so
+    spreadsheets read them as numbers; ``\r\n`` after each row), built here
+    because the csv module examines every character of a cell one by one:
+    on the decision export's long JSON cells it was most of the time.
     """
-    # QUOTE_NONNUMERIC: every text cell quoted (see the module docstring),
-    # numbers bare so spreadsheets read them as numbers.
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_NONNUMERIC)
+    plain, first, safe_text, written_as = _PLAIN_NUMBERS, _FORMULA_FIRST, _safe_text, _written
+    lines: list[str] = []
     written = 0
     beaten = time.monotonic()
-    for row in rows:
-        yield writer.writerow([safe_cell(value) for value in row])
-        written += 1
-        if not written & 1023 and _heartbeat is not None:
-            now = time.monotonic()
-            if now - beaten >= HEARTBEAT_SECONDS:
-                _heartbeat()
-                beaten = now
+    try:
+        for row in rows:
+            # Inline, without a call per cell (the common case): text that starts with no formula character and
+            # has no separator, and numbers; the rest goes through safe_cell.
+            lines.append(
+                ",".join(
+                    [
+                        '"'
+                        + (
+                            value
+                            if value[:1] not in first and "," not in value and ";" not in value
+                            else safe_text(value)
+                        ).replace('"', '""')
+                        + '"'
+                        if type(value) is str
+                        else str(value)
+                        if type(value) in plain
+                        else written_as(value)
+                        for value in row
+                    ]
+                )
+                + LINE_END
+            )
+            if len(lines) == ROWS_PER_CHUNK:
+                written += len(lines)
+                yield "".join(lines)
+                lines.clear()
+                if _heartbeat is not None:
+                    now = time.monotonic()
+                    if now - beaten >= HEARTBEAT_SECONDS:
+                        _heartbeat()
+                        beaten = now
+    except Exception:
+        # What was written before the failure still goes out; the failure then cuts the download, without
+        # its end line.
+        if lines:
+            yield "".join(lines)
+        raise
+    written += len(lines)
     if end_marker:
-        yield END_MARKER.format(count=max(written - 1, 0)) + writer.dialect.lineterminator
+        lines.append(END_MARKER.format(count=max(written - 1, 0)) + LINE_END)
+    if lines:
+        yield "".join(lines)
 
 
 def _logged(lines: Iterator[str], filename: str) -> Iterator[str]:

@@ -286,8 +286,8 @@ def test_an_export_cut_short_by_a_failure_does_not_end_with_the_end_line(monkeyp
         submit_form(officer=officer, data=application_form_data(applicant_reference=f"CUT-{i}"))
     real_batch = selectors._csv_batch
 
-    def failing_batch(batch):
-        yield from list(real_batch(batch))[:2]
+    def failing_batch(*args):
+        yield from list(real_batch(*args))[:2]
         raise ConnectionError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(selectors, "_csv_batch", failing_batch)

@@ -90,11 +90,12 @@ def test_a_long_stream_beats_the_workers_heartbeat(monkeypatch):
     monkeypatch.setattr(csv_export, "HEARTBEAT_SECONDS", 0.0)
     csv_export.keep_worker_alive_with(lambda: beats.append(1))
     try:
-        lines = list(csv_lines([[i] for i in range(5000)], end_marker=True))
+        chunks = list(csv_lines([[i] for i in range(5000)], end_marker=True))
     finally:
         csv_export.keep_worker_alive_with(None)
-    assert len(lines) == 5001
-    assert len(beats) == 5000 // 1024  # every 1,024 rows, when the interval has passed
+    assert "".join(chunks).splitlines() == [*(str(i) for i in range(5000)), "# END OF EXPORT: 4999 data rows"]
+    # Rows go out in chunks; the heartbeat is beaten after each full chunk when the interval has passed.
+    assert len(beats) == 5000 // csv_export.ROWS_PER_CHUNK > 1
 
 
 def test_gunicorn_workers_still_have_a_heartbeat():
