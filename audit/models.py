@@ -361,10 +361,11 @@ class LatestDecision(models.Model):
 
     class Meta:
         indexes = [
-            # The simulator's aggregates read only this index (covering on SQLite, whose rowid is the id).
+            # The simulator counts a model's applications by outcome and probability band: index ranges
+            # covering every column read, the period's times filtered within them.
             models.Index(
-                fields=["model_version", "created_at", "probability_of_default", "outcome"],
-                name="latest_version_time_pd",
+                fields=["model_version", "outcome", "probability_of_default", "created_at", "application"],
+                name="latest_version_outcome_pd",
             ),
             models.Index(
                 fields=["application"], condition=models.Q(decision_records__gt=1), name="latest_several_records"
