@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from audit import canonical
+from audit.latest import advance_latest_decisions
 from audit.models import CaseRecord, ChainHead, DecisionRecord
 from audit.services import PreparedDecision, _lock_head, _move_head, case_record_document
 from infrastructure.bulk import insert_many, next_primary_key, sync_primary_key_sequence
@@ -193,6 +194,7 @@ def append_decision_records_in_bulk(*, items: Sequence[BulkDecision], using: str
             record_id += 1
         insert_many(DecisionRecord, DECISION_COLUMNS, rows, using=using)
         sync_primary_key_sequence(DecisionRecord, using=using)
+        advance_latest_decisions(first_sequence=rows[0][1], last_sequence=sequence, using=using)
         _move_head(ChainHead.DECISIONS, sequence, previous)
     return linked
 

@@ -325,6 +325,57 @@ class OutcomeRecord(ChainedRecord):
         return f"Outcome #{self.sequence}: {self.outcome} on {self.outcome_date} (application {self.application_id})"
 
 
+class LatestDecision(models.Model):
+    """Each application's latest decision record and latest outcome: an index of the chains, not a record.
+
+    Decision records are append-only (no "latest" flag can be set on one), so
+    which record is an application's latest lives here, one row per
+    application, written in the same transaction as the record by the
+    services that append decision records (``audit.latest.advance_latest_decisions``) and
+    outcomes (``record_outcome``). It lets the cut-off simulator
+    (``governance.simulator``) aggregate over an index instead of reading
+    every record. ``verify_decisions`` recomputes it from the chains and
+    reports any row that disagrees (``audit.latest.mismatched_applications``).
+    """
+
+    application = models.OneToOneField(
+        "applications.LoanApplication",
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="+",
+        editable=False,
+    )
+    # No foreign key constraint: the index must never stand in the way of the chain's own checks (a record
+    # deleted behind the triggers' back is reported by verification, the index row with it).
+    decision_record = models.OneToOneField(
+        DecisionRecord, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", editable=False
+    )
+    # Copies of the latest decision record's columns.
+    model_version = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    probability_of_default = models.FloatField(editable=False)
+    # How many decision records the application has: over 1, an earlier one may be the latest of a period.
+    decision_records = models.PositiveIntegerField(editable=False)
+    # The latest outcome record's outcome, "" while none.
+    outcome = models.CharField(max_length=9, blank=True, editable=False)
+
+    class Meta:
+        indexes = [
+            # The simulator counts a model's applications by outcome and probability band: index ranges
+            # covering every column read, the period's times filtered within them.
+            models.Index(
+                fields=["model_version", "outcome", "probability_of_default", "created_at", "application"],
+                name="latest_version_outcome_pd",
+            ),
+            models.Index(
+                fields=["application"], condition=models.Q(decision_records__gt=1), name="latest_several_records"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Latest decision of application {self.application_id}: record {self.decision_record_id}"
+
+
 class AccessEvent(AppendOnlyModel):
     """Who did what, when, from where: logins, failures, denials, views, exports.
 

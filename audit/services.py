@@ -25,6 +25,7 @@ from django.utils import timezone
 from accounts import roles
 from accounts.client_ip import client_ip as request_client_ip
 from audit import canonical, selectors
+from audit.latest import advance_latest_decisions, record_latest_outcome
 from audit.models import (
     ANONYMOUS_EVENTS_PER_WINDOW,
     AccessEvent,
@@ -307,14 +308,19 @@ def append_decision_record(*, application_id: int, prepared: PreparedDecision) -
         raise ValueError("save the application before recording its decision")
     created_at = timezone.now()
     document = {**prepared.document, "application_id": application_id, "created_at": canonical.utc_iso(created_at)}
-    return _append(
-        DecisionRecord,
-        ChainHead.DECISIONS,
-        document,
-        application_id=application_id,
-        created_at=created_at,
-        **prepared.columns,
-    )
+    with transaction.atomic(savepoint=False):
+        record = _append(
+            DecisionRecord,
+            ChainHead.DECISIONS,
+            document,
+            application_id=application_id,
+            created_at=created_at,
+            **prepared.columns,
+        )
+        advance_latest_decisions(
+            first_sequence=record.sequence, last_sequence=record.sequence, using=transaction.get_connection().alias
+        )
+    return record
 
 
 def append_decision_records(*, items: list[tuple[int, PreparedDecision | PreparedDecisionText]]) -> int:
@@ -381,6 +387,7 @@ def append_decision_records(*, items: list[tuple[int, PreparedDecision | Prepare
             )
             head_sequence, head_hash = sequence, digest
         insert_values(DecisionRecord, rows, using=using)
+        advance_latest_decisions(first_sequence=rows[0]["sequence"], last_sequence=head_sequence, using=using)
         _move_head(ChainHead.DECISIONS, head_sequence, head_hash)
     return len(rows)
 
@@ -488,7 +495,7 @@ def record_outcome(
             "source": source,
             "created_at": canonical.utc_iso(created_at),
         }
-        return _append(
+        record = _append(
             OutcomeRecord,
             ChainHead.OUTCOMES,
             document,
@@ -500,6 +507,8 @@ def record_outcome(
             source=source,
             created_at=created_at,
         )
+        record_latest_outcome(application_id=application_id, outcome=outcome, using=transaction.get_connection().alias)
+        return record
 
 
 @dataclass(frozen=True)

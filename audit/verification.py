@@ -40,6 +40,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Exists, OuterRef
 
 from audit import canonical, lifecycle
+from audit.latest import mismatched_applications
 from audit.models import (
     CaseRecord,
     ChainedRecord,
@@ -1255,9 +1256,21 @@ def _verify_with(
         _check_applications(summary, plain=plain)
     else:
         _check_applications(summary, sorted(touched))
+    _check_latest_decisions(summary, None if touched is None else sorted(touched))
     if replay:
         replayer.flush_all()
     return summary
+
+
+def _check_latest_decisions(summary: VerificationSummary, application_ids: list[int] | None) -> None:
+    """Each application's ``LatestDecision`` row must say what its records do (``audit.latest``)."""
+    for app_id in mismatched_applications(among=application_ids):
+        summary.application_mismatches += 1
+        if len(summary.application_problems) < MAX_LISTED:
+            summary.application_problems.append(
+                f"application id={app_id}: its latest-decision index disagrees with its decision and outcome records"
+            )
+            summary.application_mismatch_ids.append(app_id)
 
 
 def _application_model() -> Any:

@@ -124,10 +124,11 @@ def test_application_and_audit_record_commit_together(officer, monkeypatch):
 
 
 def test_submit_path_query_budget(officer, django_assert_max_num_queries):
-    """Lean: the duplicate checks (reference, same inputs), the serving state, the insert and the audit append.
+    """Lean: the duplicate checks (reference, same inputs), the serving state, the insert, the audit append and
+    the application's latest-decision index (``audit.latest``).
 
     Nothing per field; the second application differs, so no duplicate warning is raised and confirmed.
     """
     submit_form(officer=officer, data=application_form_data())
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         submit_form(officer=officer, data=application_form_data(loan_amnt="9000", applicant_reference="BUDGET-2"))

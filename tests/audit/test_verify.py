@@ -152,10 +152,10 @@ def test_replay_finds_a_probability_one_bit_off_even_in_a_reforged_chain(chain):
         )
         previous = digest
     raw("UPDATE audit_chainhead SET record_hash = %s WHERE name = 'decisions'", (previous,))
-    raw(
-        "UPDATE applications_loanapplication SET probability_of_default = %s WHERE id = %s",
-        (nudged, victim.application_id),
-    )
+    # The working copy and the simulator's latest-decision index too, as a thorough forger would.
+    for table in ("applications_loanapplication", "audit_latestdecision"):
+        key = "id" if table.startswith("applications") else "application_id"
+        raw(f"UPDATE {table} SET probability_of_default = %s WHERE {key} = %s", (nudged, victim.application_id))
     code, out, summary = run_verify()
     assert code == 0 and summary["chain_ok"] is True, out  # the forgery is a valid chain...
     code, out, summary = run_verify("--replay")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.utils import timezone
 
 from accounts import roles
 from applications import services as application_services
-from audit.models import DecisionRecord, GovernanceRecord
+from audit.models import DecisionRecord, GovernanceRecord, LatestDecision, OutcomeRecord
 from audit.services import record_outcome
 from audit.verification import verify_audit_trail
 from governance import selectors, services
@@ -241,18 +243,177 @@ def test_simulator_page_shows_figures_and_admins_propose(client_for, portfolio):
     assert 'data-testid="pending-proposals"' in page and "Approve" in page
 
 
-@pytest.mark.parametrize("sliced_up_to", [100_000, 0])
-def test_outcomes_read_in_slices_give_the_same_figures(portfolio, monkeypatch, sliced_up_to):
-    """Both reads of the outcomes (ids in slices, or a subquery over many) give the independent figures."""
+def _independent_from_records(model_version, start, end, approve_below, decline_from):
+    """The figures by plain Python over every decision and outcome record: the definition, step by step."""
+    zone = timezone.get_current_timezone()
+    latest = {}
+    for record in DecisionRecord.objects.order_by("sequence"):
+        day = record.created_at.astimezone(zone).date()
+        if record.model_version != model_version or (start and day < start) or (end and day > end):
+            continue
+        latest[record.application_id] = record.probability_of_default  # a later record wins
+    outcomes = {record.application_id: record.outcome for record in OutcomeRecord.objects.order_by("sequence")}
+    approved = sorted(pk for pk, p in latest.items() if p < approve_below)
+    declined = {pk for pk, p in latest.items() if p >= decline_from}
+    known = [pk for pk in approved if pk in outcomes]
+    return {
+        "applications": len(latest),
+        "approved": len(approved),
+        "declined": len(declined),
+        "expected_bad_rate": sum(latest[pk] for pk in approved) / len(approved) if approved else None,
+        "approved_with_outcome": len(known),
+        "realised_bad_rate": sum(outcomes[pk] == "DEFAULTED" for pk in known) / len(known) if known else None,
+        "approved_ids": set(approved),
+        "declined_ids": declined,
+    }
+
+
+def _assert_matches_records(model_version, current, proposed, start=None, end=None):
+    result = simulate(model_version=model_version, current=current, proposed=proposed, start=start, end=end)
+    now = _independent_from_records(model_version, start, end, current.approve_below, current.decline_from)
+    then = _independent_from_records(model_version, start, end, proposed.approve_below, proposed.decline_from)
+    assert result.applications == now["applications"]
+    for figures, expected in ((result.current, now), (result.proposed, then)):
+        assert (figures.approved, figures.declined) == (expected["approved"], expected["declined"])
+        assert figures.referred == expected["applications"] - expected["approved"] - expected["declined"]
+        if expected["expected_bad_rate"] is None:
+            assert figures.expected_bad_rate is None
+        else:
+            assert figures.expected_bad_rate == pytest.approx(expected["expected_bad_rate"], rel=1e-12)
+        assert figures.approved_with_outcome == expected["approved_with_outcome"]
+        assert figures.realised_bad_rate == expected["realised_bad_rate"]
+    swap_in = sorted(then["approved_ids"] - now["approved_ids"])
+    swap_out = sorted(now["approved_ids"] - then["approved_ids"])
+    assert (result.swap_in, result.swap_in_count) == (swap_in, len(swap_in))
+    assert (result.swap_out, result.swap_out_count) == (swap_out, len(swap_out))
+    assert result.newly_declined_count == len(then["declined_ids"] - now["declined_ids"])
+    assert result.no_longer_declined_count == len(now["declined_ids"] - then["declined_ids"])
+    return result
+
+
+@pytest.fixture
+def rescored(admins, monkeypatch):
+    """Applications with several decision records: scored 40 days ago, counter-offered today by another model.
+
+    Two declined applications are scored (by the serving model) 40 days ago, one of them also
+    counter-offered then (a second record, same model); a third is scored today. Then the candidate
+    model is activated and the first two are counter-offered (or offered again) today: their latest
+    record is the candidate's, today; their serving model's latest is 40 days back.
+    """
+    from applications.services import offer_counter_offer
+    from governance.services import approve_proposal, propose_model_activation
+    from tests.support.factories import DECLINED_FORM
+    from tests.support.scoring import CANDIDATE_VERSION
+
+    proposer, approver = admins
+    officer, reviewer = UserFactory(role=roles.OFFICER), UserFactory(role=roles.REVIEWER)
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() - dt.timedelta(days=40))
+    first = scored_application(officer, **DECLINED_FORM)
+    second = scored_application(officer, **{**DECLINED_FORM, "loan_amnt": "18000"})
+    offer_counter_offer(application=second, reviewer=reviewer)
+    record_outcome(
+        application_id=second.pk,
+        outcome="DEFAULTED",
+        outcome_date=timezone.localdate(),
+        recorded_by=proposer,
+        source="command",
+    )
+    monkeypatch.setattr(timezone, "now", real_now)
+    today = scored_application(officer)
+    approve_proposal(
+        proposal_id=propose_model_activation(proposer=proposer, model_version=CANDIDATE_VERSION).pk, approver=approver
+    )
+    offer_counter_offer(application=first, reviewer=reviewer)
+    # A correction: the latest outcome counts.
+    for outcome in ("DEFAULTED", "REPAID"):
+        record_outcome(
+            application_id=first.pk,
+            outcome=outcome,
+            outcome_date=timezone.localdate(),
+            recorded_by=proposer,
+            source="command",
+        )
+    assert DecisionRecord.objects.filter(application=first).count() == 2
+    assert DecisionRecord.objects.filter(application=second).count() == 2
+    return first, second, today, CANDIDATE_VERSION
+
+
+def test_applications_with_several_records_count_by_their_latest_record_in_the_period(rescored):
+    first, second, today, candidate = rescored
+    latest = LatestDecision.objects.get(application=first)
+    assert (latest.model_version, latest.decision_records, latest.outcome) == (candidate, 2, "REPAID")
+    assert LatestDecision.objects.get(application=second).decision_records == 2
+    back = timezone.localdate() - dt.timedelta(days=40)
+    # Cut-offs that approve the counter-offers but not the declined first scorings, and the reverse.
+    for current, proposed in (
+        (MANIFEST, DecisionPolicy(version="wide", approve_below=0.999, decline_from=0.9995)),
+        (DecisionPolicy(version="wide", approve_below=0.999, decline_from=0.9995), MANIFEST),
+    ):
+        # The serving model: its latest record of the first application is 40 days old (not its latest).
+        whole = _assert_matches_records(SERVING, current, proposed)
+        assert whole.applications == 3
+        assert _assert_matches_records(SERVING, current, proposed, start=back, end=back).applications == 2
+        assert _assert_matches_records(SERVING, current, proposed, start=back + dt.timedelta(days=1)).applications == 1
+        assert _assert_matches_records(candidate, current, proposed).applications == 1
+        assert _assert_matches_records(candidate, current, proposed, end=back).applications == 0
+    # The first application's serving record, read apart from the index, swaps and is listed.
+    assert first.pk in whole.swap_out or first.pk in whole.swap_in
+
+
+def test_swap_lists_keep_the_first_listed_ids_across_both_reads(rescored, monkeypatch):
     from governance import simulator
 
-    applications, outcomes = portfolio
-    policy = DecisionPolicy(version="now", approve_below=0.5, decline_from=0.9)
-    whole = simulate(model_version=SERVING, current=MANIFEST, proposed=policy)
-    monkeypatch.setattr(simulator, "OUTCOME_SLICE", 3)
-    monkeypatch.setattr(simulator, "SLICED_UP_TO", sliced_up_to)
-    sliced = simulate(model_version=SERVING, current=MANIFEST, proposed=policy)
-    assert sliced == whole
-    expected = _independent(applications, outcomes, 0.5, 0.9)
-    assert sliced.proposed.approved_with_outcome == expected["approved_with_outcome"] > 0
-    assert sliced.proposed.realised_bad_rate == pytest.approx(expected["realised_bad_rate"], abs=1e-15)
+    first, second, today, candidate = rescored
+    none = DecisionPolicy(version="none", approve_below=0.0, decline_from=0.9995)
+    wide = DecisionPolicy(version="wide", approve_below=0.999, decline_from=0.9995)
+    # The first application's serving record is read apart; the other two come from the index.
+    assert simulate(model_version=SERVING, current=none, proposed=wide).swap_in == [first.pk, second.pk, today.pk]
+    for listed in (1, 2):
+        monkeypatch.setattr(simulator, "LISTED", listed)
+        result = simulate(model_version=SERVING, current=none, proposed=wide)
+        assert result.swap_in == [first.pk, second.pk][:listed] and result.swap_in_count == 3
+        assert simulate(model_version=SERVING, current=wide, proposed=none).swap_out == result.swap_in
+
+
+def test_the_latest_decision_index_is_what_the_records_say_and_tampering_is_reported(rescored, portfolio):
+    from audit.latest import mismatched_applications, rebuild_latest_decisions
+
+    first, second, today, candidate = rescored
+    kept = sorted(LatestDecision.objects.values_list(*FIELDS))
+    assert len(kept) == DecisionRecord.objects.values("application").distinct().count() == 13
+    assert mismatched_applications() == []
+    assert verify_audit_trail().ok
+    # The migration's backfill and the rebuild compute from the chains what the services kept.
+    backfill = importlib.import_module("audit.migrations.0014_latest_decision").BACKFILL
+    LatestDecision.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(backfill)
+    assert sorted(LatestDecision.objects.values_list(*FIELDS)) == kept
+    assert rebuild_latest_decisions(using="default") == 13
+    assert sorted(LatestDecision.objects.values_list(*FIELDS)) == kept
+    # Any disagreement with the records is reported, application by application.
+    LatestDecision.objects.filter(application=first).update(probability_of_default=0.01)
+    LatestDecision.objects.filter(application=second).update(outcome="")
+    LatestDecision.objects.filter(application=today).update(decision_records=2)
+    portfolio_first = portfolio[0][0]
+    LatestDecision.objects.filter(application=portfolio_first).delete()
+    tampered = sorted([first.pk, second.pk, today.pk, portfolio_first.pk])
+    assert mismatched_applications() == tampered
+    assert mismatched_applications(among=[first.pk, portfolio[0][1].pk]) == [first.pk]
+    summary = verify_audit_trail()
+    assert not summary.ok and sorted(summary.application_mismatch_ids) == tampered
+    assert "latest-decision index" in summary.application_problems[0]
+    rebuild_latest_decisions(using="default")
+    assert mismatched_applications() == []
+
+
+FIELDS = (
+    "application_id",
+    "decision_record_id",
+    "model_version",
+    "created_at",
+    "probability_of_default",
+    "decision_records",
+    "outcome",
+)
