@@ -87,36 +87,40 @@ def rebuild_latest_decisions(*, using: str) -> int:
         return cursor.rowcount
 
 
+# Each index row against the record it names (a primary-key probe) and the application's latest outcome.
+_WRONG_COPIES = (
+    "SELECT l.application_id FROM {latest} l LEFT JOIN {records} d ON d.id = l.decision_record_id "
+    "WHERE {within} (d.id IS NULL OR d.application_id <> l.application_id OR d.model_version <> l.model_version "
+    "OR d.created_at <> l.created_at OR d.probability_of_default <> l.probability_of_default "
+    "OR l.outcome <> COALESCE((SELECT o.outcome FROM {outcomes} o WHERE o.application_id = l.application_id "
+    "ORDER BY o.sequence DESC LIMIT 1), ''))"
+)
+# Each application with records against its row: the row exists, names its highest record id (records
+# are inserted under the chain head's lock, so the highest id is the latest) and counts its records. One
+# pass over the application_id index of the records, in its order, instead of a probe per row.
+_WRONG_LATEST = (
+    "SELECT g.application_id FROM (SELECT application_id, MAX(id) AS last, COUNT(*) AS n FROM {records} "
+    "{within} GROUP BY application_id) g LEFT JOIN {latest} l ON l.application_id = g.application_id "
+    "WHERE l.application_id IS NULL OR l.decision_record_id <> g.last OR l.decision_records <> g.n"
+)
+
+
 def mismatched_applications(*, among: list[int] | None = None, using: str = "default") -> list[int]:
     """Applications whose ``LatestDecision`` row is missing, extra or says other than their records, sorted.
 
-    Every application (or those of ``among``): its row must name its latest decision record, copy
-    that record's model version, time and probability, count its records and hold its latest
-    outcome. Two statements over the whole table; ``among`` in slices under SQLite's parameter limit.
+    Every row (or those of ``among``) must name its application's latest record, copy that record's
+    model version, time and probability, count the application's records and hold its latest outcome;
+    every application with records must have a row. ``among`` goes in slices under SQLite's parameter limit.
     """
     names = _names(using)
     found: set[int] = set()
     slices = [None] if among is None else [among[i : i + 10_000] for i in range(0, len(among), 10_000)]
-    for chunk in slices:
-        within = "" if chunk is None else f"WHERE application_id IN ({', '.join(['%s'] * len(chunk))})"
-        params = [] if chunk is None else list(chunk)
-        select = _LAST_RECORDS.format(outcome=_LATEST_OUTCOME.format(**names), where=within, records=names["records"])
-        differs = (
-            f"SELECT t.application_id FROM ({select}) t "
-            f"LEFT JOIN {names['latest']} l ON l.application_id = t.application_id "
-            "WHERE l.application_id IS NULL OR l.decision_record_id <> t.decision_record_id "
-            "OR l.model_version <> t.model_version OR l.created_at <> t.created_at "
-            "OR l.probability_of_default <> t.probability_of_default OR l.decision_records <> t.decision_records "
-            "OR l.outcome <> t.outcome"
-        )
-        extra = (
-            f"SELECT l.application_id FROM {names['latest']} l "
-            f"{within.replace('application_id', 'l.application_id')} "
-            f"{'AND' if chunk else 'WHERE'} NOT EXISTS "
-            f"(SELECT 1 FROM {names['records']} d WHERE d.application_id = l.application_id)"
-        )
-        with connections[using].cursor() as cursor:
-            for sql in (differs, extra):
-                cursor.execute(sql, params)
+    with connections[using].cursor() as cursor:
+        for chunk in slices:
+            placeholders = "" if chunk is None else ", ".join(["%s"] * len(chunk))
+            copies = "" if chunk is None else f"l.application_id IN ({placeholders}) AND"
+            latest = "" if chunk is None else f"WHERE application_id IN ({placeholders})"
+            for sql in (_WRONG_COPIES.format(within=copies, **names), _WRONG_LATEST.format(within=latest, **names)):
+                cursor.execute(sql, chunk or [])
                 found.update(app_id for (app_id,) in cursor.fetchall())
     return sorted(found)

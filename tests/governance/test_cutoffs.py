@@ -406,6 +406,15 @@ def test_the_latest_decision_index_is_what_the_records_say_and_tampering_is_repo
     assert "latest-decision index" in summary.application_problems[0]
     rebuild_latest_decisions(using="default")
     assert mismatched_applications() == []
+    # A row naming an earlier record of its application, that record's columns copied faithfully.
+    earlier = DecisionRecord.objects.filter(application=first).order_by("sequence").first()
+    LatestDecision.objects.filter(application=first).update(
+        decision_record=earlier,
+        model_version=earlier.model_version,
+        created_at=earlier.created_at,
+        probability_of_default=earlier.probability_of_default,
+    )
+    assert mismatched_applications() == mismatched_applications(among=[first.pk]) == [first.pk]
 
 
 FIELDS = (
