@@ -191,6 +191,56 @@ def override_figures() -> tuple[list[list], dict[str, int]]:
     return reviewers, {version: len(ids) for version, ids in overridden.items()}
 
 
+def override_figures_since(
+    *, reviewers: list[list], overridden: dict[str, int], case_after: int, override_after: int
+) -> tuple[list[list], dict[str, int]]:
+    """``override_figures`` carried forward from ``reviewers`` and ``overridden`` (the figures at the checkpoints).
+
+    Reads only the changes after the checkpoints (case records after sequence ``case_after``, override
+    records after ``override_after``) and the earlier changes of the same applications, so an
+    application a reviewer (or a model version) already counted is not counted twice: an incremental
+    verification's cost follows what was added, not the whole case table.
+    """
+    changes = CaseRecord.objects.exclude(to_decision=F("from_decision"))
+    columns = ("application_id", "decision_record__model_version", "sequence")
+    overrides = OverrideRecord.objects.values_list("reviewer__username", *columns)
+    cases = changes.values_list("actor__username", *columns)
+    application_ids = sorted(
+        {
+            *overrides.filter(sequence__gt=override_after).values_list("application_id", flat=True),
+            *cases.filter(sequence__gt=case_after).values_list("application_id", flat=True),
+        }
+    )
+    counts = {username: [n, applications] for username, n, applications in reviewers}
+    totals = dict(overridden)
+    # Every change of those applications, read by application (the sequence bound is applied here, not in
+    # the statement: a bound on sequence lets the planner walk the sequence index over the whole table).
+    earlier: list[tuple[str, int, str]] = []
+    new: list[tuple[int, int, str, int, str]] = []
+    for start in range(0, len(application_ids), 10_000):
+        chunk = application_ids[start : start + 10_000]
+        for kind, rows, after in ((0, overrides, override_after), (1, cases, case_after)):
+            for username, application_id, version, sequence in rows.filter(application_id__in=chunk):
+                if sequence > after:
+                    new.append((kind, sequence, username, application_id, version))
+                else:
+                    earlier.append((username, application_id, version))
+    reviewed = {(username, application_id) for username, application_id, _ in earlier}
+    by_version = {(version, application_id) for _, application_id, version in earlier}
+    # In the order ``override_figures`` would meet them: override records, then case records, each by sequence.
+    new.sort()
+    for _, _, username, application_id, version in new:
+        entry = counts.setdefault(username, [0, 0])
+        entry[0] += 1
+        if (username, application_id) not in reviewed:
+            reviewed.add((username, application_id))
+            entry[1] += 1
+        if (version, application_id) not in by_version:
+            by_version.add((version, application_id))
+            totals[version] = totals.get(version, 0) + 1
+    return [[username, n, applications] for username, (n, applications) in counts.items()], totals
+
+
 def model_versions_in_use(figures: dict[str, Any]) -> list[dict[str, Any]]:
     """Each recorded (model version, artifact SHA-256) with its decision count and time span."""
     versions: dict[tuple[str, str], dict[str, Any]] = {}

@@ -964,7 +964,7 @@ def run_verification(*, run: VerificationRun) -> VerificationSummary:
     progress = _ProgressWriter(run)
     try:
         summary = verify_audit_trail(replay=run.replay, since=since, progress=progress)
-        run.figures = _figures(summary, passed.figures if passed is not None else None)
+        run.figures = _figures(summary, passed.figures if passed is not None else None, since)
     except Exception as error:
         logger.exception("Verification run %s broke", run.pk)
         run.status, run.finished_at, run.error = (
@@ -980,13 +980,15 @@ def run_verification(*, run: VerificationRun) -> VerificationSummary:
     return summary
 
 
-def _figures(summary: VerificationSummary, previous: dict | None) -> dict[str, Any]:
+def _figures(
+    summary: VerificationSummary, previous: dict | None, since: dict[str, Checkpoint] | None = None
+) -> dict[str, Any]:
     """The audit page's aggregates after this run (``selectors.trail_figures`` counts the same from scratch).
 
     Decisions: the run's tally of the records it walked, added to ``previous`` (the figures of the run an
     incremental one started from). Overrides: a full run tallied them while comparing the reviewed
     applications; an incremental one keeps the previous figures unless case or override records were
-    added, and then counts them again (a small table beside the decisions).
+    added, and then adds those after the checkpoints in ``since`` (``selectors.override_figures_since``).
     """
     tally: dict[tuple, list] = {}
     for row in (previous or {}).get("decisions", []) if summary.incremental else []:
@@ -1004,6 +1006,13 @@ def _figures(summary: VerificationSummary, previous: dict | None) -> dict[str, A
         overridden = summary.overridden_tally or {}
     elif previous is not None and not summary.cases.checked and not summary.overrides.checked:
         reviewers, overridden = previous.get("reviewers", []), previous.get("overridden", {})
+    elif previous is not None and since is not None and "reviewers" in previous:
+        reviewers, overridden = selectors.override_figures_since(
+            reviewers=previous["reviewers"],
+            overridden=previous.get("overridden", {}),
+            case_after=since[ChainHead.CASES].sequence if ChainHead.CASES in since else 0,
+            override_after=since[ChainHead.OVERRIDES].sequence if ChainHead.OVERRIDES in since else 0,
+        )
     else:
         reviewers, overridden = selectors.override_figures()
     return {

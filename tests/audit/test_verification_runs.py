@@ -317,3 +317,31 @@ def test_the_page_figures_are_counted_with_each_run_and_an_incremental_one_adds_
     page = client.get("/audit/")
     assert sum(m["total"] for m in page.context["mix"]) == 7
     assert sum(v["decisions"] for v in page.context["versions"]) == 7
+
+
+def test_an_incremental_run_adds_new_overrides_counting_each_application_once(monkeypatch):
+    """After the checkpoint the same reviewer decides a case she referred before it, and another reviewer
+    refers a new one: the figures are what counting every record gives, without re-reading them all."""
+    from audit import selectors
+    from tests.support.factories import DECLINED_FORM
+    from tests.support.reviews import decide_by_review
+
+    officer = UserFactory(role=roles.OFFICER)
+    first, second = (scored_application(officer, **DECLINED_FORM) for _ in range(2))
+    rita = UserFactory(role=roles.REVIEWER, username="rita")
+    first = decide_by_review(first, "REFER", reviewer=rita)
+    assert run_verify("--full")[0] == 0
+    decide_by_review(first, "DECLINE", reviewer=rita)
+    decide_by_review(second, "REFER", reviewer=UserFactory(role=roles.REVIEWER, username="sam"))
+
+    def whole_table_read_again():
+        raise AssertionError("an incremental run re-read every case record")
+
+    monkeypatch.setattr(selectors, "override_figures", whole_table_read_again)
+    code, _, _ = run_verify("--incremental")
+    run = VerificationRun.objects.order_by("-id").first()
+    assert code == 0 and run.kind == "incremental"
+    monkeypatch.undo()
+    assert run.figures == selectors.trail_figures()
+    assert sorted(run.figures["reviewers"]) == [["rita", 2, 1], ["sam", 1, 1]]
+    assert run.figures["overridden"] == {first.model_version: 2}
