@@ -21,9 +21,13 @@ from django.utils import timezone
 
 from accounts import roles
 from applications.forms import clean_application_rows
+from applications.models import LoanApplication
 from applications.services import PreparedApplication, prepare_applications, store_prepared_applications
+from audit.models import DecisionRecord, LatestDecision
 from batches import parsing
 from batches.models import BatchChunk, BatchJob, BatchRow
+from governance.models import ChallengerScore
+from infrastructure.planner import refresh_planner_statistics
 from infrastructure.rows import insert_values
 from infrastructure.task_queue import enqueue_many
 
@@ -189,10 +193,19 @@ def process_chunk(*, job_id: int, number: int) -> int:
     return len(rows)
 
 
+# What a job writes in bulk, whose planner statistics are refreshed when it ends (PostgreSQL).
+WRITTEN_TABLES = (LoanApplication, DecisionRecord, LatestDecision, ChallengerScore, BatchRow)
+
+
 def _finish_if_complete(job_id: int) -> None:
-    BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.RUNNING, rows_done=F("total_rows")).update(
+    finished = BatchJob.objects.filter(pk=job_id, status=BatchJob.Status.RUNNING, rows_done=F("total_rows")).update(
         status=BatchJob.Status.DONE, finished_at=timezone.now()
     )
+    if finished:
+        # Without autovacuum (or before it comes round) the planner would still take these tables for their
+        # size before the job, and the next reader (verify_decisions, the history) pick a plan made for small
+        # tables. Only the run that marked the job done gets here.
+        refresh_planner_statistics(WRITTEN_TABLES)
 
 
 def cancel_batch_job(*, job: BatchJob, user: Any) -> BatchJob:

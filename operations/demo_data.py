@@ -67,6 +67,7 @@ from audit.models import CaseRecord, DecisionRecord
 from audit.services import prepare_decision_record
 from governance.selectors import current_serving, scoring_arguments
 from infrastructure.bulk import indexes_built_after_load, relaxed_durability
+from infrastructure.planner import refresh_planner_statistics
 from reviews.reason_codes import SEED_REASON_CODES
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
@@ -307,11 +308,7 @@ class _Seeder:
                 )
         # Fresh planner statistics: after a bulk load PostgreSQL still believes the tables are small until
         # autovacuum gets round to them, and picks plans for small tables (seconds per page at a million rows).
-        connection = connections[self.using]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                for model in (LoanApplication, DecisionRecord, CaseRecord):
-                    cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+        refresh_planner_statistics((LoanApplication, DecisionRecord, CaseRecord), using=self.using)
         self.report.seconds = time.perf_counter() - started
         self._vacuum(progress)
         return self.report

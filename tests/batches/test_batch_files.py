@@ -10,7 +10,8 @@ import itertools
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts import roles
@@ -123,6 +124,45 @@ def test_a_chunk_run_twice_stores_nothing_twice(officer, django_capture_on_commi
     with pytest.raises(IntegrityError), transaction.atomic():
         store_prepared_applications(prepared=again)
     assert LoanApplication.objects.count() == 5 and BatchRow.objects.count() == 5
+
+
+def _analysed_tables(queries) -> list[str]:
+    return [q["sql"].split()[1].strip('"') for q in queries if q["sql"].upper().startswith("ANALYZE")]
+
+
+def test_the_job_that_finishes_refreshes_the_planner_statistics_of_what_it_wrote(
+    officer, django_capture_on_commit_callbacks
+):
+    """PostgreSQL here runs without autovacuum: without ANALYZE at the end of a job, the next verify_decisions
+    planned for empty tables (a per-application backward scan, over ten minutes after 100,000 rows)."""
+    written = {"applications_loanapplication", "audit_decisionrecord", "audit_latestdecision", "batches_batchrow"}
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        job = services.create_batch_job(officer=officer, file=io.BytesIO(batch_csv(varied_rows(30))), file_name="f.csv")
+    job.refresh_from_db()
+    assert job.status == BatchJob.Status.DONE and job.rows_stored == 30
+    analysed = _analysed_tables(queries.captured_queries)
+    if connection.vendor != "postgresql":
+        assert analysed == []  # SQLite: nothing gathered, nothing to refresh
+        return
+    assert written <= set(analysed) and len(analysed) == len(set(analysed))
+    # Once, after the last row was written: the statistics cover the job's whole output.
+    statements = [q["sql"].upper() for q in queries.captured_queries]
+    first_analyse = min(i for i, sql in enumerate(statements) if sql.startswith("ANALYZE"))
+    last_write = max(
+        i for i, sql in enumerate(statements) if sql.startswith("INSERT") and any(t.upper() in sql for t in written)
+    )
+    assert first_analyse > last_write
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'applications_loanapplication'")
+        assert cursor.fetchone()[0] == 30  # the planner now knows the table's rows
+
+
+def test_a_redelivered_chunk_of_a_finished_job_does_not_analyse_again(officer, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.create_batch_job(officer=officer, file=io.BytesIO(batch_csv(varied_rows(3))), file_name="f.csv")
+    with CaptureQueriesContext(connection) as queries:
+        assert services.process_chunk(job_id=job.pk, number=0) == 0
+    assert _analysed_tables(queries.captured_queries) == []
 
 
 @pytest.mark.parametrize(
