@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -39,7 +40,6 @@ from bench.load_common import (  # noqa: E402
     loadavg,
     log,
     make_workdir,
-    manage,
     prepare_database,
     verify_chain,
 )
@@ -70,17 +70,6 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def job_state(env: dict[str, str], job_id: int) -> dict:
-    out = manage(
-        env,
-        "shell",
-        "-c",
-        "import json; from batches.models import BatchJob; from batches.selectors import job_progress; "
-        f"print(json.dumps(job_progress(job=BatchJob.objects.get(pk={job_id}))))",
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (the queue's workers are the cluster's grandchildren)."""
     found, todo = [], [pid]
@@ -89,6 +78,23 @@ def descendants(pid: int) -> list[int]:
         found += children
         todo += children
     return found
+
+
+_ROLE_LINES = (
+    ("task workers", re.compile(r"ready for work at (\d+)")),
+    ("pusher", re.compile(r"pushing tasks at (\d+)")),
+    ("monitor", re.compile(r"monitoring at (\d+)")),
+)
+
+
+def cpu_roles(worker_log: str, spent: dict[int, float], *, total_rows: int) -> dict[str, float]:
+    """The cluster's CPU per row by process role (from the pids its processes log), the rest as "sentinel"."""
+    roles = {pid: role for role, pattern in _ROLE_LINES for pid in map(int, pattern.findall(worker_log))}
+    by_role: dict[str, float] = {}
+    for pid, seconds in spent.items():
+        role = roles.get(pid, "sentinel")
+        by_role[role] = by_role.get(role, 0.0) + seconds
+    return {role: round(seconds / total_rows * 1000, 3) for role, seconds in sorted(by_role.items())}
 
 
 def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path, chunk_rows: int | None) -> dict:
@@ -116,34 +122,48 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path, chun
             time.sleep(0.2)
         log(f"{label}: {workers} worker process(es) ready; load {loadavg()}")
         cpu_before = {pid: _process_cpu_seconds(pid) or 0.0 for pid in descendants(cluster.pid)}
+        upload_log_path = workdir / f"{label}-upload.log"
+        upload_log = upload_log_path.open("w")
         started = time.monotonic()
-        upload = subprocess.run(
+        # One process uploads, then watches the job until it finishes (the page's progress read every
+        # 0.25 s): a Django start-up per poll would take a core-second from the workers each time.
+        upload = subprocess.Popen(
             [PYTHON, "-c", _UPLOAD, str(data_file), officer],
             cwd=ROOT,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=upload_log,
             text=True,
-            timeout=3600,
         )
-        if upload.returncode != 0:
-            raise RuntimeError(upload.stderr[-3000:])
-        uploaded = json.loads(upload.stdout.strip().splitlines()[-1])
+        # Its stdout also carries the application's log lines: ours are the marked ones.
+        line = ""
+        while not line.startswith("UPLOADED "):
+            line = upload.stdout.readline()
+            if not line:
+                upload.wait()
+                raise RuntimeError(upload_log_path.read_text()[-3000:])
+        uploaded = json.loads(line.removeprefix("UPLOADED "))
         upload_seconds = time.monotonic() - started
-        job_id = uploaded["progress"]["id"]
         worker_peak = 0.0
-        while True:
-            pids = descendants(cluster.pid)
-            worker_peak = max([worker_peak, *(peak_rss_mb(pid) for pid in pids)])
-            state = job_state(env, job_id)
-            if state["finished"]:
-                break
-            time.sleep(1)
+        sampled = 0.0
+        while upload.poll() is None:
+            if time.monotonic() - sampled >= 1:
+                sampled = time.monotonic()
+                worker_peak = max([worker_peak, *(peak_rss_mb(pid) for pid in descendants(cluster.pid))])
+            time.sleep(0.05)
+        if upload.returncode != 0:
+            raise RuntimeError(upload_log_path.read_text()[-3000:])
+        (finished,) = [line for line in upload.stdout.read().splitlines() if line.startswith("FINISHED ")]
+        state = json.loads(finished.removeprefix("FINISHED "))
         elapsed = time.monotonic() - started
         pids = descendants(cluster.pid)
         # CPU the workers spent (processes alive throughout): what the job costs, whatever else ran.
-        worker_cpu = sum((_process_cpu_seconds(pid) or 0.0) - cpu_before[pid] for pid in pids if pid in cpu_before)
+        spent = {pid: (_process_cpu_seconds(pid) or 0.0) - cpu_before[pid] for pid in pids if pid in cpu_before}
+        worker_cpu = sum(spent.values())
+        cpu_by_role = cpu_roles(log_path.read_text(), spent, total_rows=max(rows, 1))
         worker_peak = max([worker_peak, *(peak_rss_mb(pid) for pid in pids)])
     finally:
+        upload_log.close()
         cluster.send_signal(signal.SIGTERM)
         try:
             cluster.wait(timeout=60)
@@ -162,6 +182,7 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path, chun
         "upload_seconds": round(upload_seconds, 1),
         "upload_cpu_seconds": round(uploaded["cpu_seconds"], 1),
         "worker_cpu_ms_per_row": round(worker_cpu / max(state["total_rows"], 1) * 1000, 3),
+        "cpu_ms_per_row_by_process": cpu_by_role,
         "upload_peak_rss_mb": round(uploaded["peak_rss_mb"], 1),
         "worker_peak_rss_mb": round(worker_peak, 1),
         "verify_decisions_ok": chain.get("ok"),
@@ -173,18 +194,25 @@ def run(kind: str, workers: int, rows: int, workdir: Path, data_file: Path, chun
 
 # The upload, in its own process so its peak memory is its own: the page's service on a file.
 _UPLOAD = r"""
-import json, os, resource, sys
+import json, os, resource, sys, time
 import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditsite.settings")
 django.setup()
 from django.contrib.auth import get_user_model
 from batches import services
+from batches.models import BatchJob
 from batches.selectors import job_progress
 path, officer = sys.argv[1], sys.argv[2]
 with open(path, "rb") as handle:
     job = services.create_batch_job(officer=get_user_model().objects.get(username=officer), file=handle, file_name=os.path.basename(path))
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"progress": job_progress(job=job), "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}))
+print("UPLOADED", json.dumps({"progress": job_progress(job=job), "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}), flush=True)
+while True:
+    state = job_progress(job=BatchJob.objects.get(pk=job.pk))
+    if state["finished"]:
+        break
+    time.sleep(0.25)
+print("FINISHED", json.dumps(state), flush=True)
 """
 
 
