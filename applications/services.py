@@ -40,7 +40,7 @@ from audit.services import (
 from governance.models import ChallengerScore
 from governance.selectors import scoring_arguments, scoring_plan
 from governance.shadow import shadow_score, shadow_scores, store_shadow_score, store_shadow_scores
-from infrastructure.rows import PreparedInsert, insert_row, insert_rows, prepare_insert
+from infrastructure.rows import PreparedInsert, insert_row, insert_rows, new_instance, prepare_insert
 from scoring.counter_offer import CounterOffer, largest_approvable_amount
 from scoring.exceptions import ModelUnavailable
 from scoring.features import derived_values
@@ -362,12 +362,16 @@ def prepare_applications(
             continue
         if reference:
             used[reference] = None
-        application = LoanApplication(
-            officer=officer,
-            idempotency_key=_checked_idempotency_key(key),
-            applicant_reference=reference,
-            created_at=now,
-            **{name: cleaned_data[name] for name in INPUT_NAMES},
+        # LoanApplication(**values) without Django's per-field generic work (the same instance, tested).
+        application = new_instance(
+            LoanApplication,
+            {
+                "officer": officer,
+                "idempotency_key": _checked_idempotency_key(key),
+                "applicant_reference": reference,
+                "created_at": now,
+                **{name: cleaned_data[name] for name in INPUT_NAMES},
+            },
         )
         to_score.append((len(prepared), application))
         prepared.append(None)  # type: ignore[arg-type]  # filled in below

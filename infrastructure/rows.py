@@ -24,6 +24,10 @@ from typing import Any, NamedTuple
 
 from django.db import connections, models
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 _BASE_ADAPT_INTEGER = BaseDatabaseOperations.adapt_integerfield_value
 
@@ -51,6 +55,75 @@ class PreparedInsert(NamedTuple):
     values: list[Any]
     returning: bool
     using: str
+
+
+class _FieldFill(NamedTuple):
+    """How ``Model.__init__`` fills one concrete field when it is not given (``new_instance``)."""
+
+    name: str
+    attname: str
+    related: bool  # a foreign key: an object given goes through its descriptor (sets the id, caches the object)
+    default_per_row: models.Field | None  # a field with a default: ``get_default()`` per row (callables, lists)
+    constant: Any  # otherwise what ``get_default()`` always gives (``None`` or ``""``)
+
+
+@cache
+def _construction(model: type[models.Model]) -> tuple[_FieldFill, ...] | None:
+    """The plan for ``new_instance``; ``None`` where ``Model.__init__`` would do more than it mirrors."""
+    if model.__init__ is not models.Model.__init__ or model._meta.abstract:
+        return None
+    plan = []
+    for field in model._meta.fields:
+        if field.column is None or field.generated:
+            continue
+        related = isinstance(field.remote_field, models.ForeignObjectRel)
+        descriptor = type(model.__dict__.get(field.attname))
+        if descriptor is not (ForeignKeyDeferredAttribute if related else DeferredAttribute):
+            return None  # a field with its own descriptor (files and the like) sets more than the attribute
+        if related and type(field) is not models.ForeignKey:
+            return None
+        if field.has_default() or field.has_db_default():
+            plan.append(_FieldFill(field.name, field.attname, related, field, None))
+        else:
+            plan.append(_FieldFill(field.name, field.attname, related, None, field.get_default()))
+    return tuple(plan)
+
+
+def new_instance(model: type[models.Model], values: dict[str, Any]) -> models.Model:
+    """``model(**values)`` for a new row, without its per-field generic work (a batch builds thousands).
+
+    ``values`` by field name (a related object under the foreign key's
+    name, or its id under the attname). The same attributes with the same
+    values, in the same order, as ``Model.__init__`` sets
+    (``tests/infrastructure/test_rows.py``); ``model(**values)`` itself
+    where init signals have receivers, the model has its own ``__init__``
+    or a field its own descriptor, or ``values`` names anything but
+    concrete fields.
+    """
+    plan = _construction(model)
+    if plan is None or pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return model(**values)
+    instance = model.__new__(model)
+    attributes = instance.__dict__
+    attributes["_state"] = ModelState()
+    used = 0
+    for name, attname, related, default_per_row, constant in plan:
+        if name in values:
+            used += 1
+            if related:
+                setattr(instance, name, values[name])
+            else:
+                attributes[attname] = values[name]
+        elif related and attname in values:
+            used += 1
+            setattr(instance, attname, values[attname])
+        elif default_per_row is not None:
+            attributes[attname] = default_per_row.get_default()
+        else:
+            attributes[attname] = constant
+    if used != len(values):
+        return model(**values)  # a property or an unknown name: Django's own handling (and errors)
+    return instance
 
 
 def _require_new(instance: models.Model) -> None:
@@ -190,8 +263,19 @@ def insert_values(model: type[models.Model], rows: list[dict[str, Any]], *, usin
         for field, attname, _, unchanged in binding:
             value = row[attname] if attname in row else field.get_default()
             bound.append(value if value.__class__ in unchanged else _bound(field, value, connection, using))
-    size = max(1, connection.ops.bulk_batch_size(fields, rows))
     width = len(fields)
+    if connection.vendor == "postgresql":
+        # One COPY: psycopg writes the rows in C, where a multi-row INSERT has every value quoted into the
+        # statement's text in Python (a third of a PostgreSQL chunk's CPU, docs/performance.md). Errors
+        # (a unique key refused) arrive as Django's, as from execute.
+        columns = ", ".join(quote(field.column) for field in fields)
+        statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
+        with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+            write = copy.write_row
+            for start in range(0, len(bound), width):
+                write(bound[start : start + width])
+        return
+    size = max(1, connection.ops.bulk_batch_size(fields, rows))
     with connection.cursor() as cursor:
         for start in range(0, len(rows), size):
             count = min(size, len(rows) - start)

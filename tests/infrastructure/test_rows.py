@@ -9,14 +9,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DjangoSessionStore
 from django.contrib.sessions.models import Session
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.backends import ProductionModelBackend
 from accounts.sessions import SessionStore
 from applications.forms import LoanApplicationForm
 from applications.models import LoanApplication
-from infrastructure.rows import RowLookup, insert_row, insert_rows, prepare_insert
+from infrastructure.rows import RowLookup, _construction, insert_row, insert_rows, new_instance, prepare_insert
 from tests.support.factories import UserFactory, application_form_data
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +247,59 @@ def test_insert_values_stores_what_the_orm_stores():
         .values_list("row_number", "applicant_reference", "application_id", "rejection")
     )
     assert stored == [(1, "v", application.pk, ""), (2, "", None, "person_age: Too old.")]
+    # A row stored twice is refused as Django's IntegrityError (COPY on PostgreSQL, INSERT on SQLite).
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_values(BatchRow, [{"job_id": job.pk, "row_number": 2, "applicant_reference": "", "rejection": "x"}])
+
+
+def _init_state(instance) -> tuple:
+    """Everything ``Model.__init__`` leaves on an instance: attributes in order (values and types), state, cache."""
+    attributes = [(k, v, type(v)) for k, v in instance.__dict__.items() if k != "_state"]
+    state = instance._state
+    return attributes, state.adding, state.db, dict(state.fields_cache)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        # The batch path's values (a related object, a time, the inputs as the form cleans them).
+        {"with_officer": True, "idempotency_key": "batch1-row2", "applicant_reference": "R2", "created_at": True},
+        # An id instead of the object, nothing else: every other field from its default.
+        {"officer_id": True},
+        {},
+    ],
+)
+def test_new_instance_builds_exactly_what_the_model_constructor_builds(values):
+    officer = UserFactory()
+    form = LoanApplicationForm(data=application_form_data())
+    assert form.is_valid(), form.errors
+    now = timezone.now()
+    given = {k: v for k, v in values.items() if k not in ("with_officer", "officer_id", "created_at")}
+    if values.get("with_officer"):
+        given["officer"] = officer
+        given.update({k: v for k, v in form.cleaned_data.items() if k in COMPARED})
+    if values.get("officer_id"):
+        given["officer_id"] = officer.pk
+    if values.get("created_at"):
+        given["created_at"] = now
+    assert _construction(LoanApplication) is not None  # the fast path, not the fallback, is what is compared
+    built = new_instance(LoanApplication, dict(given))
+    expected = LoanApplication(**dict(given))
+    assert type(built) is LoanApplication
+    built_state, expected_state = _init_state(built), _init_state(expected)
+    if "created_at" not in given:  # its default is the time of construction: compare everything else
+        built_state[0][:] = [a for a in built_state[0] if a[0] != "created_at"]
+        expected_state[0][:] = [a for a in expected_state[0] if a[0] != "created_at"]
+    assert built_state == expected_state
+    # A per-row default is a new object per instance, as the constructor's (never shared between rows).
+    assert new_instance(LoanApplication, dict(given)).reasons is not built.reasons
+    if values.get("with_officer"):
+        assert built.officer is officer  # cached, no query
+
+
+def test_new_instance_falls_back_to_the_constructor_for_what_it_does_not_mirror():
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        new_instance(LoanApplication, {"no_such_field": 1})
+    # A property the model defines (settable or not) goes through Django's own handling too.
+    with pytest.raises((AttributeError, TypeError)):
+        new_instance(LoanApplication, {"probability_percent": 1})
