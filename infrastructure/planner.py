@@ -4,9 +4,9 @@ PostgreSQL plans from the statistics ``ANALYZE`` gathers; autovacuum refreshes
 them in time, but this server runs without it (and even with it there is a lag).
 After tens of thousands of rows written in one go (a batch file, ``seed_demo``) the
 planner still takes the tables for their old size and picks plans made for
-small tables: ``verify_decisions`` after a 100,000-row batch ran its
-never-reviewed statement as a per-application backward scan for over ten
-minutes (docs/performance.md). ``ANALYZE`` reads a fixed-size sample of each
+small tables: ``verify_decisions`` after a large batch ran its
+never-reviewed statement as a per-application backward scan that did not
+finish (docs/performance.md). ``ANALYZE`` reads a fixed-size sample of each
 table (300 x ``default_statistics_target`` rows), so its cost stays bounded
 however large the table grows. SQLite plans without gathered statistics here:
 nothing to do there.

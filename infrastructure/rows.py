@@ -266,7 +266,7 @@ def insert_values(model: type[models.Model], rows: list[dict[str, Any]], *, usin
     width = len(fields)
     if connection.vendor == "postgresql":
         # One COPY: psycopg writes the rows in C, where a multi-row INSERT has every value quoted into the
-        # statement's text in Python (a third of a PostgreSQL chunk's CPU, docs/performance.md). Errors
+        # statement's text in Python (much of a PostgreSQL chunk's CPU, docs/performance.md). Errors
         # (a unique key refused) arrive as Django's, as from execute.
         columns = ", ".join(quote(field.column) for field in fields)
         statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"

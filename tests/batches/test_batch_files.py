@@ -134,7 +134,7 @@ def test_the_job_that_finishes_refreshes_the_planner_statistics_of_what_it_wrote
     officer, django_capture_on_commit_callbacks
 ):
     """PostgreSQL here runs without autovacuum: without ANALYZE at the end of a job, the next verify_decisions
-    planned for empty tables (a per-application backward scan, over ten minutes after 100,000 rows)."""
+    planned for empty tables (a per-application backward scan that did not finish after a large batch)."""
     written = {"applications_loanapplication", "audit_decisionrecord", "audit_latestdecision", "batches_batchrow"}
     with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
         job = services.create_batch_job(officer=officer, file=io.BytesIO(batch_csv(varied_rows(30))), file_name="f.csv")

@@ -9,13 +9,12 @@ busy machine longer than a short task timeout, so the task would be killed
 and retried for ever). A model that cannot be loaded is logged; tasks then
 store applications as PENDING, as the pages do.
 
-Everything loaded by then (Django, the model, scikit-learn, numba: some
-270,000 objects the collector tracks) is then moved out of the cyclic
-garbage collector's reach with ``gc.freeze()``: it lives as long as the
-process, and without the freeze every full collection in a worker walks it
-again (and writes to the pages the fork shares, copying them). Measured on a
-batch chunk: a fifth of its CPU went to the collector before, a twentieth
-after (docs/performance.md, "Batch path toward 5,000 rows/s").
+Everything loaded by then (Django, the model, scikit-learn, numba) is then
+moved out of the cyclic garbage collector's reach with ``gc.freeze()``: it
+lives as long as the process, and without the freeze every full collection
+in a worker walks all of it again (and writes to the pages the fork shares,
+copying them): a large share of a batch chunk's CPU (docs/performance.md,
+"Batch path toward 5,000 rows/s").
 """
 
 from __future__ import annotations
