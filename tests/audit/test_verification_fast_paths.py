@@ -19,10 +19,12 @@ import pytest
 from django.db import connection
 
 from accounts import roles
+from applications.models import LoanApplication
 from audit import canonical, verification
 from audit.models import CaseRecord, DecisionRecord
 from audit.verification import CASES, DECISIONS, ChainReport
-from tests.support.audit import drop_triggers, raw, scored_application
+from reviews import services
+from tests.support.audit import drop_triggers, raw, run_verify, scored_application
 from tests.support.factories import UserFactory, review_case
 from tests.support.reviews import decide_by_review
 
@@ -220,3 +222,19 @@ def test_bindings_are_reported_at_the_same_points_of_the_walk(cases, chain, monk
     serial = _serial_cases()
     assert _worker_cases() == serial
     assert "bound to" in serial["problems"][0] and "column explanation" in serial["problems"][1]
+
+
+def test_a_reviewed_application_s_queue_time_set_or_cleared_is_found(cases):
+    """The reviewed applications are read as raw rows, queue time only as NULL or not: a decided case put back
+    in the queue, and a claimed one taken out of it, are both findings."""
+    decided = LoanApplication.objects.get(pk=cases[0].application_id)
+    claimed = review_case(applicant_reference="C-claimed")
+    services.claim_case(application_id=claimed.pk, reviewer=UserFactory(role=roles.REVIEWER), expected_version=0)
+    raw("UPDATE applications_loanapplication SET queued_at = %s WHERE id = %s", (decided.scored_at, decided.pk))
+    raw("UPDATE applications_loanapplication SET queued_at = NULL WHERE id = %s", (claimed.pk,))
+    code, _, summary = run_verify("--full")
+    assert code == 1 and summary["application_mismatches"] == 2
+    assert [problem for problem in verification.verify_audit_trail().application_problems] == [
+        f"application id={decided.pk}: queued at differs from its case records",
+        f"application id={claimed.pk}: queued at differs from its case records",
+    ]
