@@ -27,7 +27,7 @@ import hashlib
 import itertools
 import json
 import multiprocessing
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -531,17 +531,19 @@ def _select(spec: ChainSpec, connection: Any, where: str) -> str:
     quote = connection.ops.quote_name
     meta = spec.model._meta
     names = ("id", "sequence", "previous_hash", "record_hash", "payload", *spec.columns)
-
-    def column(name: str) -> str:
-        field = meta.get_field(name)
-        # SQLite: a time as its stored text, not through the driver's converter (parsed in Python, per
-        # value); _time_text turns Django's "YYYY-MM-DD HH:MM:SS.ffffff" into the payload's form.
-        if connection.vendor == "sqlite" and field.get_internal_type() == "DateTimeField":
-            return f"CAST({quote(field.column)} AS TEXT)"
-        return quote(field.column)
-
-    columns = ", ".join(column(name) for name in names)
+    columns = ", ".join(_column_sql(connection, meta, name) for name in names)
     return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {where} ORDER BY {quote('sequence')}"
+
+
+def _column_sql(connection: Any, meta: Any, name: str) -> str:
+    """A record column as the walk reads it."""
+    field = meta.get_field(name)
+    quote = connection.ops.quote_name
+    # SQLite: a time as its stored text, not through the driver's converter (parsed in Python, per
+    # value); _time_text turns Django's "YYYY-MM-DD HH:MM:SS.ffffff" into the payload's form.
+    if connection.vendor == "sqlite" and field.get_internal_type() == "DateTimeField":
+        return f"CAST({quote(field.column)} AS TEXT)"
+    return quote(field.column)
 
 
 def _rows(spec: ChainSpec, where: str, params: tuple) -> Iterator[tuple]:
@@ -1255,7 +1257,7 @@ def _verify_with(
     elif touched is None:
         _check_applications(summary, plain=plain)
     else:
-        _check_applications(summary, sorted(touched))
+        _check_applications(summary, sorted(touched), walked=_walked_intact(summary, since))
     _check_latest_decisions(summary, None if touched is None else sorted(touched))
     if replay:
         replayer.flush_all()
@@ -1298,6 +1300,137 @@ def _compare_applications(summary: VerificationSummary, application_ids: Iterabl
                 summary.application_mismatch_ids.append(app_id)
 
 
+def _walked_intact(summary: VerificationSummary, since: Mapping[str, Checkpoint]) -> dict[str, tuple[int, int]]:
+    """Chain -> (after, up to): the sequences of the records this incremental run walked and found intact.
+
+    Only chains whose walk found no problem at all: each of their records after the checkpoint then passed
+    every check ``_record_intact`` makes (its hash, its payload's sequence, its columns against the payload),
+    and its link too. A chain with any problem is left out: its records are re-checked one by one, as ever.
+    """
+    walked = {}
+    for name, report in summary.chain_reports().items():
+        checkpoint = since.get(name)
+        after = checkpoint.sequence if checkpoint is not None else 0
+        if report.ok and report.head_sequence > after:
+            walked[name] = (after, report.head_sequence)
+    return walked
+
+
+def _record_select(connection: Any, spec: ChainSpec, condition: str, walked: tuple[int, int] | None) -> str:
+    """(id, sequence, record hash, payload, the spec's columns) of ``spec``'s records where ``condition``, in
+    sequence order; the payload NULL for those of sequences ``walked`` (after, up to): found intact already."""
+    quote = connection.ops.quote_name
+    meta = spec.model._meta
+    sequence = quote("sequence")
+    payload = quote("payload")
+    if walked is not None:
+        payload = (
+            f"CASE WHEN {sequence} > {int(walked[0])} AND {sequence} <= {int(walked[1])} THEN NULL ELSE {payload} END"
+        )
+    columns = ", ".join(_column_sql(connection, meta, name) for name in spec.columns)
+    return (
+        f"SELECT {quote('id')}, {sequence}, {quote('record_hash')}, {payload}, {columns} "
+        f"FROM {quote(meta.db_table)} WHERE {condition} ORDER BY {sequence}"
+    )
+
+
+_RECORD_ROWS: dict[str, type] = {}
+
+
+def _record_row(spec: ChainSpec) -> type:
+    """A named row of ``_record_select``'s columns, for ``_record_intact``."""
+    if spec.head not in _RECORD_ROWS:
+        _RECORD_ROWS[spec.head] = namedtuple(
+            f"{spec.head.title()}Row", ("id", "sequence", "record_hash", "payload", *spec.columns)
+        )
+    return _RECORD_ROWS[spec.head]
+
+
+_ApplicationRow = namedtuple("_ApplicationRow", APPLICATION_COLUMNS)
+
+
+def _compare_touched_applications(
+    summary: VerificationSummary, application_ids: list[int], walked: Mapping[str, tuple[int, int]]
+) -> None:
+    """Incremental: each of these scored applications against its records, found and worded as
+    ``application_integrity`` does (its equivalence is tested), in four raw statements.
+
+    What differs is only the work: plain tuples instead of model instances (and on PostgreSQL the ids as one
+    array), and no second check of a record this run's walk has just found intact (``walked``: chain ->
+    (after, up to) sequences, ``_walked_intact``): its payload is not even read. A touched application's
+    records before the checkpoint are re-checked (hash, payload, columns), as before.
+    """
+    if not application_ids:
+        return
+    connection = connections[DEFAULT_DB_ALIAS]
+    quote = connection.ops.quote_name
+    meta = _application_model()._meta
+    condition, ids = _among(connection, quote(meta.pk.column), application_ids)
+    columns = ", ".join(quote(meta.get_field(name).column) for name in APPLICATION_COLUMNS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('status').column)} = %s "
+            f"AND {condition} ORDER BY {quote(meta.pk.column)}",
+            [SCORED, *ids],
+        )
+        applications = [_ApplicationRow(*row) for row in cursor.fetchall()]
+    if not applications:
+        return
+    scored = [row.id for row in applications]
+    edited: dict[int, str] = {}
+
+    def records(spec: ChainSpec, what: str) -> list[Any]:
+        row_type = _record_row(spec)
+        among, params = _among(connection, quote(spec.model._meta.get_field("application").column), scored)
+        with connection.cursor() as cursor:
+            cursor.execute(_record_select(connection, spec, among, walked.get(spec.head)), params)
+            rows = [row_type(*row) for row in cursor.fetchall()]
+        for row in rows:
+            if row.payload is not None and not _record_intact(row, spec):
+                edited.setdefault(row.application_id, f"its {what} record #{row.sequence} was changed")
+        return rows
+
+    latest: dict[int, tuple] = {}
+    for row in records(DECISIONS, "decision"):
+        latest[row.application_id] = (
+            row.probability_of_default,
+            row.decision,
+            row.model_version,
+            row.model_sha256,
+            row.id,
+        )
+    legacy: dict[int, str] = {}
+    for row in records(OVERRIDES, "override"):
+        if row.decision_record_id == latest.get(row.application_id, (None,) * 5)[4]:
+            legacy[row.application_id] = row.to_decision
+    transitions: dict[int, list[CaseTransition]] = defaultdict(list)
+    for row in records(CASES, "case"):
+        transitions[row.application_id].append(
+            CaseTransition(
+                row.id,
+                row.sequence,
+                row.action,
+                row.from_state,
+                row.to_state,
+                row.from_decision,
+                row.to_decision,
+                row.proposed_decision,
+                row.actor_id,
+                row.version,
+                row.decision_record_id,
+            )
+        )
+    for row in applications:
+        problem, _ = compare_application(row, latest.get(row.id), legacy.get(row.id), transitions.get(row.id, []))
+        problem = edited.get(row.id) or problem
+        if problem is None:
+            continue
+        summary.application_mismatches += 1
+        if len(summary.application_problems) < MAX_LISTED:
+            summary.application_problems.append(f"application id={row.id}: {problem}")
+            summary.application_mismatch_ids.append(row.id)
+
+
 def _plain_applications_elsewhere(snapshot: str | None) -> tuple[int, list[int]]:
     """(scored applications, never-reviewed ones that differ), on this thread's own connection."""
     connection = connections[DEFAULT_DB_ALIAS]
@@ -1315,7 +1448,11 @@ def _plain_applications(connection: Any) -> tuple[int, list[int]]:
 
 
 def _check_applications(
-    summary: VerificationSummary, application_ids: list[int] | None = None, *, plain: Future | None = None
+    summary: VerificationSummary,
+    application_ids: list[int] | None = None,
+    *,
+    plain: Future | None = None,
+    walked: Mapping[str, tuple[int, int]] | None = None,
 ) -> None:
     """Every scored application (or those of ``application_ids``) must show what its latest audit records say.
 
@@ -1325,7 +1462,9 @@ def _check_applications(
     returns only the rows that differ from their latest decision record and the state its decision
     puts a case in (``audit.lifecycle.initial_step``); the reviewed ones, whose records must be
     replayed through the lifecycle, by ``application_integrity``, a thousand at a time. A difference
-    found in SQL is confirmed the same way, which also words it.
+    found in SQL is confirmed the same way, which also words it. Of an incremental run (``application_ids``),
+    by ``_compare_touched_applications``: the same checks and words, without re-checking the records the
+    run's walk has just found intact (``walked``, see there).
     """
     connection = connections[DEFAULT_DB_ALIAS]
     if application_ids is None:
@@ -1347,7 +1486,7 @@ def _check_applications(
         chunk = application_ids[start : start + 1000]
         summary.applications_checked += _scored_count(connection, chunk)
         suspects = [app_id for (app_id,) in _plain_application_mismatches(connection, chunk)]
-        _compare_applications(summary, sorted({*suspects, *_reviewed_application_ids(chunk)}))
+        _compare_touched_applications(summary, sorted({*suspects, *_reviewed_application_ids(chunk)}), walked or {})
 
 
 def _among(connection: Any, column: str, ids: list[int]) -> tuple[str, list]:
