@@ -14,6 +14,7 @@ from django.db import connections, transaction
 from django.db.models import Count, F, Max, Min, QuerySet
 
 from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord, VerificationRun
+from infrastructure.id_lists import ids_condition
 from infrastructure.pagination import distinct_values
 from scoring.results import DECISIONS
 
@@ -195,8 +196,8 @@ class _ChangeQuery:
     """Changes of a decision in force recorded in ``model``'s table (a legacy override; a case record whose
     decision in force differs after it), with who made each (``user``) and the model version decided on.
 
-    Raw SQL with the application ids as one array on PostgreSQL (psycopg parses a statement with thousands of
-    placeholders client side, which cost more than running it) and without the ORM's preparation of each id;
+    Raw SQL with the application ids as ``infrastructure.id_lists`` gives them (one array on PostgreSQL) and
+    without the ORM's preparation of each id;
     the rows and joins of ``OverrideRecord/CaseRecord.objects.values_list("<user>__username",
     "application_id", "decision_record__model_version", "sequence")`` (tested against them).
     """
@@ -231,10 +232,7 @@ class _ChangeQuery:
     def of_applications(self, ids: list[int]) -> list[tuple[str, int, str, int]]:
         if not ids:
             return []
-        if self.connection.vendor == "postgresql":
-            among, params = f"{self.application} = ANY(%s)", [list(ids)]
-        else:
-            among, params = f"{self.application} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+        among, params = ids_condition(self.connection, self.application, ids)
         with self.connection.cursor() as cursor:
             cursor.execute(f"SELECT {self.columns} {self.tables} AND {among}", params)
             return cursor.fetchall()
