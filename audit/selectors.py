@@ -93,17 +93,25 @@ def case_records_for_application(*, application_id: int) -> QuerySet[CaseRecord]
 
 
 def decision_records_for_application(*, application_id: int) -> QuerySet[DecisionRecord]:
+    """In chain order, with every column the decision chain's checks compare (the page checks them against the
+    payload, ``audit.verification.application_integrity_of``)."""
     return (
         DecisionRecord.objects.filter(application_id=application_id)
         .order_by("sequence")
         .only(
             "id",
             "sequence",
+            "previous_hash",
             "record_hash",
             "created_at",
             "model_version",
+            "model_sha256",
             "decision",
+            "probability_of_default",
+            "approve_below",
+            "decline_from",
             "application_id",
+            "officer_id",
             "outside_experience",
             "payload",
         )

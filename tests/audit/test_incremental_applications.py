@@ -192,3 +192,36 @@ def test_the_override_figures_read_the_changes_the_orm_reads(trail):
             assert sorted(changes.application_ids(after=after)) == sorted(
                 queryset.filter(sequence__gt=after).values_list("application_id", flat=True)
             )
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "2025-01-01 00:00:00+00",
+        "2026-11-30 15:04:05.000001+00",
+        "2026-11-30 23:59:59.999999+00",
+        "2026-06-30 23:30:00.5+02",  # another zone: the same instant in UTC
+        "0999-03-04 05:06:07.123456+00",
+    ],
+)
+def test_a_time_read_as_text_gives_the_payloads_form_as_the_datetime_does(moment):
+    """What the walk reads (``_column_sql``: text on both databases) against the driver's datetime of the same value."""
+    from django.db import connection
+
+    from audit.verification import _column_sql, _time_text
+
+    column = _column_sql(connection, DecisionRecord._meta, "created_at").replace('"created_at"', "m")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SELECT {column}, m FROM (SELECT %s::timestamptz AS m) t", [moment])
+            text, moment_value = cursor.fetchone()
+            assert isinstance(text, str) and len(text) == 26
+            assert _time_text(text) == _time_text(moment_value)
+        else:
+            # SQLite stores Django's text; the walk reads it as stored.
+            import datetime as dt
+
+            value = dt.datetime.fromisoformat(moment.replace("+00", "+00:00").replace("+02", "+02:00"))
+            stored = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
+            cursor.execute(f"SELECT {column} FROM (SELECT %s AS m) t", [stored])
+            assert _time_text(cursor.fetchone()[0]) == _time_text(value)
