@@ -73,6 +73,9 @@ NO_JIT = "SET LOCAL jit = off"
 # worker processes once the decision chain is this long: each record's checks need only the record itself,
 # and each range's first link is checked against the range before it (``_merge_parts``).
 PARALLEL_FROM = 20_000
+# An incremental run compares the applications its records touched this many at a time (five statements
+# each: 5,000 cost 6% less CPU than 1,000 at 10,000 applications; SQLite takes up to 32,766 parameters).
+TOUCHED_CHUNK = 5000
 WORKERS = 2
 RANGES_PER_WORKER = 2
 
@@ -1500,8 +1503,8 @@ def _check_applications(
                 summary.application_mismatch_ids.append(app_id)
         summary.reviewer_tally, summary.overridden_tally = reviewed.reviewer_tally, reviewed.overridden_tally
         return
-    for start in range(0, len(application_ids), 1000):
-        chunk = application_ids[start : start + 1000]
+    for start in range(0, len(application_ids), TOUCHED_CHUNK):
+        chunk = application_ids[start : start + TOUCHED_CHUNK]
         summary.applications_checked += _scored_count(connection, chunk)
         suspects = [app_id for (app_id,) in _plain_application_mismatches(connection, chunk)]
         _compare_touched_applications(summary, sorted({*suspects, *_reviewed_application_ids(chunk)}), walked or {})

@@ -225,3 +225,12 @@ def test_a_time_read_as_text_gives_the_payloads_form_as_the_datetime_does(moment
             stored = value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", timespec="microseconds")
             cursor.execute(f"SELECT {column} FROM (SELECT %s AS m) t", [stored])
             assert _time_text(cursor.fetchone()[0]) == _time_text(value)
+
+
+def test_the_touched_applications_compared_in_slices_say_the_same(trail, monkeypatch):
+    """Slices of one application (each its own statements) against all at once, with a tampered row."""
+    raw("UPDATE applications_loanapplication SET case_version = 7 WHERE id = %s", (trail["queued"].pk,))
+    whole = _incremental()
+    monkeypatch.setattr(verification, "TOUCHED_CHUNK", 1)
+    sliced = _incremental()
+    assert sliced == whole and whole["applications_checked"] == 4 and whole["ids"] == [trail["queued"].pk]
