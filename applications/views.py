@@ -35,7 +35,7 @@ from applications.throttling import take_whatif_request
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
-from audit.verification import ApplicationIntegrity, application_integrity
+from audit.verification import ApplicationIntegrity, application_integrity, application_integrity_of
 from infrastructure.csv_export import csv_response
 from infrastructure.pagination import bounded_page
 from scoring import schema
@@ -184,7 +184,15 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
     decision_records = list(audit_selectors.decision_records_for_application(application_id=application.pk))
     offer, offer_message = _counter_offer_or_message(application)
     may_what_if = roles.can_create(request.user) and application.is_scored
-    integrity = application_integrity(applications=[application]).get(application.pk)
+    overrides = list(audit_selectors.overrides_for_application(application_id=application.pk))
+    case_records = list(audit_selectors.case_records_for_application(application_id=application.pk))
+    # Checked from the records the page shows (not read a second time).
+    integrity = application_integrity_of(
+        application=application,
+        decision_records=decision_records,
+        override_records=overrides,
+        case_records=case_records,
+    )
     return render(
         request,
         "applications/detail.html",
@@ -204,8 +212,8 @@ def application_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "state_text": cases.describe_state(application),
             "integrity": integrity,
             "band": _band(application, integrity),
-            "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
-            "case_records": audit_selectors.case_records_for_application(application_id=application.pk),
+            "overrides": overrides,
+            "case_records": case_records,
             "can_act_on_case": roles.can_act_on_case(request.user, application),
             "can_offer": roles.can_act_on_case(request.user, application) and not application.is_counter_offer,
         },

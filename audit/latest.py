@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.db import connections
 
 from audit.models import DecisionRecord, LatestDecision, OutcomeRecord
+from infrastructure.id_lists import ids_condition
 
 
 def _names(using: str) -> dict[str, str]:
@@ -101,7 +102,7 @@ _WRONG_COPIES = (
 _WRONG_LATEST = (
     "SELECT g.application_id FROM (SELECT application_id, MAX(id) AS last, COUNT(*) AS n FROM {records} "
     "{within} GROUP BY application_id) g LEFT JOIN {latest} l ON l.application_id = g.application_id "
-    "WHERE l.application_id IS NULL OR l.decision_record_id <> g.last OR l.decision_records <> g.n"
+    "{also} WHERE l.application_id IS NULL OR l.decision_record_id <> g.last OR l.decision_records <> g.n"
 )
 
 
@@ -115,12 +116,23 @@ def mismatched_applications(*, among: list[int] | None = None, using: str = "def
     names = _names(using)
     found: set[int] = set()
     slices = [None] if among is None else [among[i : i + 10_000] for i in range(0, len(among), 10_000)]
-    with connections[using].cursor() as cursor:
+    connection = connections[using]
+    with connection.cursor() as cursor:
         for chunk in slices:
-            placeholders = "" if chunk is None else ", ".join(["%s"] * len(chunk))
-            copies = "" if chunk is None else f"l.application_id IN ({placeholders}) AND"
-            latest = "" if chunk is None else f"WHERE application_id IN ({placeholders})"
-            for sql in (_WRONG_COPIES.format(within=copies, **names), _WRONG_LATEST.format(within=latest, **names)):
-                cursor.execute(sql, chunk or [])
+            copies = latest = also = ""
+            params: list = []
+            if chunk is not None:
+                # Of given applications (an incremental verification's): the ids as ``infrastructure.id_lists``
+                # gives them (on PostgreSQL one array, not 10,000 placeholders for psycopg to parse).
+                ids, params = ids_condition(connection, "application_id", chunk)
+                copies, latest = f"l.{ids} AND", f"WHERE {ids}"
+                # The same ids on the index's side too (true of every row the join keeps): without it PostgreSQL
+                # hashed the whole index table, a sequential scan of every row (0.32 s at 1,000,000, 0.05 s with).
+                also = f"AND l.{ids}"
+            for sql, values in (
+                (_WRONG_COPIES.format(within=copies, **names), params),
+                (_WRONG_LATEST.format(within=latest, also=also, **names), params * 2),
+            ):
+                cursor.execute(sql, values)
                 found.update(app_id for (app_id,) in cursor.fetchall())
     return sorted(found)

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, F, Max, Min, QuerySet
 
 from audit.models import AccessEvent, CaseRecord, ChainHead, DecisionRecord, OverrideRecord, VerificationRun
+from infrastructure.id_lists import ids_condition
 from infrastructure.pagination import distinct_values
 from scoring.results import DECISIONS
 
@@ -92,17 +93,25 @@ def case_records_for_application(*, application_id: int) -> QuerySet[CaseRecord]
 
 
 def decision_records_for_application(*, application_id: int) -> QuerySet[DecisionRecord]:
+    """In chain order, with every column the decision chain's checks compare (the page checks them against the
+    payload, ``audit.verification.application_integrity_of``)."""
     return (
         DecisionRecord.objects.filter(application_id=application_id)
         .order_by("sequence")
         .only(
             "id",
             "sequence",
+            "previous_hash",
             "record_hash",
             "created_at",
             "model_version",
+            "model_sha256",
             "decision",
+            "probability_of_default",
+            "approve_below",
+            "decline_from",
             "application_id",
+            "officer_id",
             "outside_experience",
             "payload",
         )
@@ -191,6 +200,52 @@ def override_figures() -> tuple[list[list], dict[str, int]]:
     return reviewers, {version: len(ids) for version, ids in overridden.items()}
 
 
+class _ChangeQuery:
+    """Changes of a decision in force recorded in ``model``'s table (a legacy override; a case record whose
+    decision in force differs after it), with who made each (``user``) and the model version decided on.
+
+    Raw SQL with the application ids as ``infrastructure.id_lists`` gives them (one array on PostgreSQL) and
+    without the ORM's preparation of each id;
+    the rows and joins of ``OverrideRecord/CaseRecord.objects.values_list("<user>__username",
+    "application_id", "decision_record__model_version", "sequence")`` (tested against them).
+    """
+
+    def __init__(self, connection: Any, model: type, user: str) -> None:
+        quote = connection.ops.quote_name
+        meta = model._meta
+        user_meta = meta.get_field(user).related_model._meta
+        self.connection = connection
+        self.application = f"r.{quote(meta.get_field('application').column)}"
+        changed = "1 = 1"
+        if model is CaseRecord:
+            changed = f"r.{quote('to_decision')} <> r.{quote('from_decision')}"
+        self.tables = (
+            f"FROM {quote(meta.db_table)} r "
+            f"JOIN {quote(user_meta.db_table)} u ON u.{quote(user_meta.pk.column)} = r.{quote(meta.get_field(user).column)} "
+            f"JOIN {quote(DecisionRecord._meta.db_table)} d "
+            f"ON d.{quote(DecisionRecord._meta.pk.column)} = r.{quote(meta.get_field('decision_record').column)} "
+            f"WHERE {changed}"
+        )
+        self.columns = (
+            f"u.{quote(user_meta.get_field('username').column)}, {self.application}, "
+            f"d.{quote(DecisionRecord._meta.get_field('model_version').column)}, r.{quote('sequence')}"
+        )
+        self.sequence = f"r.{quote('sequence')}"
+
+    def application_ids(self, *, after: int) -> list[int]:
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT {self.application} {self.tables} AND {self.sequence} > %s", [after])
+            return [application_id for (application_id,) in cursor.fetchall()]
+
+    def of_applications(self, ids: list[int]) -> list[tuple[str, int, str, int]]:
+        if not ids:
+            return []
+        among, params = ids_condition(self.connection, self.application, ids)
+        with self.connection.cursor() as cursor:
+            cursor.execute(f"SELECT {self.columns} {self.tables} AND {among}", params)
+            return cursor.fetchall()
+
+
 def override_figures_since(
     *, reviewers: list[list], overridden: dict[str, int], case_after: int, override_after: int
 ) -> tuple[list[list], dict[str, int]]:
@@ -201,14 +256,12 @@ def override_figures_since(
     application a reviewer (or a model version) already counted is not counted twice: an incremental
     verification's cost follows what was added, not the whole case table.
     """
-    changes = CaseRecord.objects.exclude(to_decision=F("from_decision"))
-    columns = ("application_id", "decision_record__model_version", "sequence")
-    overrides = OverrideRecord.objects.values_list("reviewer__username", *columns)
-    cases = changes.values_list("actor__username", *columns)
+    connection = connections[DecisionRecord.objects.db]
+    changes = (_ChangeQuery(connection, OverrideRecord, "reviewer"), _ChangeQuery(connection, CaseRecord, "actor"))
     application_ids = sorted(
         {
-            *overrides.filter(sequence__gt=override_after).values_list("application_id", flat=True),
-            *cases.filter(sequence__gt=case_after).values_list("application_id", flat=True),
+            *changes[0].application_ids(after=override_after),
+            *changes[1].application_ids(after=case_after),
         }
     )
     counts = {username: [n, applications] for username, n, applications in reviewers}
@@ -219,8 +272,8 @@ def override_figures_since(
     new: list[tuple[int, int, str, int, str]] = []
     for start in range(0, len(application_ids), 10_000):
         chunk = application_ids[start : start + 10_000]
-        for kind, rows, after in ((0, overrides, override_after), (1, cases, case_after)):
-            for username, application_id, version, sequence in rows.filter(application_id__in=chunk):
+        for kind, after in ((0, override_after), (1, case_after)):
+            for username, application_id, version, sequence in changes[kind].of_applications(chunk):
                 if sequence > after:
                     new.append((kind, sequence, username, application_id, version))
                 else:

@@ -235,3 +235,15 @@ def test_an_early_role_map_migration_applies_what_exists_then_and_the_live_map_c
     admin = Group.objects.get(name=roles.ADMIN)
     full = {f"{p.content_type.app_label}.{p.codename}" for p in admin.permissions.select_related("content_type")}
     assert full == set(roles.ROLE_PERMISSIONS[roles.ADMIN])
+
+
+def test_one_query_answers_every_permission_question_of_a_request(db, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(pk=UserFactory(role=roles.REVIEWER).pk)
+    with django_assert_num_queries(1):
+        answers = [roles.has_permission(user, perm) for perm in ALL_PERMS]
+    assert answers == [user.has_perm(perm) for perm in ALL_PERMS] and any(answers)
+    roles.forget_cached_roles(user)  # a role change: asked again, read again
+    with django_assert_num_queries(1):
+        roles.has_permission(user, ALL_PERMS[0])

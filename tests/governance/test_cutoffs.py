@@ -401,6 +401,9 @@ def test_the_latest_decision_index_is_what_the_records_say_and_tampering_is_repo
     tampered = sorted([first.pk, second.pk, today.pk, portfolio_first.pk])
     assert mismatched_applications() == tampered
     assert mismatched_applications(among=[first.pk, portfolio[0][1].pk]) == [first.pk]
+    # Among every application (an incremental run's path): each kind of tampering, the deleted row too.
+    every = sorted(DecisionRecord.objects.values_list("application_id", flat=True).distinct())
+    assert mismatched_applications(among=every) == tampered
     summary = verify_audit_trail()
     assert not summary.ok and sorted(summary.application_mismatch_ids) == tampered
     assert "latest-decision index" in summary.application_problems[0]
