@@ -24,12 +24,16 @@ chained as a submission would be, over the last two years:
 with unusable passwords (nobody can sign in as them) and their roles granted
 through ``staff.services``.
 
-Speed: rows are written in chunks, each one transaction, in multi-row form
-(COPY on PostgreSQL); on SQLite the load runs with ``synchronous=OFF``
+Speed: a forked producer process makes the rows (``_Seeder.batches``: draws,
+scoring in a pool of processes, case moves, payloads and hashes in chain
+order; no database access) while this process writes them, in chunks, each
+one transaction, in multi-row form (COPY on PostgreSQL); the load runs with
+``synchronous=OFF`` on SQLite, ``synchronous_commit=off`` on PostgreSQL
 (``infrastructure.bulk.relaxed_durability``; restored afterwards). Into empty
-tables the non-unique indexes are built once after the load instead of
-maintained row by row (``infrastructure.bulk.indexes_built_after_load``;
-``defer_indexes=False`` keeps them).
+tables the non-unique indexes (and PostgreSQL's foreign keys) are built once
+after the load instead of maintained row by row
+(``infrastructure.bulk.indexes_built_after_load``; ``defer_indexes=False``
+keeps them).
 """
 
 from __future__ import annotations

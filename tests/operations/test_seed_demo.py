@@ -204,3 +204,11 @@ def test_on_postgresql_the_foreign_keys_come_back_exactly_and_check_the_loaded_r
     assert all(before.values())
     _seed(200, chunk=100)
     assert {table: _foreign_keys(connection, table) for table in tables} == before
+
+
+def test_one_process_seeds_the_same_way():
+    text = _seed(150, one_process=True)
+    assert "Seeded 150 applications" in text
+    code, _, summary = run_verify("--replay")
+    assert code == 0, summary
+    assert (summary["checked"], summary["replayed"], summary["mismatches"]) == (150, 150, 0)
