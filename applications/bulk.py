@@ -11,8 +11,9 @@ records are the audit app's (``audit.bulk``).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from applications.models import LoanApplication
@@ -40,6 +41,7 @@ PER_APPLICATION = (
     "proposed_decision",
     "proposed_by_id",
 )
+_PER_POSITIONS = tuple(_POSITION[column] for column in PER_APPLICATION)
 
 
 class ApplicationTemplate:
@@ -54,6 +56,18 @@ class ApplicationTemplate:
             values.append(value)
         self._values = values
         self.application = application
+
+    def with_times_as(self, adapt: Callable[[Any], Any]) -> ApplicationTemplate:
+        """The shared values' datetimes put in the database's form (``infrastructure.bulk.datetime_adapter``)."""
+        self._values = [adapt(value) if isinstance(value, dt.datetime) else value for value in self._values]
+        return self
+
+    def fill(self, per_application: tuple) -> tuple:
+        """The row with the ``PER_APPLICATION`` values (in that order) put in; ``row`` with fewer objects."""
+        row = self._values.copy()
+        for position, value in zip(_PER_POSITIONS, per_application, strict=True):
+            row[position] = value
+        return tuple(row)
 
     def row(self, **values: Any) -> list[Any]:
         """The row with ``values`` (columns of ``PER_APPLICATION``) put in."""

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 
@@ -123,6 +124,10 @@ class DecisionTemplate:
         )
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 # Kept here for its callers (operations.demo_data): the shared one is audit.canonical's.
 json_text = canonical.json_text
 
@@ -148,6 +153,96 @@ class LinkedDecision:
     record_hash: str
 
 
+@dataclass(frozen=True)
+class ChainEnd:
+    """A chain's last record (sequence and hash; 0 and the genesis hash when empty) and its next primary key."""
+
+    next_id: int
+    sequence: int
+    record_hash: str
+
+
+def chain_end(name: str, model: type[DecisionRecord] | type[CaseRecord], *, using: str = "default") -> ChainEnd:
+    """Where appending to chain ``name`` would start now (read under the head's lock, released on return)."""
+    with transaction.atomic(using=using):
+        sequence, previous = _lock_head(name, model)
+        return ChainEnd(next_primary_key(model, using=using), sequence, previous)
+
+
+def link_decision_records(
+    *, items: Sequence[tuple], end: ChainEnd, adapt: Callable[[dt.datetime], Any] = _same
+) -> tuple[list[tuple], list[LinkedDecision], ChainEnd]:
+    """Decision record rows (``DECISION_COLUMNS``) for ``items`` appended after ``end``; no database access.
+
+    ``items``: ``(template, application_id, officer_id, officer_username_json,
+    applicant_reference_json, created_at)``. Links and hashes are computed in
+    chain order; ``adapt`` turns ``created_at`` into what the database stores
+    (``infrastructure.bulk.column_value``). Returns the rows, where each record
+    landed and the chain's new end.
+    """
+    sha256 = hashlib.sha256
+    utc_iso = canonical.utc_iso
+    record_id, sequence, previous = end.next_id, end.sequence, end.record_hash
+    rows: list[tuple] = []
+    linked: list[LinkedDecision] = []
+    for template, application_id, officer_id, username_json, reference_json, created_at in items:
+        sequence += 1
+        payload = template.payload(
+            applicant_reference=reference_json,
+            application_id=application_id,
+            created_at=utc_iso(created_at),
+            officer_id=officer_id,
+            officer_username=username_json,
+            previous_hash=previous,
+            sequence=sequence,
+        )
+        digest = sha256(payload.encode("ascii")).hexdigest()
+        rows.append(
+            (
+                record_id,
+                sequence,
+                previous,
+                digest,
+                payload,
+                adapt(created_at),
+                application_id,
+                officer_id,
+                *template.values,
+            )
+        )
+        linked.append(LinkedDecision(record_id, sequence, digest))
+        previous = digest
+        record_id += 1
+    return rows, linked, ChainEnd(record_id, sequence, previous)
+
+
+def _check_head(name: str, model: type[DecisionRecord] | type[CaseRecord], expected: ChainEnd) -> None:
+    sequence, previous = _lock_head(name, model)
+    if (sequence, previous) != (expected.sequence, expected.record_hash):
+        raise RuntimeError(
+            f"the {name} chain moved while its records were being prepared "
+            f"(head {sequence}, expected {expected.sequence}): someone else is writing to this database"
+        )
+
+
+def write_decision_records(
+    *, rows: Sequence[tuple], after: ChainEnd, until: ChainEnd, using: str = "default", prepared: bool = False
+) -> None:
+    """Insert rows made by ``link_decision_records`` from ``after``; the chain's head moves to ``until``.
+
+    In the caller's transaction (or its own), under the head's lock; refuses if the head is not at
+    ``after`` (another writer). ``prepared``: the rows' times are already the database's form.
+    """
+    if not rows:
+        return
+    with transaction.atomic(using=using, savepoint=False):
+        _check_head(ChainHead.DECISIONS, DecisionRecord, after)
+        insert_many(DecisionRecord, DECISION_COLUMNS, rows, using=using, prepared=prepared)
+        sync_primary_key_sequence(DecisionRecord, using=using)
+        advance_latest_decisions(first_sequence=after.sequence + 1, last_sequence=until.sequence, using=using)
+        _move_head(ChainHead.DECISIONS, until.sequence, until.record_hash)
+
+
 def append_decision_records_in_bulk(*, items: Sequence[BulkDecision], using: str = "default") -> list[LinkedDecision]:
     """Link, hash and insert ``items`` in order at the end of the decision chain; move its head once.
 
@@ -156,46 +251,23 @@ def append_decision_records_in_bulk(*, items: Sequence[BulkDecision], using: str
     """
     if not items:
         return []
-    sha256 = hashlib.sha256
-    utc_iso = canonical.utc_iso
-    linked: list[LinkedDecision] = []
-    rows: list[tuple] = []
     with transaction.atomic(using=using, savepoint=False):
-        sequence, previous = _lock_head(ChainHead.DECISIONS, DecisionRecord)
-        record_id = next_primary_key(DecisionRecord, using=using)
-        for item in items:
-            sequence += 1
-            payload = item.template.payload(
-                applicant_reference=item.applicant_reference_json,
-                application_id=item.application_id,
-                created_at=utc_iso(item.created_at),
-                officer_id=item.officer_id,
-                officer_username=item.officer_username_json,
-                previous_hash=previous,
-                sequence=sequence,
-            )
-            digest = sha256(payload.encode("ascii")).hexdigest()
-            values = item.template.values
-            rows.append(
+        end = chain_end(ChainHead.DECISIONS, DecisionRecord, using=using)
+        rows, linked, until = link_decision_records(
+            items=[
                 (
-                    record_id,
-                    sequence,
-                    previous,
-                    digest,
-                    payload,
-                    item.created_at,
+                    item.template,
                     item.application_id,
                     item.officer_id,
-                    *values,
+                    item.officer_username_json,
+                    item.applicant_reference_json,
+                    item.created_at,
                 )
-            )
-            linked.append(LinkedDecision(record_id, sequence, digest))
-            previous = digest
-            record_id += 1
-        insert_many(DecisionRecord, DECISION_COLUMNS, rows, using=using)
-        sync_primary_key_sequence(DecisionRecord, using=using)
-        advance_latest_decisions(first_sequence=rows[0][1], last_sequence=sequence, using=using)
-        _move_head(ChainHead.DECISIONS, sequence, previous)
+                for item in items
+            ],
+            end=end,
+        )
+        write_decision_records(rows=rows, after=end, until=until, using=using)
     return linked
 
 
@@ -221,65 +293,84 @@ class BulkCaseRecord:
     claim_expires_at: dt.datetime | None = None
 
 
+def link_case_records(
+    *, items: Sequence[BulkCaseRecord], end: ChainEnd, adapt: Callable[[dt.datetime], Any] = _same
+) -> tuple[list[tuple], ChainEnd]:
+    """Case record rows (``CASE_COLUMNS``) for ``items`` appended after ``end``, in chain order; no database access."""
+    rows: list[tuple] = []
+    record_id, sequence, previous = end.next_id, end.sequence, end.record_hash
+    for item in items:
+        sequence += 1
+        document = case_record_document(
+            application_id=item.application_id,
+            decision_record_sequence=item.decision.sequence,
+            decision_record_hash=item.decision.record_hash,
+            actor_id=item.actor_id,
+            actor_username=item.actor_username,
+            created_at=item.created_at,
+            action=item.action,
+            from_state=item.from_state,
+            to_state=item.to_state,
+            from_decision=item.from_decision,
+            to_decision=item.to_decision,
+            proposed_decision=item.proposed_decision,
+            reason_code=item.reason_code,
+            reason_label=item.reason_label,
+            explanation=item.explanation,
+            version=item.version,
+            claim_expires_at=item.claim_expires_at,
+        )
+        document["sequence"] = sequence
+        document["previous_hash"] = previous
+        payload = canonical.dumps(document)
+        digest = canonical.record_hash(payload)
+        rows.append(
+            (
+                record_id,
+                sequence,
+                previous,
+                digest,
+                payload,
+                adapt(item.created_at),
+                item.application_id,
+                item.decision.id,
+                item.actor_id,
+                item.action,
+                item.from_state,
+                item.to_state,
+                item.from_decision,
+                item.to_decision,
+                item.proposed_decision,
+                item.reason_code,
+                item.reason_label,
+                item.explanation,
+                item.version,
+            )
+        )
+        previous = digest
+        record_id += 1
+    return rows, ChainEnd(record_id, sequence, previous)
+
+
+def write_case_records(
+    *, rows: Sequence[tuple], after: ChainEnd, until: ChainEnd, using: str = "default", prepared: bool = False
+) -> None:
+    """Insert rows made by ``link_case_records`` from ``after``; the head moves to ``until`` (as for decisions)."""
+    if not rows:
+        return
+    with transaction.atomic(using=using, savepoint=False):
+        _check_head(ChainHead.CASES, CaseRecord, after)
+        insert_many(CaseRecord, CASE_COLUMNS, rows, using=using, prepared=prepared)
+        sync_primary_key_sequence(CaseRecord, using=using)
+        _move_head(ChainHead.CASES, until.sequence, until.record_hash)
+
+
 def append_case_records_in_bulk(*, items: Sequence[BulkCaseRecord], using: str = "default") -> int:
     """Link, hash and insert case records in order at the end of the case chain; returns how many."""
     if not items:
         return 0
-    rows: list[tuple] = []
     with transaction.atomic(using=using, savepoint=False):
-        sequence, previous = _lock_head(ChainHead.CASES, CaseRecord)
-        record_id = next_primary_key(CaseRecord, using=using)
-        for item in items:
-            sequence += 1
-            document = case_record_document(
-                application_id=item.application_id,
-                decision_record_sequence=item.decision.sequence,
-                decision_record_hash=item.decision.record_hash,
-                actor_id=item.actor_id,
-                actor_username=item.actor_username,
-                created_at=item.created_at,
-                action=item.action,
-                from_state=item.from_state,
-                to_state=item.to_state,
-                from_decision=item.from_decision,
-                to_decision=item.to_decision,
-                proposed_decision=item.proposed_decision,
-                reason_code=item.reason_code,
-                reason_label=item.reason_label,
-                explanation=item.explanation,
-                version=item.version,
-                claim_expires_at=item.claim_expires_at,
-            )
-            document["sequence"] = sequence
-            document["previous_hash"] = previous
-            payload = canonical.dumps(document)
-            digest = canonical.record_hash(payload)
-            rows.append(
-                (
-                    record_id,
-                    sequence,
-                    previous,
-                    digest,
-                    payload,
-                    item.created_at,
-                    item.application_id,
-                    item.decision.id,
-                    item.actor_id,
-                    item.action,
-                    item.from_state,
-                    item.to_state,
-                    item.from_decision,
-                    item.to_decision,
-                    item.proposed_decision,
-                    item.reason_code,
-                    item.reason_label,
-                    item.explanation,
-                    item.version,
-                )
-            )
-            previous = digest
-            record_id += 1
-        insert_many(CaseRecord, CASE_COLUMNS, rows, using=using)
-        sync_primary_key_sequence(CaseRecord, using=using)
-        _move_head(ChainHead.CASES, sequence, previous)
+        end = chain_end(ChainHead.CASES, CaseRecord, using=using)
+        rows, until = link_case_records(items=items, end=end)
+        write_case_records(rows=rows, after=end, until=until, using=using)
     return len(rows)

@@ -5,9 +5,11 @@
 
 For each database: a small database with 1,000 seeded applications (the
 baseline for "a new submission"), then a database filled by ``manage.py
-seed_demo --applications N`` (timed: applications/s; SQLite in a temporary
-file, PostgreSQL in ``--pg-database``, dropped and created again). Then, in
-that database:
+seed_demo --applications N`` (timed: applications/s in wall time, the whole
+command from start-up to its last index and VACUUM, against the target; also
+per CPU-second of the command and its producer processes; SQLite in a
+temporary file, PostgreSQL in ``--pg-database``, dropped and created again).
+Then, in that database:
 
 * each page through Django's test client (in process, no HTTP; DEBUG on, so
   no HTTPS redirect): one warm-up request, then the median of 5 (a page
@@ -127,6 +129,8 @@ _PEAK_WRAPPER = (
     "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
     "finally:\n"
     "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]\n"
+    "    print('CPU_S', sum(u.ru_utime + u.ru_stime for u in used), file=sys.stderr)\n"
 )
 
 
@@ -179,10 +183,18 @@ def child(args: argparse.Namespace) -> dict:
             log(f"{db}: seeding {args.applications:,} applications ({load()})")
             seconds, _, output = _manage(url, "seed_demo", "--applications", str(args.applications))
             summary = [line for line in output.splitlines() if line.startswith("Seeded ")]
-            # The command's own figure (scoring, hashing and inserting; not Django's start-up).
+            cpu = re.search(r"^CPU_S ([\d.]+)$", output, re.MULTILINE)
+            # Against the target: the whole command, start-up to the last index and VACUUM, in wall time
+            # (what "1,000,000 in under 4 minutes" means); also per CPU-second, the figure a shared
+            # machine does not distort, and the command's own (from reading the training file on).
             reported = re.search(r"in ([\d.]+) s: ([\d,]+) applications/s", summary[-1]) if summary else None
-            results["seed_per_second"] = int(reported.group(2).replace(",", "")) if reported else None
-            results["seed_seconds"] = float(reported.group(1)) if reported else None
+            if summary:
+                results["seed_per_second"] = round(args.applications / seconds)
+                results["seed_seconds"] = round(seconds, 1)
+                results["seed_cpu_seconds"] = round(float(cpu.group(1)), 1) if cpu else None
+                results["seed_command_per_second"] = int(reported.group(2).replace(",", "")) if reported else None
+            else:
+                results["seed_per_second"] = None
             results["seed_output"] = summary[-1:]
             log(f"{db}: seed_demo took {seconds:.0f} s: {summary[-1:]} ({load()})")
         if "pages" in phases:
@@ -491,7 +503,12 @@ def _figure(key: str, unit: str, result: dict) -> str:
     if value is None:
         return "not measured"
     if unit == "rate":
-        return f"{value:,}/s"
+        cpu = result.get("seed_cpu_seconds")
+        per_cpu = f", {round(result['applications'] / cpu):,} per CPU-second ({cpu} s CPU)" if cpu else ""
+        own = result.get("seed_command_per_second")
+        return f"{value:,}/s wall ({result.get('seed_seconds')} s end to end{per_cpu}" + (
+            f"; the command's own figure {own:,}/s)" if own else ")"
+        )
     if unit == "export":
         state = "complete" if value["complete"] else f"CUT ({value['error'] or value['end_line']})"
         cpu = value.get("server_cpu_seconds")

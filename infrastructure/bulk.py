@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import connections, models
@@ -32,8 +32,27 @@ def _sqlite_datetime(value: dt.datetime) -> str:
     return value.replace(tzinfo=None).isoformat(" ")
 
 
+def datetime_adapter(*, using: str = "default") -> Callable[[dt.datetime], Any]:
+    """What ``insert_many`` makes of an aware datetime on ``using``'s database (to prepare rows elsewhere).
+
+    SQLite: Django's naive UTC text; PostgreSQL: the datetime itself (the driver sends it).
+    """
+    if connections[using].vendor == "sqlite":
+        return _sqlite_datetime
+    return _unchanged
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
 def insert_many(
-    model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]], *, using: str = "default"
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    using: str = "default",
+    prepared: bool = False,
 ) -> int:
     """Insert ``rows`` (values in ``columns`` order, Python values) into ``model``'s table; returns the count.
 
@@ -41,7 +60,8 @@ def insert_many(
     ``bool``, ``None``; a JSON column takes its JSON text. Call inside a
     transaction. PostgreSQL: one ``COPY ... FROM STDIN``. SQLite: one
     prepared INSERT run by ``executemany``; datetimes are stored as Django
-    stores them (naive UTC text).
+    stores them (naive UTC text). ``prepared``: the rows' datetimes are already
+    in that form (``datetime_adapter``), so SQLite's rows go to the driver as they are.
     """
     connection = connections[using]
     quote = connection.ops.quote_name
@@ -55,7 +75,7 @@ def insert_many(
                 write(row)
                 count += 1
         return count
-    positions = _datetime_positions(model, columns)
+    positions = [] if prepared else _datetime_positions(model, columns)
 
     def adapted() -> Iterator[Sequence[Any]]:
         nonlocal count
@@ -74,7 +94,12 @@ def insert_many(
     # The driver's own cursor: Django's wrapper would convert "%s" placeholders row by row.
     raw = connection.connection.cursor()
     try:
-        raw.executemany(f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})", adapted())
+        statement = f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})"
+        if prepared and isinstance(rows, Sequence):
+            raw.executemany(statement, rows)
+            count = len(rows)
+        else:
+            raw.executemany(statement, adapted())
     finally:
         raw.close()
     return count
@@ -107,16 +132,29 @@ def sync_primary_key_sequence(model: type[models.Model], *, using: str = "defaul
 
 @contextlib.contextmanager
 def relaxed_durability(*, using: str = "default") -> Iterator[None]:
-    """SQLite only: no fsync per commit and a larger page cache while a bulk load runs; restored afterwards.
+    """No flush to disk per commit while a bulk load runs, on this connection only; restored afterwards.
 
-    A power cut during the load may lose its last commits (the database
-    stays consistent: WAL). The product's own writes keep ``synchronous=FULL``
-    (settings); only this connection, only for the load, relaxes it.
-    PostgreSQL is left as configured.
+    SQLite: ``synchronous=OFF``, foreign-key checks off, a larger page cache. A power cut during the
+    load may lose its last commits (the database stays consistent: WAL). The product's own writes
+    keep ``synchronous=FULL`` (settings). PostgreSQL: ``synchronous_commit=off`` for the session
+    (a crash may lose the last commits, never corrupt; the server's other sessions are unaffected),
+    restored with ``RESET``.
     """
     connection = connections[using]
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    if connection.in_atomic_block:
         # SQLite refuses to change the safety level inside a transaction (a test's, or a caller's).
+        yield
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit = off")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+        return
+    if connection.vendor != "sqlite":
         yield
         return
     with connection.cursor() as cursor:
@@ -158,6 +196,17 @@ def _secondary_indexes(connection, table: str) -> list[tuple[str, str]]:
         return list(cursor.fetchall())
 
 
+def _foreign_keys(connection, table: str) -> list[tuple[str, str]]:
+    """PostgreSQL: (name, definition) of ``table``'s foreign keys, as the database itself states them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+            [connection.ops.quote_name(table)],
+        )
+        return list(cursor.fetchall())
+
+
 def _is_empty(connection, table: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {connection.ops.quote_name(table)} LIMIT 1")
@@ -168,7 +217,8 @@ def _is_empty(connection, table: str) -> bool:
 def indexes_built_after_load(
     tables: Sequence[type[models.Model]], *, using: str = "default", progress=lambda message: None
 ) -> Iterator[bool]:
-    """Into empty tables only: drop their non-unique indexes, load, create them again (sorted, in one pass each).
+    """Into empty tables only: drop their non-unique indexes (and on PostgreSQL their foreign keys), load,
+    create them again (sorted, in one pass each; each foreign key checked by one join over the table).
 
     Yields whether it did (it does nothing unless every table is empty: rebuilding indexes over rows
     already there would cost more than it saves). The indexes are created again from the
@@ -177,6 +227,10 @@ def indexes_built_after_load(
     (KeyboardInterrupt) restores them too. Only a killed process (SIGKILL, power cut) leaves them
     missing: ``manage.py migrate`` does not notice, so ``seed_demo`` is for a fresh database only.
     Unique indexes and primary keys stay: they keep the keys and hashes honest during the load.
+    Foreign keys (PostgreSQL): instead of a queued check per row and key at every commit, each is
+    added back ``DEFERRABLE INITIALLY DEFERRED`` as the migration made it, which checks every loaded
+    row at once (a dangling reference fails the load loudly). SQLite's cannot be dropped: the load
+    runs with ``foreign_keys=OFF`` (``relaxed_durability``).
     """
     connection = connections[using]
     names = [model._meta.db_table for model in tables]
@@ -191,10 +245,14 @@ def indexes_built_after_load(
                 for name, statement in _secondary_indexes(connection, table):
                     cursor.execute(f"DROP INDEX {quote(name)}")
                     dropped.append((name, statement))
+                if connection.vendor == "postgresql":
+                    for name, definition in _foreign_keys(connection, table):
+                        cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+                        dropped.append((name, f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}"))
         yield True
     finally:
         if dropped:
-            progress(f"creating {len(dropped)} indexes …")
+            progress(f"creating {len(dropped)} indexes and foreign keys …")
             with connection.cursor() as cursor:
                 if connection.vendor == "postgresql":
                     # Inside a caller's transaction (a test's) the loaded rows' deferred foreign-key checks

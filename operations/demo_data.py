@@ -24,12 +24,16 @@ chained as a submission would be, over the last two years:
 with unusable passwords (nobody can sign in as them) and their roles granted
 through ``staff.services``.
 
-Speed: rows are written in chunks, each one transaction, in multi-row form
-(COPY on PostgreSQL); on SQLite the load runs with ``synchronous=OFF``
+Speed: a forked producer process makes the rows (``_Seeder.batches``: draws,
+scoring in a pool of processes, case moves, payloads and hashes in chain
+order; no database access) while this process writes them, in chunks, each
+one transaction, in multi-row form (COPY on PostgreSQL); the load runs with
+``synchronous=OFF`` on SQLite, ``synchronous_commit=off`` on PostgreSQL
 (``infrastructure.bulk.relaxed_durability``; restored afterwards). Into empty
-tables the non-unique indexes are built once after the load instead of
-maintained row by row (``infrastructure.bulk.indexes_built_after_load``;
-``defer_indexes=False`` keeps them).
+tables the non-unique indexes (and PostgreSQL's foreign keys) are built once
+after the load instead of maintained row by row
+(``infrastructure.bulk.indexes_built_after_load``; ``defer_indexes=False``
+keeps them).
 """
 
 from __future__ import annotations
@@ -37,12 +41,18 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import multiprocessing
+import os
 import random
+import signal
+import sys
 import time
+import traceback
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from django.conf import settings
@@ -50,23 +60,33 @@ from django.contrib.auth import get_user_model
 from django.db import connections, transaction
 
 from accounts import roles
-from applications.bulk import ApplicationTemplate, first_free_id, scored_template, store_applications_in_bulk
+from applications.bulk import COLUMNS as APPLICATION_COLUMNS
+from applications.bulk import ApplicationTemplate, first_free_id, scored_template
 from applications.forms import clean_application_data
 from applications.models import LoanApplication
 from audit import lifecycle
 from audit.bulk import (
     BulkCaseRecord,
-    BulkDecision,
+    ChainEnd,
     DecisionTemplate,
     LinkedDecision,
-    append_case_records_in_bulk,
-    append_decision_records_in_bulk,
+    chain_end,
     json_text,
+    link_case_records,
+    link_decision_records,
+    write_case_records,
+    write_decision_records,
 )
-from audit.models import CaseRecord, DecisionRecord
+from audit.models import CaseRecord, ChainHead, DecisionRecord
 from audit.services import prepare_decision_record
 from governance.selectors import current_serving, scoring_arguments
-from infrastructure.bulk import indexes_built_after_load, relaxed_durability
+from infrastructure.bulk import (
+    datetime_adapter,
+    indexes_built_after_load,
+    insert_many,
+    relaxed_durability,
+    sync_primary_key_sequence,
+)
 from infrastructure.planner import refresh_planner_statistics
 from reviews.reason_codes import SEED_REASON_CODES
 from scoring.exceptions import ModelUnavailable
@@ -160,42 +180,54 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
 
 
 class _Seeder:
-    def __init__(self, *, data: Path, seed: int, using: str, defer_indexes: bool = True) -> None:
+    def __init__(self, *, data: Path, seed: int, using: str, defer_indexes: bool = True, workers: int = 0) -> None:
+        self.workers = workers
         self.defer_indexes = defer_indexes
+        self.adapt = datetime_adapter(using=using)
         self.rows = _read_rows(data)
         self.random = random.Random(seed)
         self.using = using
-        self.scorings: dict[tuple[int, str], _Scoring | None] = {}
+        self.scorings: dict[tuple[int, int], _Scoring] = {}  # by (row, position in self.versions)
         self.cleaned: dict[int, tuple[dict[str, Any], dict[str, list[str]]]] = {}
         self.versions = _model_versions()
         self.officers = _users("seed-officer-", OFFICERS, roles.OFFICER)
         self.reviewers = _users("seed-reviewer-", REVIEWERS, roles.REVIEWER)
         self.officer_json = {u.pk: json_text(u.get_username()) for u in self.officers}
         self.codes = _reason_codes()
-        self.report = SeedReport()
+        self.report = SeedReport()  # what was written (the producer's counts arrive with each batch)
+        self.overridden = 0  # produced so far
+        self.distinct_scorings = 0
         # Case moves not yet chained, kept until the chunk whose decisions are as late (chain in time order).
         self.pending_moves: list[tuple[dt.datetime, int, BulkCaseRecord]] = []
         self.move_counter = 0
         # The decision record each application with pending case moves rests on.
         self.links: dict[int, LinkedDecision] = {}
 
-    def scoring(self, index: int, version_arguments: tuple[str, dict[str, Any]]) -> _Scoring | None:
-        version, arguments = version_arguments
-        key = (index, version)
-        if key not in self.scorings:
-            if index not in self.cleaned:
-                self.cleaned[index] = clean_application_data(self.rows[index])
-            cleaned, errors = self.cleaned[index]
-            scoring = None
-            if not errors:
-                template, result = scored_template(cleaned_data=cleaned, **arguments)
-                prepared = prepare_decision_record(
-                    application=template.application, result=result, officer=self.officers[0]
-                )
-                scoring = _Scoring(template, DecisionTemplate(prepared), result.decision, result.model_version)
-                self.report.distinct_scorings += 1
-            self.scorings[key] = scoring
-        return self.scorings[key]
+    def valid(self, index: int) -> bool:
+        """Whether row ``index`` passes the application form's validation (cached)."""
+        if index not in self.cleaned:
+            self.cleaned[index] = clean_application_data(self.rows[index])
+        return not self.cleaned[index][1]
+
+    def score(self, version: int, cleaned: dict[str, Any]) -> _Scoring:
+        """A valid row's ``cleaned`` inputs scored by ``self.versions[version]``: one ``_Scoring``, picklable."""
+        _, arguments = self.versions[version]
+        template, result = scored_template(cleaned_data=cleaned, **arguments)
+        template.with_times_as(self.adapt)
+        prepared = prepare_decision_record(application=template.application, result=result, officer=self.officers[0])
+        template.application = None  # done with; not carried across processes
+        return _Scoring(template, DecisionTemplate(prepared), result.decision, result.model_version)
+
+    def _score_missing(self, keys: list[tuple[int, int]], pool: Any) -> None:
+        """Score the pairs not scored yet, in the pool's processes when there is one (same values either way)."""
+        missing = list(dict.fromkeys(key for key in keys if key not in self.scorings))
+        work = [(version, self.cleaned[index][0]) for index, version in missing]
+        if pool is None:
+            scored = [self.score(*item) for item in work]
+        else:
+            scored = pool.map(_score_in_worker, work, chunksize=max(1, min(256, len(work) // (4 * self.workers))))
+        self.scorings.update(zip(missing, scored, strict=True))
+        self.distinct_scorings += len(missing)
 
     def case_moves(
         self, *, application_id: int, model_decision: str, decided_at: dt.datetime, now: dt.datetime
@@ -274,18 +306,12 @@ class _Seeder:
             "proposed_by_id": proposed_by,
         }
         if step.final_decision != model_decision:
-            self.report.overridden += 1
+            self.overridden += 1
         return row, moves
 
-    def run(self, *, count: int, chunk_size: int, progress: Callable[[str], None]) -> SeedReport:
-        started = time.perf_counter()
-        rng = self.random
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        start = now - SPAN
-        # Creation times over two years, in order (ids and the chain follow them).
-        offsets = sorted(rng.random() * SPAN.total_seconds() for _ in range(count))
-        # The timeline split evenly between the model versions, oldest first.
-        boundaries = [offsets[len(offsets) * k // len(self.versions)] for k in range(1, len(self.versions))]
+    def run(
+        self, *, count: int, chunk_size: int, progress: Callable[[str], None], pipeline: bool, started: float
+    ) -> SeedReport:
         population = len(self.rows)
         loaded = (LoanApplication, DecisionRecord, CaseRecord)
         with (
@@ -294,23 +320,29 @@ class _Seeder:
             if self.defer_indexes
             else contextlib.nullcontext(),
         ):
-            done = 0
-            while done < count:
-                size = min(chunk_size, count - done)
-                self._chunk(
-                    offsets[done : done + size], start=start, now=now, boundaries=boundaries, last=done + size == count
-                )
-                done += size
-                self.report.seconds = time.perf_counter() - started
-                progress(
-                    f"{done:,} of {count:,} applications ({self.report.per_second:,.0f}/s, "
-                    f"{self.report.distinct_scorings:,} distinct scorings of {population:,} sampled rows)"
-                )
+            start = _Start(
+                application_id=first_free_id(using=self.using),
+                decisions=chain_end(ChainHead.DECISIONS, DecisionRecord, using=self.using),
+                cases=chain_end(ChainHead.CASES, CaseRecord, using=self.using),
+                adapt=self.adapt,
+            )
+            batches = self.batches(count=count, chunk_size=chunk_size, start=start)
+            with _produced_elsewhere(batches) if pipeline else contextlib.nullcontext(batches) as produced:
+                done = 0
+                for batch in produced:
+                    self._write(batch)
+                    done += batch.applications
+                    self.report.seconds = time.perf_counter() - started
+                    progress(
+                        f"{done:,} of {count:,} applications ({self.report.per_second:,.0f}/s, "
+                        f"{self.report.distinct_scorings:,} distinct scorings of {population:,} sampled rows)"
+                    )
         # Fresh planner statistics: after a bulk load PostgreSQL still believes the tables are small until
         # autovacuum gets round to them, and picks plans for small tables (seconds per page at a million rows).
         refresh_planner_statistics((LoanApplication, DecisionRecord, CaseRecord), using=self.using)
-        self.report.seconds = time.perf_counter() - started
         self._vacuum(progress)
+        # Everything from reading the training file to the vacuum: the time a fresh database takes to fill.
+        self.report.seconds = time.perf_counter() - started
         return self.report
 
     def _vacuum(self, progress: Callable[[str], None]) -> None:
@@ -332,77 +364,281 @@ class _Seeder:
             cursor.execute(statement)
         progress(f"{statement} in {time.perf_counter() - started:.1f} s")
 
-    def _chunk(self, offsets: list[float], *, start, now, boundaries: list[float], last: bool) -> None:
-        rng = self.random
+    def _write(self, batch: _Batch) -> None:
+        """One chunk in one transaction: its applications, then their decision records, then the due case moves."""
         using = self.using
-        population = len(self.rows)
         with transaction.atomic(using=using):
-            application_id = first_free_id(using=using)
-            rows: list[list[Any]] = []
-            planned: list[tuple[_Scoring, int, Any, dt.datetime, str]] = []
-            for offset in offsets:
-                version = self.versions[bisect_right(boundaries, offset)]
-                scoring = None
-                while scoring is None:
-                    scoring = self.scoring(rng.randrange(population), version)
-                created_at = start + dt.timedelta(seconds=offset)
-                officer = self.officers[rng.randrange(len(self.officers))]
-                reference = f"SCR-{created_at:%Y%m}-{application_id:07d}" if rng.random() < 0.9 else ""
-                planned.append((scoring, application_id, officer, created_at, reference))
-                application_id += 1
-            by_model = self.report.by_model
-            with_moves: set[int] = set()
-            for scoring, app_id, officer, created_at, reference in planned:
-                values, moves = self.case_moves(
-                    application_id=app_id, model_decision=scoring.model_decision, decided_at=created_at, now=now
-                )
-                if moves:
-                    with_moves.add(app_id)
-                for move in moves:
-                    self.move_counter += 1
-                    self.pending_moves.append((move.created_at, self.move_counter, move))
-                by_model[scoring.model_version] = by_model.get(scoring.model_version, 0) + 1
-                rows.append(
-                    scoring.application.row(
-                        id=app_id,
-                        applicant_reference=reference,
-                        officer_id=officer.pk,
-                        created_at=created_at,
-                        scored_at=created_at,
-                        **values,
-                    )
-                )
             # The application rows before their decision records: on SQLite a row inserted while
             # foreign-key references to it are outstanding makes it search every referencing table.
-            store_applications_in_bulk(rows=rows, using=using)
-            linked = append_decision_records_in_bulk(
-                items=[
-                    BulkDecision(
-                        template=scoring.decision,
-                        application_id=app_id,
-                        officer_id=officer.pk,
-                        officer_username_json=self.officer_json[officer.pk],
-                        applicant_reference_json=f'"{reference}"',  # SCR-YYYYMM-NNNNNNN: nothing to escape
-                        created_at=created_at,
-                    )
-                    for scoring, app_id, officer, created_at, reference in planned
-                ],
+            insert_many(LoanApplication, APPLICATION_COLUMNS, batch.application_rows, using=using, prepared=True)
+            sync_primary_key_sequence(LoanApplication, using=using)
+            write_decision_records(
+                rows=batch.decision_rows,
+                after=batch.decisions_after,
+                until=batch.decisions_until,
                 using=using,
+                prepared=True,
             )
-            for (_, app_id, *_), decision in zip(planned, linked, strict=True):
-                if app_id in with_moves:
-                    self.links[app_id] = decision
-            # Moves up to this chunk's last decision time are chained now, in time order; later ones wait.
-            self.pending_moves.sort(key=lambda entry: (entry[0], entry[1]))
-            horizon = planned[-1][3]
-            cut = len(self.pending_moves) if last else bisect_right([m[0] for m in self.pending_moves], horizon)
-            due = [move for _, _, move in self.pending_moves[:cut]]
-            for move in due:
-                move.decision = self.links[move.application_id]
-            del self.pending_moves[:cut]
-            self.report.case_records += append_case_records_in_bulk(items=due, using=using)
-            self.report.applications += len(rows)
-            self.report.decision_records += len(linked)
+            write_case_records(
+                rows=batch.case_rows, after=batch.cases_after, until=batch.cases_until, using=using, prepared=True
+            )
+        report = self.report
+        report.applications += batch.applications
+        report.decision_records += len(batch.decision_rows)
+        report.case_records += len(batch.case_rows)
+        report.overridden += batch.overridden
+        report.distinct_scorings = batch.distinct_scorings
+        for version, number in batch.by_model.items():
+            report.by_model[version] = report.by_model.get(version, 0) + number
+
+    def batches(self, *, count: int, chunk_size: int, start: _Start) -> Iterator[_Batch]:
+        """Every chunk's rows, linked and hashed in chain order from ``start``; no database access.
+
+        The same random draws in the same order as ever (the same seed gives the same data), so it
+        may run in another process than the one writing (``_produced_elsewhere``).
+        """
+        rng = self.random
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        begin = now - SPAN
+        # Creation times over two years, in order (ids and the chain follow them).
+        offsets = sorted(rng.random() * SPAN.total_seconds() for _ in range(count))
+        # The timeline split evenly between the model versions, oldest first.
+        boundaries = [offsets[len(offsets) * k // len(self.versions)] for k in range(1, len(self.versions))]
+        position = start
+        done = 0
+        pool = None
+        if self.workers:
+            global _POOL_SEEDER  # what the forked workers score with (``_score_in_worker``)
+            _POOL_SEEDER = self
+            pool = multiprocessing.get_context("fork").Pool(self.workers, initializer=_pool_worker_signals)
+        try:
+            if pool is not None and count >= len(self.rows):
+                # Most rows will be drawn: validate them all at once, in the pool (same answers as one by one).
+                checked = pool.map(_clean_in_worker, range(len(self.rows)), chunksize=512)
+                self.cleaned.update(enumerate(checked))
+            while done < count:
+                size = min(chunk_size, count - done)
+                batch = self._batch(
+                    offsets[done : done + size],
+                    begin=begin,
+                    now=now,
+                    boundaries=boundaries,
+                    last=done + size == count,
+                    position=position,
+                    pool=pool,
+                )
+                position = _Start(
+                    application_id=position.application_id + size,
+                    decisions=batch.decisions_until,
+                    cases=batch.cases_until,
+                    adapt=position.adapt,
+                )
+                done += size
+                yield batch
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+    def _batch(
+        self, offsets: list[float], *, begin, now, boundaries: list[float], last: bool, position: _Start, pool: Any
+    ) -> _Batch:
+        rng = self.random
+        adapt = position.adapt
+        population = len(self.rows)
+        overridden_before = self.overridden
+        application_id = position.application_id
+        drawn: list[tuple[tuple[int, int], int, Any, dt.datetime, str]] = []
+        for offset in offsets:
+            version = bisect_right(boundaries, offset)
+            # Rows that fail validation are drawn again (they have no scoring).
+            index = rng.randrange(population)
+            while not self.valid(index):
+                index = rng.randrange(population)
+            created_at = begin + dt.timedelta(seconds=offset)
+            officer = self.officers[rng.randrange(len(self.officers))]
+            reference = f"SCR-{created_at:%Y%m}-{application_id:07d}" if rng.random() < 0.9 else ""
+            drawn.append(((index, version), application_id, officer, created_at, reference))
+            application_id += 1
+        self._score_missing([entry[0] for entry in drawn], pool)
+        scorings = self.scorings
+        planned = [(scorings[key], *rest) for key, *rest in drawn]
+        by_model: dict[str, int] = {}
+        with_moves: set[int] = set()
+        application_rows: list[tuple] = []
+        for scoring, app_id, officer, created_at, reference in planned:
+            values, moves = self.case_moves(
+                application_id=app_id, model_decision=scoring.model_decision, decided_at=created_at, now=now
+            )
+            if moves:
+                with_moves.add(app_id)
+            for move in moves:
+                self.move_counter += 1
+                self.pending_moves.append((move.created_at, self.move_counter, move))
+            by_model[scoring.model_version] = by_model.get(scoring.model_version, 0) + 1
+            created = adapt(created_at)
+            queued_at = values["queued_at"]
+            claim_expires_at = values["claim_expires_at"]
+            application_rows.append(
+                scoring.application.fill(
+                    (
+                        app_id,
+                        reference,
+                        officer.pk,
+                        created,
+                        created,
+                        values["final_decision"],
+                        values["case_state"],
+                        values["case_version"],
+                        values["claimed_by_id"],
+                        None if claim_expires_at is None else adapt(claim_expires_at),
+                        None if queued_at is None else adapt(queued_at),
+                        values["proposed_decision"],
+                        values["proposed_by_id"],
+                    )
+                )
+            )
+        officer_json = self.officer_json
+        decision_rows, linked, decisions_until = link_decision_records(
+            items=[
+                (
+                    scoring.decision,
+                    app_id,
+                    officer.pk,
+                    officer_json[officer.pk],
+                    f'"{reference}"',  # SCR-YYYYMM-NNNNNNN: nothing to escape
+                    created_at,
+                )
+                for scoring, app_id, officer, created_at, reference in planned
+            ],
+            end=position.decisions,
+            adapt=adapt,
+        )
+        for (_, app_id, *_), decision in zip(planned, linked, strict=True):
+            if app_id in with_moves:
+                self.links[app_id] = decision
+        # Moves up to this chunk's last decision time are chained now, in time order; later ones wait.
+        self.pending_moves.sort(key=lambda entry: (entry[0], entry[1]))
+        horizon = planned[-1][3]
+        cut = len(self.pending_moves) if last else bisect_right([m[0] for m in self.pending_moves], horizon)
+        due = [move for _, _, move in self.pending_moves[:cut]]
+        for move in due:
+            move.decision = self.links[move.application_id]
+        del self.pending_moves[:cut]
+        case_rows, cases_until = link_case_records(items=due, end=position.cases, adapt=adapt)
+        return _Batch(
+            applications=len(planned),
+            application_rows=application_rows,
+            decision_rows=decision_rows,
+            decisions_after=position.decisions,
+            decisions_until=decisions_until,
+            case_rows=case_rows,
+            cases_after=position.cases,
+            cases_until=cases_until,
+            overridden=self.overridden - overridden_before,
+            distinct_scorings=self.distinct_scorings,
+            by_model=by_model,
+        )
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where a chunk's rows begin: the next application key and the two chains' ends."""
+
+    application_id: int
+    decisions: ChainEnd
+    cases: ChainEnd
+    adapt: Callable[[dt.datetime], Any]  # a datetime as the database stores it
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One chunk's rows, ready to insert (times already in the database's form), and its figures."""
+
+    applications: int
+    application_rows: list[tuple]
+    decision_rows: list[tuple]
+    decisions_after: ChainEnd
+    decisions_until: ChainEnd
+    case_rows: list[tuple]
+    cases_after: ChainEnd
+    cases_until: ChainEnd
+    overridden: int
+    distinct_scorings: int
+    by_model: dict[str, int]
+
+
+_DONE = "done"
+_POOL_SEEDER: _Seeder | None = None
+
+
+def _pool_worker_signals() -> None:
+    # Stopped by the producer (SIGTERM: die at once, not through its exit handler); Ctrl-C is the producer's.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _score_in_worker(item: tuple[int, dict[str, Any]]) -> _Scoring:
+    return _POOL_SEEDER.score(*item)
+
+
+def _clean_in_worker(index: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    return clean_application_data(_POOL_SEEDER.rows[index])
+
+
+def _produce(batches: Generator[_Batch], queue: Any) -> None:
+    """The producer process: every batch into ``queue``, then ``_DONE`` (or the error's text)."""
+    # The writer stops it with SIGTERM: leave through the generator's clean-up (its scoring pool).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        for batch in batches:
+            queue.put(batch)
+        queue.put(_DONE)
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C reaches the whole process group; the writer handles it
+        pass
+    except BaseException:  # noqa: BLE001 - reported to the writer, which raises it
+        queue.put(traceback.format_exc())
+    finally:
+        batches.close()
+
+
+@contextlib.contextmanager
+def _produced_elsewhere(batches: Iterator[_Batch]) -> Iterator[Iterator[_Batch]]:
+    """``batches`` computed in a forked process while this one writes: scoring, payloads and hashes on one
+    core, the inserts (and on PostgreSQL the server) on the other.
+
+    The child never touches the database connection it inherits (it needs none: ``_Seeder.batches``)
+    and leaves through ``os._exit`` (multiprocessing's), so no driver clean-up runs on that socket or
+    file. A few batches are buffered; an error in either process stops both.
+    """
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=3)
+    # Not a daemon: it has its own scoring pool's processes (stopped in ``_produce``).
+    process = context.Process(target=_produce, args=(batches, queue), name="seed_demo producer")
+    process.start()
+
+    def received() -> Iterator[_Batch]:
+        while True:
+            try:
+                item = queue.get(timeout=5)
+            except Empty:
+                if not process.is_alive():
+                    raise RuntimeError(f"the seed_demo producer died (exit code {process.exitcode})") from None
+                continue
+            if item == _DONE:
+                return
+            if isinstance(item, str):
+                raise RuntimeError(f"the seed_demo producer failed:\n{item}")
+            yield item
+
+    try:
+        yield received()
+    finally:
+        if process.is_alive():
+            process.terminate()
+        process.join()
+        queue.close()
+        queue.cancel_join_thread()
 
 
 def seed_demo(
@@ -413,14 +649,26 @@ def seed_demo(
     chunk_size: int = 20_000,
     using: str = "default",
     defer_indexes: bool = True,
+    pipeline: bool | None = None,
+    workers: int | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> SeedReport:
     """Add ``applications`` scored, chained applications (see the module docstring); raises ``MissingData``.
 
     For a demo or benchmark database nobody else is writing to: keys are
     taken from the tables' largest ones, each chunk in one transaction.
+    ``pipeline``: the rows made in a forked producer process while this one
+    writes (default: unless inside a caller's transaction); ``workers``:
+    processes scoring the distinct (row, model) pairs and validating the rows
+    for it (default: one per CPU with the pipeline, none without).
     """
     if applications < 1:
         raise ValueError("applications must be at least 1")
-    seeder = _Seeder(data=data, seed=seed, using=using, defer_indexes=defer_indexes)
-    return seeder.run(count=applications, chunk_size=chunk_size, progress=progress)
+    started = time.perf_counter()
+    if pipeline is None:
+        # Inside a caller's transaction (a test's): one process, as small loads are best made.
+        pipeline = not connections[using].in_atomic_block
+    if workers is None:
+        workers = (os.cpu_count() or 1) if pipeline else 0
+    seeder = _Seeder(data=data, seed=seed, using=using, defer_indexes=defer_indexes, workers=workers)
+    return seeder.run(count=applications, chunk_size=chunk_size, progress=progress, pipeline=pipeline, started=started)

@@ -111,13 +111,104 @@ def test_a_failed_load_still_restores_the_indexes(monkeypatch):
     before = _index_definitions()
     calls = []
 
-    def failing(*, items, using="default"):
+    def failing(**kwargs):
         calls.append(_index_definitions())
         raise KeyboardInterrupt  # as Ctrl-C would, mid-load
 
-    monkeypatch.setattr("operations.demo_data.append_case_records_in_bulk", failing)
+    monkeypatch.setattr("operations.demo_data.write_case_records", failing)
     with pytest.raises(KeyboardInterrupt):
         _seed(200, chunk=100)
     assert calls and calls[0] == {}  # the load ran without them
     assert _index_definitions() == before
-    assert audit.bulk.append_case_records_in_bulk is not failing
+    assert audit.bulk.write_case_records is not failing
+
+
+def _stored_rows() -> dict[str, list[tuple]]:
+    """Every row the seed writes (applications, both chains and their heads, the latest decisions)."""
+    from audit.models import ChainHead, LatestDecision
+
+    return {
+        "applications": list(LoanApplication.objects.order_by("id").values_list()),
+        "decisions": list(DecisionRecord.objects.order_by("id").values_list()),
+        "cases": list(CaseRecord.objects.order_by("id").values_list()),
+        "heads": list(
+            ChainHead.objects.filter(name__in=[ChainHead.DECISIONS, ChainHead.CASES]).order_by("name").values_list()
+        ),
+        "latest": list(LatestDecision.objects.order_by("application_id").values_list()),
+    }
+
+
+class _Rollback(Exception):
+    pass
+
+
+def test_rows_made_in_a_producer_process_are_stored_exactly_as_rows_made_in_process(monkeypatch):
+    # The same seed and clock give the same rows whether the producer is forked or not (the rows cross a
+    # process boundary by pickling); the first load is rolled back so the second starts from the same state.
+    import types
+
+    from django.db import transaction
+
+    import operations.demo_data as demo_data
+    from accounts import roles
+
+    fixed = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.UTC)
+
+    class _Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return fixed
+
+    monkeypatch.setattr(demo_data, "dt", types.SimpleNamespace(datetime=_Clock, UTC=dt.UTC, timedelta=dt.timedelta))
+    # The seed's users first, outside the rolled-back load (their keys must not move between the loads).
+    demo_data._users("seed-officer-", demo_data.OFFICERS, roles.OFFICER)
+    demo_data._users("seed-reviewer-", demo_data.REVIEWERS, roles.REVIEWER)
+    results = {}
+    for pipeline in (False, True):
+        try:
+            with transaction.atomic():
+                report = demo_data.seed_demo(
+                    applications=700, data=require_shared_data(), chunk_size=200, pipeline=pipeline
+                )
+                results[pipeline] = (_stored_rows(), report.case_records, report.overridden, report.by_model)
+                raise _Rollback
+        except _Rollback:
+            pass
+        assert LoanApplication.objects.count() == 0
+    in_process, forked = results[False], results[True]
+    assert len(in_process[0]["applications"]) == 700 and in_process[1] > 0
+    assert forked == in_process
+
+
+def test_a_failing_producer_process_stops_the_load_and_says_why(monkeypatch):
+    import operations.demo_data as demo_data
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("no rows today")
+
+    monkeypatch.setattr(demo_data._Seeder, "_batch", broken)
+    before = _index_definitions()
+    with pytest.raises(RuntimeError, match="producer failed:(.|\n)*ValueError: no rows today"):
+        demo_data.seed_demo(applications=50, data=require_shared_data(), pipeline=True)
+    assert LoanApplication.objects.count() == 0
+    assert _index_definitions() == before
+
+
+def test_on_postgresql_the_foreign_keys_come_back_exactly_and_check_the_loaded_rows():
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's foreign keys are part of the table; its load runs with foreign_keys=OFF")
+    from infrastructure.bulk import _foreign_keys
+
+    tables = [model._meta.db_table for model in (LoanApplication, DecisionRecord, CaseRecord)]
+    before = {table: _foreign_keys(connection, table) for table in tables}
+    assert all(before.values())
+    _seed(200, chunk=100)
+    assert {table: _foreign_keys(connection, table) for table in tables} == before
+
+
+def test_one_process_seeds_the_same_way():
+    text = _seed(150, one_process=True)
+    assert "Seeded 150 applications" in text
+    code, _, summary = run_verify("--replay")
+    assert code == 0, summary
+    assert (summary["checked"], summary["replayed"], summary["mismatches"]) == (150, 150, 0)

@@ -20,6 +20,11 @@ class Command(BaseCommand):
         parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"Training CSV (default {DEFAULT_DATA}).")
         parser.add_argument("--seed", type=int, default=20261130, help="Random seed (same seed, same data).")
         parser.add_argument("--chunk", type=int, default=20_000, help="Applications per transaction.")
+        parser.add_argument(
+            "--one-process",
+            action="store_true",
+            help="Make the rows in this process instead of a producer process and scoring pool (to compare).",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["applications"] < 1:
@@ -31,6 +36,7 @@ class Command(BaseCommand):
                 data=options["data"],
                 seed=options["seed"],
                 chunk_size=options["chunk"],
+                pipeline=False if options["one_process"] else None,
                 progress=(lambda message: self.stdout.write(message)) if verbose else (lambda message: None),
             )
         except MissingData as error:
