@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import http.client
+import itertools
 import json
 import os
 import re
@@ -64,6 +65,16 @@ def unique_amount(number: int) -> str:
     officer within 10 minutes (applications.services.DUPLICATE_WINDOW).
     """
     return f"{12000 + (number % 1_000_000) / 100:.2f}"
+
+
+_WRK_RUNS = itertools.count()
+
+
+def next_wrk_run() -> int:
+    """This bench process's next wrk run number (BENCH_RUN): the Lua scripts count requests from 1 in
+    every run, so inputs they derive from the count alone would repeat across runs within the duplicate
+    window and be refused as possible duplicates (409) instead of being measured."""
+    return next(_WRK_RUNS)
 
 
 LOCATION_RE = re.compile(r"/applications/(\d+)/$")
@@ -603,6 +614,7 @@ def run_wrk_submit(
         **os.environ,
         "BENCH_SESSIONS": str(sessions_file),
         "BENCH_PREFIX": prefix,
+        "BENCH_RUN": str(next_wrk_run()),
         "BENCH_IDS_OUT": str(ids_path),
         "BENCH_DUP_EVERY": str(dup_every),
         "BENCH_ORIGIN": f"https://127.0.0.1:{port}",

@@ -3,6 +3,7 @@
 -- Configured through the environment (set by bench/load_common.py):
 --   BENCH_SESSIONS   file, one line per logged-in officer: "<Cookie header>\t<csrfmiddlewaretoken>"
 --   BENCH_PREFIX     unique prefix of this run's applicant_reference and idempotency tokens
+--   BENCH_RUN        this wrk run's number within the bench (0, 1, ...): keeps inputs distinct across runs
 --   BENCH_IDS_OUT    file to write the acknowledged application ids to (one per line)
 --   BENCH_DUP_EVERY  N > 0: every Nth request re-sends the previous form (same token), as a retried POST
 --   BENCH_TOKENS     "1": each form carries its own idempotency token (as the page renders one)
@@ -22,7 +23,7 @@ function setup(thread)
 end
 
 local sessions = {}
-local prefix, origin, dup_every, use_tokens, no_token_every
+local prefix, origin, dup_every, use_tokens, no_token_every, run
 counter, sent, dup_sent, bad_location = 0, 0, 0, 0  -- globals: done() reads them with thread:get()
 statuses = {}
 ids = {}
@@ -33,6 +34,7 @@ local rates = { "6.5", "9.75", "11.25", "14.1", "17.9", "21.3" }
 
 function init(args)
   prefix = os.getenv("BENCH_PREFIX") or "bench"
+  run = tonumber(os.getenv("BENCH_RUN") or "0") or 0
   origin = os.getenv("BENCH_ORIGIN") or ""
   dup_every = tonumber(os.getenv("BENCH_DUP_EVERY") or "0") or 0
   use_tokens = os.getenv("BENCH_TOKENS") ~= "0"
@@ -54,9 +56,12 @@ local function form_for(n, session)
     "person_emp_length=3.5",
     "loan_intent=EDUCATION",
     "loan_grade=" .. string.char(65 + n % 5),
-    -- Cents from (thread, request): no two requests within the duplicate window
-    -- (applications.services.DUPLICATE_WINDOW) have the same inputs.
-    "loan_amnt=" .. string.format("%.2f", tonumber(amounts[n % #amounts + 1]) + ((tid * 100000 + n) % 1000000) / 100),
+    -- Cents from (thread, run, request): no two requests within the duplicate window
+    -- (applications.services.DUPLICATE_WINDOW) have the same inputs, across the runs
+    -- of one bench too (BENCH_RUN: the warm-up and each round count from n = 1 again).
+    "loan_amnt=" .. string.format(
+      "%.2f", tonumber(amounts[n % #amounts + 1]) + ((tid * 300000 + run * 20000 + n) % 1000000) / 100
+    ),
     "loan_int_rate=" .. rates[n % #rates + 1],
     "cb_person_default_on_file=N",
     "cb_person_cred_hist_length=4",
