@@ -1098,6 +1098,23 @@ class CaseTransition:
     decision_record_id: int
 
 
+def _transition_of(row: Any) -> CaseTransition:
+    """A case record read as a row with the model's field names (a namedtuple of its columns) as a step."""
+    return CaseTransition(
+        row.id,
+        row.sequence,
+        row.action,
+        row.from_state,
+        row.to_state,
+        row.from_decision,
+        row.to_decision,
+        row.proposed_decision,
+        row.actor_id,
+        row.version,
+        row.decision_record_id,
+    )
+
+
 def of_latest_scoring(transitions: list[CaseTransition], decision_record_id: int) -> tuple[list[CaseTransition], int]:
     """The transitions made on the latest scoring, and the version the first of them must carry."""
     current = [t for t in transitions if t.decision_record_id == decision_record_id]
@@ -1591,21 +1608,7 @@ def _compare_touched_applications(
             legacy[row.application_id] = row.to_decision
     transitions: dict[int, list[CaseTransition]] = defaultdict(list)
     for row in records(CASES, "case"):
-        transitions[row.application_id].append(
-            CaseTransition(
-                row.id,
-                row.sequence,
-                row.action,
-                row.from_state,
-                row.to_state,
-                row.from_decision,
-                row.to_decision,
-                row.proposed_decision,
-                row.actor_id,
-                row.version,
-                row.decision_record_id,
-            )
-        )
+        transitions[row.application_id].append(_transition_of(row))
     for row in applications:
         problem, _ = compare_application(row, latest.get(row.id), legacy.get(row.id), transitions.get(row.id, []))
         problem = edited.get(row.id) or problem
@@ -2165,21 +2168,7 @@ def _integrity(
     for row in case_records:
         if not _record_intact(row, CASES):
             edited.setdefault(row.application_id, f"its case record #{row.sequence} was changed")
-        transitions[row.application_id].append(
-            CaseTransition(
-                row.id,
-                row.sequence,
-                row.action,
-                row.from_state,
-                row.to_state,
-                row.from_decision,
-                row.to_decision,
-                row.proposed_decision,
-                row.actor_id,
-                row.version,
-                row.decision_record_id,
-            )
-        )
+        transitions[row.application_id].append(_transition_of(row))
     results = {}
     for app_id, app in scored.items():
         record = latest.get(app_id)
