@@ -87,7 +87,6 @@ from infrastructure.bulk import (
     relaxed_durability,
     sync_primary_key_sequence,
 )
-from infrastructure.planner import refresh_planner_statistics
 from reviews.reason_codes import SEED_REASON_CODES
 from scoring.exceptions import ModelUnavailable
 from scoring.model_cache import get_model
@@ -337,9 +336,7 @@ class _Seeder:
                         f"{done:,} of {count:,} applications ({self.report.per_second:,.0f}/s, "
                         f"{self.report.distinct_scorings:,} distinct scorings of {population:,} sampled rows)"
                     )
-        # Fresh planner statistics: after a bulk load PostgreSQL still believes the tables are small until
-        # autovacuum gets round to them, and picks plans for small tables (seconds per page at a million rows).
-        refresh_planner_statistics((LoanApplication, DecisionRecord, CaseRecord), using=self.using)
+        # Fresh planner statistics (and the visibility map): ``_vacuum`` analyses the whole database.
         self._vacuum(progress)
         # Everything from reading the training file to the vacuum: the time a fresh database takes to fill.
         self.report.seconds = time.perf_counter() - started
