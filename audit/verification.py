@@ -1555,13 +1555,13 @@ _ApplicationRow = namedtuple("_ApplicationRow", APPLICATION_COLUMNS)
 def _compare_touched_applications(
     summary: VerificationSummary, application_ids: list[int], walked: Mapping[str, tuple[int, int]]
 ) -> None:
-    """Incremental: each of these scored applications against its records, found and worded as
-    ``application_integrity`` does (its equivalence is tested), in four raw statements.
+    """Incremental: each of these scored applications against its records, by ``application_integrity``'s
+    own core (``_integrity``), read in four raw statements.
 
-    What differs is only the work: plain tuples instead of model instances (and on PostgreSQL the ids as one
-    array), and no second check of a record this run's walk has just found intact (``walked``: chain ->
-    (after, up to) sequences, ``_walked_intact``): its payload is not even read. A touched application's
-    records before the checkpoint are re-checked (hash, payload, columns), as before.
+    What differs is only the reading: plain tuples instead of model instances (and on PostgreSQL the ids as
+    one array), and no payload for a record this run's walk has just found intact (``walked``: chain ->
+    (after, up to) sequences, ``_walked_intact``), which the core then does not check again. A touched
+    application's records before the checkpoint are re-checked (hash, payload, columns), as before.
     """
     if not application_ids:
         return
@@ -1580,44 +1580,29 @@ def _compare_touched_applications(
     if not applications:
         return
     scored = [row.id for row in applications]
-    edited: dict[int, str] = {}
 
-    def records(spec: ChainSpec, what: str) -> list[Any]:
+    def records(spec: ChainSpec) -> list[Any]:
         row_type = _record_row(spec)
         among, params = _among(connection, quote(spec.model._meta.get_field("application").column), scored)
         with connection.cursor() as cursor:
             cursor.execute(_record_select(connection, spec, among, walked.get(spec.head)), params)
-            rows = [row_type(*row) for row in cursor.fetchall()]
-        for row in rows:
-            if row.payload is not None and not _record_intact(row, spec):
-                edited.setdefault(row.application_id, f"its {what} record #{row.sequence} was changed")
-        return rows
+            return [row_type(*row) for row in cursor.fetchall()]
 
-    latest: dict[int, tuple] = {}
-    for row in records(DECISIONS, "decision"):
-        latest[row.application_id] = (
-            row.probability_of_default,
-            row.decision,
-            row.model_version,
-            row.model_sha256,
-            row.id,
-        )
-    legacy: dict[int, str] = {}
-    for row in records(OVERRIDES, "override"):
-        if row.decision_record_id == latest.get(row.application_id, (None,) * 5)[4]:
-            legacy[row.application_id] = row.to_decision
-    transitions: dict[int, list[CaseTransition]] = defaultdict(list)
-    for row in records(CASES, "case"):
-        transitions[row.application_id].append(_transition_of(row))
-    for row in applications:
-        problem, _ = compare_application(row, latest.get(row.id), legacy.get(row.id), transitions.get(row.id, []))
-        problem = edited.get(row.id) or problem
+    results = _integrity(
+        {row.id: row for row in applications},
+        decision_records=records(DECISIONS),
+        override_records=records(OVERRIDES),
+        case_records=records(CASES),
+        walked=walked,
+    )
+    for app_id in scored:
+        problem = results[app_id].problem
         if problem is None:
             continue
         summary.application_mismatches += 1
         if len(summary.application_problems) < MAX_LISTED:
-            summary.application_problems.append(f"application id={row.id}: {problem}")
-            summary.application_mismatch_ids.append(row.id)
+            summary.application_problems.append(f"application id={app_id}: {problem}")
+            summary.application_mismatch_ids.append(app_id)
 
 
 def _plain_applications_elsewhere(snapshot: str | None) -> tuple[int, list[int], list[int]]:
@@ -2142,13 +2127,24 @@ def _integrity(
     decision_records: Iterable[Any],
     override_records: Iterable[Any],
     case_records: Iterable[Any],
+    walked: Mapping[str, tuple[int, int]] | None = None,
 ) -> dict[int, ApplicationIntegrity]:
-    """The records (each with the named columns of its chain's spec, in sequence order) against the applications."""
+    """The records (each with the named columns of its chain's spec, in sequence order) against the applications.
+
+    ``walked`` (chain -> (after, up to) sequences, ``_walked_intact``): records an incremental verification's
+    walk has just found intact, read without their payload (``_record_select``), so not checked again here.
+    """
+    walked = walked or {}
+
+    def intact(row: Any, spec: ChainSpec) -> bool:
+        after, up_to = walked.get(spec.head, (0, 0))
+        return after < row.sequence <= up_to or _record_intact(row, spec)
+
     edited: dict[int, str] = {}
     latest: dict[int, tuple] = {}
     cutoffs: dict[int, tuple[float, float]] = {}
     for row in decision_records:
-        if not _record_intact(row, DECISIONS):
+        if not intact(row, DECISIONS):
             edited.setdefault(row.application_id, f"its decision record #{row.sequence} was changed")
         latest[row.application_id] = (
             row.probability_of_default,
@@ -2160,13 +2156,13 @@ def _integrity(
         cutoffs[row.application_id] = (row.approve_below, row.decline_from)
     legacy: dict[int, str] = {}
     for row in override_records:
-        if not _record_intact(row, OVERRIDES):
+        if not intact(row, OVERRIDES):
             edited.setdefault(row.application_id, f"its override record #{row.sequence} was changed")
         if row.decision_record_id == latest.get(row.application_id, (None,) * 5)[4]:
             legacy[row.application_id] = row.to_decision
     transitions: dict[int, list[CaseTransition]] = defaultdict(list)
     for row in case_records:
-        if not _record_intact(row, CASES):
+        if not intact(row, CASES):
             edited.setdefault(row.application_id, f"its case record #{row.sequence} was changed")
         transitions[row.application_id].append(_transition_of(row))
     results = {}
