@@ -20,7 +20,8 @@ Then, in that database:
   worker, its 30 s timeout): downloaded to the end, the last line checked
   against the exact row count;
 * ``verify_decisions`` and ``verify_decisions --replay`` as commands (the
-  command's own time, its wall time with start-up, and peak memory);
+  command's own time, its wall time with start-up, and peak memory: resident,
+  and private to the process and its children);
 * incremental verification of 10,000 new records: ``seed_demo`` adds 10,000
   applications after the full verification's checkpoint, then
   ``verify_decisions --incremental`` (the command's own time);
@@ -121,14 +122,41 @@ def _env(url: str) -> dict[str, str]:
     }
 
 
-# Runs manage.py and reports its own peak memory on the last line of stderr.
+# Runs manage.py and reports its own peak memory on the last lines of stderr: PEAK_KB, the peak resident set
+# (ru_maxrss: it counts the pages of a memory-mapped file read, SQLite's database under verify_decisions'
+# mmap, which are the kernel's shared page cache), and OWN_PEAK_KB, the peak of the anonymous memory of the
+# process and its children together (verify_decisions' walkers), each page counted once however many forked
+# processes share it (Pss_Anon), sampled every 200 ms.
 _PEAK_WRAPPER = (
-    "import resource, runpy, sys\n"
+    "import os, resource, runpy, sys, threading, time\n"
     "sys.argv = sys.argv[1:]\n"
+    "own_peak = [0]\n"
+    "def _anon(pid):\n"
+    "    try:\n"
+    "        with open(f'/proc/{pid}/smaps_rollup') as rollup:\n"
+    "            return next((int(l.split()[1]) for l in rollup if l.startswith('Pss_Anon:')), 0)\n"
+    "    except OSError:\n"
+    "        return 0\n"
+    "def _tree(pid):\n"
+    "    pids = [pid]\n"
+    "    for found in pids:\n"
+    "        try:\n"
+    "            for task in os.listdir(f'/proc/{found}/task'):\n"
+    "                with open(f'/proc/{found}/task/{task}/children') as children:\n"
+    "                    pids += [int(child) for child in children.read().split()]\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "    return pids\n"
+    "def _sample():\n"
+    "    while True:\n"
+    "        own_peak[0] = max(own_peak[0], sum(_anon(pid) for pid in _tree(os.getpid())))\n"
+    "        time.sleep(0.2)\n"
+    "threading.Thread(target=_sample, daemon=True).start()\n"
     "try:\n"
     "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
     "finally:\n"
     "    print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+    "    print('OWN_PEAK_KB', own_peak[0], file=sys.stderr)\n"
     "    used = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]\n"
     "    print('CPU_S', sum(u.ru_utime + u.ru_stime for u in used), file=sys.stderr)\n"
 )
@@ -221,15 +249,19 @@ def _verify(db: str, url: str, key: str, *extra: str) -> dict:
     """``verify_decisions extra``: the command's own time (its line "... in N s"), wall time, peak memory, verdict."""
     seconds, peak, output = _manage(url, "verify_decisions", *extra)
     own = re.search(r" in ([\d.]+) s; decision chain head", output)
+    private = re.search(r"^OWN_PEAK_KB (\d+)$", output, re.MULTILINE)
+    own_peak = int(private.group(1)) // 1024 if private else None
     result = {
         key: round(float(own.group(1)) * 1000) if own else round(seconds * 1000),
         f"{key}_wall_ms": round(seconds * 1000),
         f"{key}_peak_mb": peak,
+        f"{key}_own_peak_mb": own_peak,
         f"{key}_ok": output.lstrip().startswith("OK"),
         f"{key}_line": next((line for line in output.splitlines() if line.startswith(("OK", "FAILED"))), "")[:300],
     }
     log(
-        f"{db}: verify_decisions {' '.join(extra)}: {result[key] / 1000:.2f} s (wall {seconds:.1f} s), peak {peak} MB ({load()})"
+        f"{db}: verify_decisions {' '.join(extra)}: {result[key] / 1000:.2f} s (wall {seconds:.1f} s), "
+        f"peak {peak} MB resident, {own_peak} MB private ({load()})"
     )
     return result
 
@@ -518,8 +550,9 @@ def _figure(key: str, unit: str, result: dict) -> str:
             + f"), {value['megabytes']:,} MB, {state}"
         )
     if key.startswith("verify"):
-        return f"{value / 1000:.2f} s, {result.get(key + '_peak_mb')} MB" + (
-            "" if result.get(key + "_ok") else " NOT OK"
+        return (
+            f"{value / 1000:.2f} s, peak {result.get(key + '_peak_mb')} MB resident / {result.get(key + '_own_peak_mb')} MB private"
+            + ("" if result.get(key + "_ok") else " NOT OK")
         )
     return f"{value:,.0f} ms" if value >= 100 else f"{value} ms"
 
