@@ -27,7 +27,7 @@ from audit import lifecycle
 from audit import selectors as audit_selectors
 from audit.models import AccessEvent
 from audit.services import log_access
-from audit.verification import application_integrity
+from audit.verification import application_integrity_of
 from reviews import selectors, services
 from reviews.forms import DecisionForm, QueueFilterForm, SecondApprovalForm
 from scoring import schema
@@ -103,7 +103,15 @@ def _case_page(request: HttpRequest, application: LoanApplication, form: Any, *,
     state = application.case_state
     holds_claim = cases.claim_is_live(application, now=now) and application.claimed_by_id == user.pk
     second = state == lifecycle.AWAITING_SECOND
-    integrity = application_integrity(applications=[application]).get(application.pk)
+    overrides = list(audit_selectors.overrides_for_application(application_id=application.pk))
+    case_records = list(audit_selectors.case_records_for_application(application_id=application.pk))
+    # Checked from the records the page shows (not read a second time), as the application's page does.
+    integrity = application_integrity_of(
+        application=application,
+        decision_records=audit_selectors.decision_records_for_application(application_id=application.pk),
+        override_records=overrides,
+        case_records=case_records,
+    )
     context = {
         "application": application,
         "state_text": cases.describe_state(application, now=now),
@@ -114,8 +122,8 @@ def _case_page(request: HttpRequest, application: LoanApplication, form: Any, *,
         )
         if integrity and integrity.approve_below is not None
         else "",
-        "case_records": audit_selectors.case_records_for_application(application_id=application.pk),
-        "overrides": audit_selectors.overrides_for_application(application_id=application.pk),
+        "case_records": case_records,
+        "overrides": overrides,
         "form": form,
         "second": second,
         "override": state == lifecycle.MODEL_FINAL,

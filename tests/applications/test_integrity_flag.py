@@ -166,3 +166,25 @@ def test_an_application_page_reads_each_record_once(client_for, django_assert_ma
         page(reviewer, f"/applications/{application.pk}/")
     tables = [query["sql"] for query in captured.captured_queries if 'FROM "audit_decisionrecord"' in query["sql"]]
     assert len(tables) == 1, tables
+
+
+def test_the_review_case_page_checks_the_records_it_shows_once(client_for, django_assert_max_num_queries):
+    """The reviewer's case page flags an edited case record, from the same single read of the records that
+    its case history shows."""
+    application = review_case()
+    decide_by_review(application, "REFER")
+    reviewer = client_for(roles.REVIEWER)
+    url = f"/reviews/{application.pk}/"
+    assert "✓ Verified" in page(reviewer, url)
+    drop_triggers()
+    raw(
+        "UPDATE audit_caserecord SET explanation = 'nothing to see here at all' WHERE application_id = %s",
+        (application.pk,),
+    )
+    with django_assert_max_num_queries(30) as captured:
+        case = page(reviewer, url)
+    assert "does not match its audit record" in case and "was changed" in case
+    assert "nothing to see here at all" in case  # the history shows the record as it now reads
+    for table in ("audit_caserecord", "audit_overriderecord", "audit_decisionrecord"):
+        reads = [query["sql"] for query in captured.captured_queries if f'FROM "{table}"' in query["sql"]]
+        assert len(reads) == 1, (table, reads)
