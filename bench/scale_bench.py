@@ -126,7 +126,9 @@ def _env(url: str) -> dict[str, str]:
 # (ru_maxrss: it counts the pages of a memory-mapped file read, SQLite's database under verify_decisions'
 # mmap, which are the kernel's shared page cache), and OWN_PEAK_KB, the peak of the anonymous memory of the
 # process and its children together (verify_decisions' walkers), each page counted once however many forked
-# processes share it (Pss_Anon), sampled every 200 ms.
+# processes share it (Pss_Anon), sampled while BENCH_SAMPLE_MEMORY is set. Reading Pss_Anon walks the page
+# tables, SQLite's mapped database file's too (68 ms for a 6 GB map), so the sampler waits 50 times as long as
+# its last reading cost (at least 200 ms): it never takes more than 2% of one core from the command it measures.
 _PEAK_WRAPPER = (
     "import os, resource, runpy, sys, threading, time\n"
     "sys.argv = sys.argv[1:]\n"
@@ -149,9 +151,11 @@ _PEAK_WRAPPER = (
     "    return pids\n"
     "def _sample():\n"
     "    while True:\n"
+    "        cost = time.thread_time()\n"
     "        own_peak[0] = max(own_peak[0], sum(_anon(pid) for pid in _tree(os.getpid())))\n"
-    "        time.sleep(0.2)\n"
-    "threading.Thread(target=_sample, daemon=True).start()\n"
+    "        time.sleep(max(0.2, 50 * (time.thread_time() - cost)))\n"
+    "if os.environ.get('BENCH_SAMPLE_MEMORY'):\n"
+    "    threading.Thread(target=_sample, daemon=True).start()\n"
     "try:\n"
     "    runpy.run_path(sys.argv[0], run_name='__main__')\n"
     "finally:\n"
@@ -162,13 +166,14 @@ _PEAK_WRAPPER = (
 )
 
 
-def _manage(url: str, *args: str) -> tuple[float, int, str]:
-    """Run ``manage.py args`` in a child process: (seconds, its peak RSS in MB, output)."""
+def _manage(url: str, *args: str, sample_memory: bool = False) -> tuple[float, int, str]:
+    """Run ``manage.py args`` in a child process: (seconds, its peak RSS in MB, output); ``sample_memory``: its
+    output also ends with OWN_PEAK_KB (see ``_PEAK_WRAPPER``)."""
     started = time.perf_counter()
     done = subprocess.run(
         [PYTHON, "-c", _PEAK_WRAPPER, str(ROOT / "manage.py"), *args],
         cwd=ROOT,
-        env=_env(url),
+        env={**_env(url), **({"BENCH_SAMPLE_MEMORY": "1"} if sample_memory else {})},
         capture_output=True,
         text=True,
         check=False,
@@ -247,7 +252,7 @@ def child(args: argparse.Namespace) -> dict:
 
 def _verify(db: str, url: str, key: str, *extra: str) -> dict:
     """``verify_decisions extra``: the command's own time (its line "... in N s"), wall time, peak memory, verdict."""
-    seconds, peak, output = _manage(url, "verify_decisions", *extra)
+    seconds, peak, output = _manage(url, "verify_decisions", *extra, sample_memory=True)
     own = re.search(r" in ([\d.]+) s; decision chain head", output)
     private = re.search(r"^OWN_PEAK_KB (\d+)$", output, re.MULTILINE)
     own_peak = int(private.group(1)) // 1024 if private else None
