@@ -139,6 +139,14 @@ class VerificationSummary:
     # The first MAX_LISTED mismatching application ids, for the auditor's links.
     application_mismatch_ids: list[int] = field(default_factory=list)
 
+    def application_problem(self, app_id: int, problem: str) -> None:
+        """Count a scored application that disagrees with its records; list it (with ``problem`` in words)
+        while fewer than MAX_LISTED are listed."""
+        self.application_mismatches += 1
+        if len(self.application_problems) < MAX_LISTED:
+            self.application_problems.append(f"application id={app_id}: {problem}")
+            self.application_mismatch_ids.append(app_id)
+
     @property
     def ok(self) -> bool:
         return (
@@ -1470,12 +1478,7 @@ def _check_latest_decisions(
     """Each application's ``LatestDecision`` row must say what its records do (``audit.latest``); ``found``:
     the applications ``mismatched_applications`` already returned."""
     for app_id in mismatched_applications(among=application_ids) if found is None else found:
-        summary.application_mismatches += 1
-        if len(summary.application_problems) < MAX_LISTED:
-            summary.application_problems.append(
-                f"application id={app_id}: its latest-decision index disagrees with its decision and outcome records"
-            )
-            summary.application_mismatch_ids.append(app_id)
+        summary.application_problem(app_id, "its latest-decision index disagrees with its decision and outcome records")
 
 
 def _application_model() -> Any:
@@ -1495,12 +1498,8 @@ def _compare_applications(summary: VerificationSummary, application_ids: Iterabl
         results = application_integrity(applications=chunk)
         for app_id in sorted(results):
             problem = results[app_id].problem
-            if problem is None:
-                continue
-            summary.application_mismatches += 1
-            if len(summary.application_problems) < MAX_LISTED:
-                summary.application_problems.append(f"application id={app_id}: {problem}")
-                summary.application_mismatch_ids.append(app_id)
+            if problem is not None:
+                summary.application_problem(app_id, problem)
 
 
 def _walked_intact(summary: VerificationSummary, since: Mapping[str, Checkpoint]) -> dict[str, tuple[int, int]]:
@@ -1597,12 +1596,8 @@ def _compare_touched_applications(
     )
     for app_id in scored:
         problem = results[app_id].problem
-        if problem is None:
-            continue
-        summary.application_mismatches += 1
-        if len(summary.application_problems) < MAX_LISTED:
-            summary.application_problems.append(f"application id={app_id}: {problem}")
-            summary.application_mismatch_ids.append(app_id)
+        if problem is not None:
+            summary.application_problem(app_id, problem)
 
 
 def _plain_applications_elsewhere(snapshot: str | None) -> tuple[int, list[int], list[int]]:
@@ -1823,12 +1818,8 @@ def _compare_reviewed_applications(summary: VerificationSummary) -> None:
         for version in versions:
             overridden[version] += 1
         problem, _ = compare_application(row, record, legacy, transitions)
-        if problem is None:
-            continue
-        summary.application_mismatches += 1
-        if len(summary.application_problems) < MAX_LISTED:
-            summary.application_problems.append(f"application id={app_id}: {problem}")
-            summary.application_mismatch_ids.append(app_id)
+        if problem is not None:
+            summary.application_problem(app_id, problem)
     summary.reviewer_tally, summary.overridden_tally = dict(reviewers), dict(overridden)
 
 
