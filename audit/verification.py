@@ -1071,7 +1071,7 @@ def _check_bindings(report: ChainReport, rows: list[tuple], what: str) -> None:
         hashes = {}
         if ids:
             # Raw SQL: the ORM's preparation of a thousand ids cost more than the query.
-            condition, params = _among(connection, quote(meta.pk.column), ids)
+            condition, params = ids_condition(connection, quote(meta.pk.column), ids)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT {quote(meta.pk.column)}, {quote('record_hash')} FROM {quote(meta.db_table)} WHERE {condition}",
@@ -1567,7 +1567,7 @@ def _compare_touched_applications(
     connection = connections[DEFAULT_DB_ALIAS]
     quote = connection.ops.quote_name
     meta = _application_model()._meta
-    condition, ids = _among(connection, quote(meta.pk.column), application_ids)
+    condition, ids = ids_condition(connection, quote(meta.pk.column), application_ids)
     columns = ", ".join(quote(meta.get_field(name).column) for name in APPLICATION_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -1582,7 +1582,7 @@ def _compare_touched_applications(
 
     def records(spec: ChainSpec) -> list[Any]:
         row_type = _record_row(spec)
-        among, params = _among(connection, quote(spec.model._meta.get_field("application").column), scored)
+        among, params = ids_condition(connection, quote(spec.model._meta.get_field("application").column), scored)
         with connection.cursor() as cursor:
             cursor.execute(_record_select(connection, spec, among, walked.get(spec.head)), params)
             return [row_type(*row) for row in cursor.fetchall()]
@@ -1660,20 +1660,13 @@ def _check_applications(
         _compare_touched_applications(summary, sorted({*suspects, *_reviewed_application_ids(chunk)}), walked or {})
 
 
-def _among(connection: Any, column: str, ids: list[int]) -> tuple[str, list]:
-    """``column IN ids`` as SQL and its parameters (``infrastructure.id_lists``); on PostgreSQL one array
-    parameter (psycopg's parsing of a statement with a thousand placeholders cost more than running it: 1.4 s
-    of an incremental run's 10,000)."""
-    return ids_condition(connection, column, ids)
-
-
 def _scored_count(connection: Any, among: list[int]) -> int:
     """How many of the applications ``among`` are scored (raw SQL: the ORM's ``__in`` preparation of a
     thousand ids cost more than the query)."""
     quote = connection.ops.quote_name
     meta = _application_model()._meta
     with connection.cursor() as cursor:
-        condition, ids = _among(connection, quote(meta.pk.column), among)
+        condition, ids = ids_condition(connection, quote(meta.pk.column), among)
         cursor.execute(
             f"SELECT COUNT(*) FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('status').column)} = %s "
             f"AND {condition}",
@@ -1859,7 +1852,7 @@ def _plain_application_mismatches(connection: Any, among: list[int] | None = Non
         )
     else:
         latest_join = f"LEFT JOIN {quote(record.db_table)} d ON d.{quote(record.pk.column)} = {latest}"
-    among_sql, among_ids = _among(connection, f"a.{quote(app.pk.column)}", among) if among else ("1 = 1", [])
+    among_sql, among_ids = ids_condition(connection, f"a.{quote(app.pk.column)}", among) if among else ("1 = 1", [])
     in_queue = f"{d('decision')} IN ({', '.join(['%s'] * len(open_decisions))})" if open_decisions else "1 = 0"
     sql = (
         f"SELECT a.{quote(app.pk.column)} FROM {quote(app.db_table)} a "
@@ -1893,7 +1886,7 @@ def _reviewed_application_ids(among: list[int] | None = None) -> list[int]:
         return []
     for model in (CaseRecord, OverrideRecord):
         column = quote(model._meta.get_field("application").column)
-        condition, params = _among(connection, column, among) if among else ("1 = 1", [])
+        condition, params = ids_condition(connection, column, among) if among else ("1 = 1", [])
         with connection.cursor() as cursor:
             # Raw SQL: the ORM's preparation of a thousand foreign-key values cost more than the query.
             cursor.execute(f"SELECT DISTINCT {column} FROM {quote(model._meta.db_table)} WHERE {condition}", params)
